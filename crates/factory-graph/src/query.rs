@@ -1,0 +1,252 @@
+//! The questions release engineers ask of the graph. Exact semantics are
+//! documented in `docs/graph.md`; keep the two in step.
+
+use std::collections::VecDeque;
+
+use crate::graph::{Graph, NONE};
+use crate::model::{EdgeKind, NodeId, NodeKind};
+
+/// How far a change propagates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// A buildable node is affected when the changed node is in the closure
+    /// of its build dependencies through runtime dependencies (its build
+    /// environment contains it). What `dose-ceve -r` computes.
+    #[default]
+    Closure,
+    /// Only nodes that name the changed node (or a package providing it)
+    /// directly.
+    Direct,
+    /// Open Build Service's meaning: the outputs of every affected source
+    /// change too, so whatever depends on them is affected, to a fixpoint.
+    Transitive,
+    /// Only the changed sources themselves.
+    Local,
+}
+
+/// Which alternatives of `a | b` count as a dependency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Alternatives {
+    /// Every alternative, as dose does.
+    #[default]
+    All,
+    /// Only the first, as Debian's build daemons resolve build dependencies.
+    First,
+}
+
+/// Reverse adjacency: for each node, the nodes that have a clause naming it.
+#[derive(Debug, Clone)]
+pub struct Reverse {
+    start: Vec<u32>,
+    edges: Vec<u32>,
+}
+
+impl Reverse {
+    pub fn build(graph: &Graph, alternatives: Alternatives) -> Self {
+        let n = graph.node_count();
+        let mut counts = vec![0u32; n + 1];
+        for_each_edge(graph, alternatives, |_, to| counts[to as usize + 1] += 1);
+        for i in 0..n {
+            counts[i + 1] += counts[i];
+        }
+        let mut next = counts.clone();
+        let mut edges = vec![0u32; counts[n] as usize];
+        for_each_edge(graph, alternatives, |from, to| {
+            edges[next[to as usize] as usize] = from;
+            next[to as usize] += 1;
+        });
+        Reverse { start: counts, edges }
+    }
+
+    /// The nodes with a clause naming `node` (may repeat).
+    pub fn dependents(&self, node: NodeId) -> &[NodeId] {
+        &self.edges[self.start[node as usize] as usize..self.start[node as usize + 1] as usize]
+    }
+}
+
+fn for_each_edge(graph: &Graph, alternatives: Alternatives, mut f: impl FnMut(NodeId, NodeId)) {
+    for from in graph.nodes() {
+        for clause in graph.clauses(from) {
+            let mut alts = clause.alternatives();
+            match alternatives {
+                Alternatives::All => alts.for_each(|alt| alt.iter().for_each(|&to| f(from, to))),
+                Alternatives::First => {
+                    if let Some(alt) = alts.next() {
+                        alt.iter().for_each(|&to| f(from, to));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The buildable nodes a change to `changed` makes necessary to rebuild,
+/// sorted by name. `changed` holds binaries (a package changed) and/or
+/// buildable nodes (that source, image, … itself changed).
+pub fn affected(graph: &Graph, reverse: &Reverse, changed: &[NodeId], mode: Mode) -> Vec<NodeId> {
+    let mut seen = vec![false; graph.node_count()];
+    let mut result = Vec::new();
+    let mut queue = VecDeque::new();
+    for &node in changed {
+        if graph.kind(node).is_buildable() {
+            mark(&mut seen, &mut result, node);
+        } else {
+            seen[node as usize] = true;
+        }
+        let expand = match (mode, graph.kind(node)) {
+            (Mode::Local, _) => false,
+            (_, NodeKind::Binary) => true,
+            (_, NodeKind::Source) => {
+                // A changed source changes every binary it builds.
+                for &bin in graph.builds(node) {
+                    if !seen[bin as usize] {
+                        seen[bin as usize] = true;
+                        queue.push_back(bin);
+                    }
+                }
+                false
+            }
+            _ => true,
+        };
+        if expand && !queue.contains(&node) {
+            queue.push_back(node);
+        }
+    }
+    if mode == Mode::Local {
+        return sorted_by_name(graph, result);
+    }
+    while let Some(node) = queue.pop_front() {
+        for &dependent in reverse.dependents(node) {
+            if seen[dependent as usize] {
+                continue;
+            }
+            let kind = graph.kind(dependent);
+            if kind.is_buildable() {
+                mark(&mut seen, &mut result, dependent);
+            } else {
+                seen[dependent as usize] = true;
+            }
+            let propagate = match (mode, kind) {
+                (Mode::Direct, _) => false,
+                (_, NodeKind::Binary) => true,
+                (Mode::Transitive, NodeKind::Source) => {
+                    for &bin in graph.builds(dependent) {
+                        if !seen[bin as usize] {
+                            seen[bin as usize] = true;
+                            queue.push_back(bin);
+                        }
+                    }
+                    false
+                }
+                (_, NodeKind::Source) => false,
+                // Images, modules and products: what contains them changes too.
+                _ => true,
+            };
+            if propagate {
+                queue.push_back(dependent);
+            }
+        }
+    }
+    sorted_by_name(graph, result)
+}
+
+fn mark(seen: &mut [bool], result: &mut Vec<NodeId>, node: NodeId) {
+    if !std::mem::replace(&mut seen[node as usize], true) {
+        result.push(node);
+    }
+}
+
+fn sorted_by_name(graph: &Graph, mut nodes: Vec<NodeId>) -> Vec<NodeId> {
+    nodes.sort_by(|&a, &b| graph.name(a).cmp(graph.name(b)).then(a.cmp(&b)));
+    nodes.dedup();
+    nodes
+}
+
+/// The node that must be built to produce `node`: its source for a binary,
+/// the node itself otherwise.
+pub fn producer(graph: &Graph, node: NodeId) -> NodeId {
+    match graph.kind(node) {
+        NodeKind::Binary => graph.built_from(node).unwrap_or(node),
+        _ => node,
+    }
+}
+
+/// How one node reaches another, for `trace` and `why`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// `from` has a clause of this kind satisfied by `to`.
+    Depends(EdgeKind),
+    /// `from` (a binary) is built from `to` (a source).
+    BuiltFrom,
+}
+
+impl Link {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Link::Depends(kind) => kind.as_str(),
+            Link::BuiltFrom => "built-from",
+        }
+    }
+}
+
+/// What `node` is made from: its clauses' candidates, and its source.
+pub fn upstream(graph: &Graph, node: NodeId) -> Vec<(Link, NodeId)> {
+    let mut out = Vec::new();
+    if let Some(src) = graph.built_from(node) {
+        out.push((Link::BuiltFrom, src));
+    }
+    for clause in graph.clauses(node) {
+        for to in clause.candidates() {
+            out.push((Link::Depends(clause.kind()), to));
+        }
+    }
+    out.sort_unstable_by_key(|&(link, to)| (link.as_str(), to));
+    out.dedup();
+    out
+}
+
+/// What is made from `node`: the binaries a source builds and whatever
+/// build-requires or contains it. Runtime users are left out: they are not
+/// made from it.
+pub fn downstream(graph: &Graph, reverse: &Reverse, node: NodeId) -> Vec<(Link, NodeId)> {
+    let mut out: Vec<(Link, NodeId)> = graph.builds(node).iter().map(|&b| (Link::BuiltFrom, b)).collect();
+    for &dependent in reverse.dependents(node) {
+        for clause in graph.clauses(dependent) {
+            if clause.kind() != EdgeKind::Requires && clause.candidates().any(|c| c == node) {
+                out.push((Link::Depends(clause.kind()), dependent));
+            }
+        }
+    }
+    out.sort_unstable_by_key(|&(link, to)| (link.as_str(), to));
+    out.dedup();
+    out
+}
+
+/// One shortest path `from` → … → `to` following dependencies and
+/// built-from links; `None` when `from` does not depend on `to`.
+pub fn why(graph: &Graph, from: NodeId, to: NodeId) -> Option<Vec<(NodeId, Link, NodeId)>> {
+    let mut parent: Vec<(u32, Option<Link>)> = vec![(NONE, None); graph.node_count()];
+    let mut queue = VecDeque::from([from]);
+    parent[from as usize] = (from, None);
+    while let Some(node) = queue.pop_front() {
+        if node == to {
+            let mut path = Vec::new();
+            let mut cur = to;
+            while cur != from {
+                let (prev, link) = parent[cur as usize];
+                path.push((prev, link.unwrap_or(Link::BuiltFrom), cur));
+                cur = prev;
+            }
+            path.reverse();
+            return Some(path);
+        }
+        for (link, next) in upstream(graph, node) {
+            if parent[next as usize].0 == NONE {
+                parent[next as usize] = (node, Some(link));
+                queue.push_back(next);
+            }
+        }
+    }
+    None
+}
+

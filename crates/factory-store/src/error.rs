@@ -1,0 +1,128 @@
+//! Typed errors of the store. Every error that touches the file system names the path.
+
+use std::path::PathBuf;
+
+use crate::event::Seq;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A file-system operation failed (other than running out of space).
+    #[error("{op} `{}`: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The disk (or quota) is full. Nothing partial was left behind.
+    #[error(
+        "no space left while trying to {op} `{}`; free some space (e.g. `factory gc`) and retry",
+        path.display()
+    )]
+    DiskFull {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The database reported an error.
+    #[error("database `{}`: {source}", path.display())]
+    Database {
+        path: PathBuf,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// Applying the schema migrations failed (e.g. the database was written by a newer Factory).
+    #[error("migrating database `{}`: {source}", path.display())]
+    Migration {
+        path: PathBuf,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+
+    /// An event that cannot be appended because it contradicts the current state
+    /// (unknown build, a transition out of a finished state, ...). Nothing of the
+    /// request that contained it was written.
+    #[error("rejected event `{kind}`: {reason}")]
+    InvalidEvent { kind: &'static str, reason: String },
+
+    /// A stored event could not be decoded.
+    #[error("event #{seq} (`{kind}`, schema v{schema_version}) cannot be decoded: {reason}")]
+    CorruptEvent {
+        seq: Seq,
+        kind: String,
+        schema_version: u32,
+        reason: String,
+    },
+
+    /// A stored event was written by a newer Factory.
+    #[error(
+        "event #{seq} has schema v{found}, this Factory understands up to v{supported}; upgrade Factory"
+    )]
+    FutureSchema { seq: Seq, found: u32, supported: u32 },
+
+    /// A projection row could not be decoded.
+    #[error("projection `{table}` row {id}: {reason}")]
+    CorruptProjection {
+        table: &'static str,
+        id: String,
+        reason: String,
+    },
+
+    /// Text that should be a digest is not one.
+    #[error("invalid digest `{text}`: expected `sha256:` followed by 64 lowercase hex digits")]
+    InvalidDigest { text: String },
+
+    /// A blob is missing from the content-addressed store.
+    #[error("blob {digest} is not in the store (expected at `{}`)", path.display())]
+    BlobMissing { digest: String, path: PathBuf },
+
+    /// A blob's content does not match its digest (bit rot or tampering).
+    #[error("blob `{}` is corrupt: expected {expected}, content hashes to {actual}", path.display())]
+    BlobCorrupt {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+
+    /// The background writer is gone (the store is shutting down or it panicked).
+    #[error("the event writer of `{}` has stopped", path.display())]
+    WriterStopped { path: PathBuf },
+}
+
+impl StoreError {
+    /// Classify an I/O error: running out of space gets its own variant so callers can act on it.
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let path = path.into();
+        if is_out_of_space(&source) {
+            StoreError::DiskFull { op, path, source }
+        } else {
+            StoreError::Io { op, path, source }
+        }
+    }
+
+    /// True for errors that come from the machine (disk, I/O), not from the request.
+    pub fn is_infrastructure(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Io { .. }
+                | StoreError::DiskFull { .. }
+                | StoreError::Database { .. }
+                | StoreError::WriterStopped { .. }
+        )
+    }
+}
+
+fn is_out_of_space(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ) || err.raw_os_error() == Some(28) // ENOSPC, for kinds the standard library does not map
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
