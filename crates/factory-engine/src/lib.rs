@@ -1,1 +1,30 @@
-//! placeholder
+//! Factory's build engine, first layer: everything needed to execute one
+//! build deterministically and safely.
+//!
+//! - [`spec`]: the engine-side description of a build ([`BuildSpec`]).
+//! - [`sandbox`] and [`exec`]: bubblewrap (or a plain clean process), logs
+//!   streamed line by line, timeouts and cancellation that kill the whole
+//!   process group, typed failures ([`BuildError`]).
+//! - [`key`] and [`tree`]: build keys and deterministic tree digests.
+//! - [`archive`]: byte-reproducible tar, tarball, .deb and OCI image layout writers.
+//! - [`runner`]: [`BuildRunner`], the facade the orchestrator calls.
+
+pub mod archive;
+pub mod digest;
+pub mod error;
+pub mod exec;
+pub mod key;
+pub mod runner;
+pub mod sandbox;
+pub mod spec;
+pub mod tree;
+
+pub use digest::Digest;
+pub use error::{BuildError, ExitKind, FailureClass, InfraError};
+pub use exec::{ExecReport, ExecRequest, LogLine, LogSink, LogStream, execute, input_env_name};
+pub use key::{BUILD_KEY_FORMAT_VERSION, BuildKey, KeyMaterial};
+pub use runner::{BuildFailure, BuildOutcome, BuildRequest, BuildRunner};
+pub use sandbox::{HostDirs, Layout, Sandbox, SandboxKind};
+pub use spec::{BuildCommand, BuildSpec, DEFAULT_SOURCE_DATE_EPOCH, SpecError};
+pub use tokio_util::sync::CancellationToken;
+pub use tree::{TreeError, digest_tree, walk_tree};

@@ -1,0 +1,191 @@
+//! The facade the orchestrator calls: one build in, outputs + digest + log out.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::digest::Digest;
+use crate::error::{BuildError, InfraError};
+use crate::exec::{ExecRequest, LogLine, LogSink, execute};
+use crate::sandbox::{HostDirs, Layout, Sandbox};
+use crate::spec::BuildSpec;
+use crate::tree::digest_tree;
+
+/// Runs single builds in fresh private work directories below a scratch root.
+#[derive(Debug, Clone)]
+pub struct BuildRunner {
+    sandbox: Sandbox,
+    scratch_root: PathBuf,
+}
+
+/// One build to run.
+pub struct BuildRequest {
+    pub spec: BuildSpec,
+    /// Source tree, visible read-only.
+    pub source: Option<PathBuf>,
+    /// Output trees of the build's inputs by name, visible read-only.
+    pub inputs: BTreeMap<String, PathBuf>,
+    /// Where the outputs go; created if missing, must be empty.
+    pub output_dir: PathBuf,
+    /// Receives log lines as they are printed.
+    pub sink: Option<Arc<dyn LogSink>>,
+    /// Cancelling kills the build's whole process group.
+    pub cancel: CancellationToken,
+}
+
+impl BuildRequest {
+    pub fn new(spec: BuildSpec, output_dir: impl Into<PathBuf>) -> Self {
+        BuildRequest {
+            spec,
+            source: None,
+            inputs: BTreeMap::new(),
+            output_dir: output_dir.into(),
+            sink: None,
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+/// A successful build.
+#[derive(Debug)]
+pub struct BuildOutcome {
+    /// [`digest_tree`] of the output directory: equal digests mean
+    /// dependents need not rebuild (early cutoff).
+    pub output_digest: Digest,
+    pub log: Vec<LogLine>,
+    pub duration: Duration,
+    /// The paths the build saw.
+    pub layout: Layout,
+}
+
+/// A failed build, with everything it logged before failing.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct BuildFailure {
+    #[source]
+    pub error: BuildError,
+    pub log: Vec<LogLine>,
+    pub duration: Duration,
+}
+
+impl BuildRunner {
+    /// `scratch_root` holds the private work directories; it is created if missing.
+    pub fn new(sandbox: Sandbox, scratch_root: impl Into<PathBuf>) -> Self {
+        BuildRunner {
+            sandbox,
+            scratch_root: scratch_root.into(),
+        }
+    }
+
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    pub async fn run(&self, request: BuildRequest) -> Result<BuildOutcome, BuildFailure> {
+        let started = Instant::now();
+        let fail = |error: BuildError, log: Vec<LogLine>| BuildFailure {
+            error,
+            log,
+            duration: started.elapsed(),
+        };
+        let spec = &request.spec;
+        if let Err(source) = spec.validate() {
+            let build = spec.name.clone();
+            return Err(fail(BuildError::InvalidSpec { build, source }, Vec::new()));
+        }
+        let work = self.prepare(&request).map_err(|e| fail(e.into(), Vec::new()))?;
+        let dirs = HostDirs {
+            work: work.path().to_path_buf(),
+            out: request.output_dir.clone(),
+            source: request.source.clone(),
+            inputs: request.inputs.clone(),
+        };
+        let exec = ExecRequest {
+            spec,
+            dirs: &dirs,
+            sink: request.sink.clone(),
+            cancel: request.cancel.clone(),
+        };
+        let report = execute(&self.sandbox, exec).await;
+        if let Err(error) = report.result {
+            return Err(fail(error, report.log));
+        }
+        match check_outputs(spec, &request.output_dir).await {
+            Ok(output_digest) => Ok(BuildOutcome {
+                output_digest,
+                log: report.log,
+                duration: started.elapsed(),
+                layout: report.layout,
+            }),
+            Err(error) => Err(fail(error, report.log)),
+        }
+    }
+
+    /// Checks the declared directories and makes a fresh work directory,
+    /// removed again when the returned guard drops.
+    fn prepare(&self, request: &BuildRequest) -> Result<tempfile::TempDir, InfraError> {
+        if let Some(source) = &request.source {
+            require_dir("reading source directory", source)?;
+        }
+        for path in request.inputs.values() {
+            require_dir("reading input directory", path)?;
+        }
+        std::fs::create_dir_all(&request.output_dir)
+            .map_err(InfraError::io("creating output directory", &request.output_dir))?;
+        let mut entries = std::fs::read_dir(&request.output_dir)
+            .map_err(InfraError::io("reading output directory", &request.output_dir))?;
+        if entries.next().is_some() {
+            return Err(InfraError::Io {
+                action: "output directory must be empty",
+                path: request.output_dir.clone(),
+                source: io::Error::new(io::ErrorKind::DirectoryNotEmpty, "stale files would mix into the outputs"),
+            });
+        }
+        std::fs::create_dir_all(&self.scratch_root)
+            .map_err(InfraError::io("creating scratch directory", &self.scratch_root))?;
+        tempfile::Builder::new()
+            .prefix("build-")
+            .tempdir_in(&self.scratch_root)
+            .map_err(InfraError::io("creating work directory in", &self.scratch_root))
+    }
+}
+
+fn require_dir(action: &'static str, path: &Path) -> Result<(), InfraError> {
+    let meta = std::fs::metadata(path).map_err(InfraError::io(action, path))?;
+    if meta.is_dir() {
+        Ok(())
+    } else {
+        Err(InfraError::Io {
+            action,
+            path: path.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+        })
+    }
+}
+
+async fn check_outputs(spec: &BuildSpec, out: &Path) -> Result<Digest, BuildError> {
+    for declared in &spec.outputs {
+        if std::fs::symlink_metadata(out.join(declared)).is_err() {
+            return Err(BuildError::MissingOutput {
+                build: spec.name.clone(),
+                path: declared.clone(),
+            });
+        }
+    }
+    let root = out.to_path_buf();
+    let digest = tokio::task::spawn_blocking(move || digest_tree(&root))
+        .await
+        .map_err(|join| InfraError::Io {
+            action: "digesting outputs in",
+            path: out.to_path_buf(),
+            source: io::Error::other(join.to_string()),
+        })?;
+    digest.map_err(|source| BuildError::BadOutput {
+        build: spec.name.clone(),
+        source,
+    })
+}
