@@ -1,1 +1,85 @@
-fn main() {}
+//! Times load + parse of the real bookworm indexes (decompress, UTF-8
+//! check, stanzas, typed records with every relation parsed) and prints the
+//! peak resident memory. Run with `cargo bench -p factory-import`.
+//!
+//! Files: `FACTORY_PACKAGES` / `FACTORY_SOURCES`, else apt's lz4 lists,
+//! else /tmp/data/{Packages,Sources}.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use factory_import::debian::{load_packages, load_sources};
+
+fn pick(variable: &str, candidates: &[&str]) -> Option<PathBuf> {
+    if let Ok(path) = std::env::var(variable) {
+        return Some(PathBuf::from(path));
+    }
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.exists())
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn time<T>(what: &str, path: &Path, load: impl Fn(&Path) -> T, count: impl Fn(&T) -> usize) -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let start = Instant::now();
+        let records = load(path);
+        let seconds = start.elapsed().as_secs_f64();
+        best = best.min(seconds);
+        println!(
+            "{what}: {} records from {} in {:.3} s",
+            count(&records),
+            path.display(),
+            seconds
+        );
+    }
+    best
+}
+
+fn main() {
+    let lists = "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main";
+    let packages = pick(
+        "FACTORY_PACKAGES",
+        &[
+            &format!("{lists}_binary-amd64_Packages.lz4"),
+            "/tmp/data/Packages",
+        ],
+    );
+    let sources = pick(
+        "FACTORY_SOURCES",
+        &[&format!("{lists}_source_Sources.lz4"), "/tmp/data/Sources"],
+    );
+    let (Some(packages), Some(sources)) = (packages, sources) else {
+        eprintln!(
+            "SKIPPED: no real Packages/Sources index found (set FACTORY_PACKAGES and FACTORY_SOURCES)"
+        );
+        return;
+    };
+    let binaries = time(
+        "Packages",
+        &packages,
+        |path| load_packages(path).expect("Packages loads"),
+        Vec::len,
+    );
+    let sources = time(
+        "Sources",
+        &sources,
+        |path| load_sources(path).expect("Sources loads"),
+        Vec::len,
+    );
+    println!(
+        "best load+parse of both: {:.3} s (Packages {binaries:.3} s + Sources {sources:.3} s)",
+        binaries + sources
+    );
+    if let Some(peak) = peak_rss_mib() {
+        println!("peak RSS: {peak:.0} MiB");
+    }
+}

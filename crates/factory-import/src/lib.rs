@@ -1,1 +1,14 @@
-//! placeholder
+//! Importers of real distribution metadata into typed records: Debian
+//! archive indexes (`Packages`, `Sources`), RPM spec files (evaluated by
+//! `rpmspec`) and modulemd v2 documents.
+
+pub mod arch;
+pub mod compress;
+pub mod deb822;
+pub mod debian;
+pub mod error;
+pub mod relation;
+pub mod resolve;
+pub mod version;
+
+pub use error::ImportError;

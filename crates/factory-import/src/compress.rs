@@ -1,0 +1,143 @@
+//! Reading index files as apt stores them: plain, gzip, xz, lz4 or zstd.
+//!
+//! The format is recognised by its magic bytes, never by the file name: apt
+//! keeps lists under names that do not always tell, and a renamed file must
+//! still load.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::error::ImportError;
+
+/// A compression format recognised by its leading magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Plain,
+    Gzip,
+    Xz,
+    Lz4,
+    Zstd,
+    Bzip2,
+}
+
+impl Compression {
+    /// Recognises the format from the first bytes of a file.
+    pub fn detect(bytes: &[u8]) -> Self {
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            Self::Gzip
+        } else if bytes.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+            Self::Xz
+        } else if bytes.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
+            Self::Lz4
+        } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Self::Zstd
+        } else if bytes.starts_with(b"BZh") {
+            Self::Bzip2
+        } else {
+            Self::Plain
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Gzip => "gzip",
+            Self::Xz => "xz",
+            Self::Lz4 => "lz4",
+            Self::Zstd => "zstd",
+            Self::Bzip2 => "bzip2",
+        }
+    }
+}
+
+const DAMAGED_HINT: &str = "the file is truncated or corrupt: download it again (apt-get update) \
+     or check it with the format's own tool (gzip -t, xz -t, lz4 -t, zstd -t)";
+
+/// Reads a file fully and returns its decompressed bytes.
+pub fn read_decompressed(path: &Path) -> Result<Vec<u8>, ImportError> {
+    let raw = std::fs::read(path).map_err(|source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    decompress(path, raw)
+}
+
+/// Decompresses bytes already in memory; `path` is only used in errors.
+/// Plain input is returned as is, without a copy.
+pub fn decompress(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, ImportError> {
+    let format = Compression::detect(&raw);
+    // Index files compress 3-5x; reserving that avoids repeated regrowth.
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(4));
+    let result = match format {
+        Compression::Plain => return Ok(raw),
+        Compression::Gzip => flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out),
+        Compression::Xz => {
+            liblzma::read::XzDecoder::new_multi_decoder(&raw[..]).read_to_end(&mut out)
+        }
+        Compression::Lz4 => lz4_flex::frame::FrameDecoder::new(&raw[..]).read_to_end(&mut out),
+        Compression::Zstd => ruzstd::decoding::StreamingDecoder::new(&raw[..])
+            .map_err(std::io::Error::other)
+            .and_then(|mut decoder| decoder.read_to_end(&mut out)),
+        Compression::Bzip2 => {
+            return Err(ImportError::Decompress {
+                path: path.to_path_buf(),
+                format: format.name(),
+                detail: "bzip2 is not supported".to_string(),
+                hint: "decompress it first (bunzip2) or point at the .xz/.gz/.lz4 index apt keeps",
+            });
+        }
+    };
+    match result {
+        Ok(_) => Ok(out),
+        Err(error) => Err(ImportError::Decompress {
+            path: path.to_path_buf(),
+            format: format.name(),
+            detail: describe_io_error(&error),
+            hint: DAMAGED_HINT,
+        }),
+    }
+}
+
+fn describe_io_error(error: &std::io::Error) -> String {
+    if error.kind() == std::io::ErrorKind::UnexpectedEof {
+        format!("stream ends early (truncated): {error}")
+    } else {
+        format!("garbled data: {error}")
+    }
+}
+
+/// Validates UTF-8; the error names the first bad byte's line, column and
+/// byte offset so the user can look at it with a hex viewer.
+pub fn to_utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, ImportError> {
+    std::str::from_utf8(bytes).map_err(|error| {
+        let offset = error.valid_up_to();
+        let before = &bytes[..offset];
+        let line = memchr::memchr_iter(b'\n', before).count() + 1;
+        let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
+        // The prefix is valid UTF-8, so counting chars gives a real column.
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1;
+        ImportError::NotUtf8 {
+            path: path.to_path_buf(),
+            line,
+            column,
+            offset,
+            hint: "Debian indexes are UTF-8; the file is corrupt or not an index \
+                   (check it with `iconv -f utf-8 -t utf-8`)",
+        }
+    })
+}
+
+/// Reads, decompresses and validates a text file, then hands it to `parse`.
+/// The decompressed text is dropped before returning so peak memory stays at
+/// one file's text plus the parsed records.
+pub fn with_text<T>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Result<T, ImportError>,
+) -> Result<T, ImportError> {
+    let bytes = read_decompressed(path)?;
+    let text = to_utf8(path, &bytes)?;
+    parse(text)
+}
