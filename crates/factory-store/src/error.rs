@@ -64,7 +64,11 @@ pub enum StoreError {
     #[error(
         "event #{seq} has schema v{found}, this Factory understands up to v{supported}; upgrade Factory"
     )]
-    FutureSchema { seq: Seq, found: u32, supported: u32 },
+    FutureSchema {
+        seq: Seq,
+        found: u32,
+        supported: u32,
+    },
 
     /// A projection row could not be decoded.
     #[error("projection `{table}` row {id}: {reason}")]

@@ -1,1 +1,124 @@
-//! placeholder
+//! Factory's durable state, on the embedded default (SQLite plus a local blob directory).
+//!
+//! - [`event`]: the domain events and their wire form. The event log is the source of truth.
+//! - [`backend`]: the storage interface ([`EventLog`], [`Projections`]), implemented by
+//!   [`SqliteStore`]; a PostgreSQL backend can be added behind the same traits.
+//! - [`cas`]: the content-addressed blob store.
+//! - [`Store`]: both together in one directory, `<dir>/factory.db` and `<dir>/cas/`.
+
+pub mod backend;
+pub mod cas;
+pub mod digest;
+pub mod error;
+pub mod event;
+pub mod records;
+mod sqlite;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use backend::{EventFollower, EventLog, Projections};
+pub use cas::{Cas, GcReport, PutOutcome, Verify};
+pub use digest::Digest;
+pub use error::StoreError;
+pub use event::{
+    BuildId, BuildKey, BuildOutput, Event, FailureKind, LogStream, RecordedEvent, SCHEMA_VERSION,
+    Seq, WaveId, WireEvent,
+};
+pub use records::{
+    ArtifactRecord, BuildRecord, BuildState, ComponentRecord, LogChunk, WaveRecord, WaveState,
+};
+pub use sqlite::SqliteStore;
+
+/// File name of the database inside the store directory.
+pub const DATABASE_FILE: &str = "factory.db";
+/// Directory of the content-addressed store inside the store directory.
+pub const CAS_DIR: &str = "cas";
+
+/// The store of one factory: the event log with its projections, and the blob store.
+#[derive(Clone)]
+pub struct Store {
+    dir: PathBuf,
+    db: SqliteStore,
+    cas: Cas,
+}
+
+impl Store {
+    /// Opens the store in `dir`, creating `dir`, `dir/factory.db` and `dir/cas/` as needed.
+    /// Must be called inside a tokio runtime (the event writer runs as a task on it).
+    pub async fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, e))?;
+        let cas = Cas::open(&dir.join(CAS_DIR))?;
+        let db = SqliteStore::open(&dir.join(DATABASE_FILE)).await?;
+        Ok(Store {
+            dir: dir.to_owned(),
+            db,
+            cas,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The event log and the projection queries.
+    pub fn db(&self) -> &SqliteStore {
+        &self.db
+    }
+
+    pub fn cas(&self) -> &Cas {
+        &self.cas
+    }
+
+    /// A build with this key that succeeded and whose outputs are all still in the blob
+    /// store: if there is one, the engine reuses it instead of building.
+    pub async fn reusable_build(&self, key: &BuildKey) -> Result<Option<BuildRecord>, StoreError> {
+        let Some(build) = self.db.succeeded_build_by_key(key).await? else {
+            return Ok(None);
+        };
+        let all_present = build.outputs.iter().all(|o| self.cas.contains(&o.digest));
+        Ok(all_present.then_some(build))
+    }
+
+    /// Puts the file at `path` in the blob store and records it as an artifact named `name`
+    /// of kind `kind` (of `build`, if given). Returns the put outcome and the event's number.
+    pub async fn store_artifact(
+        &self,
+        path: &Path,
+        name: &str,
+        kind: &str,
+        build: Option<BuildId>,
+    ) -> Result<(PutOutcome, Seq), StoreError> {
+        let cas = self.cas.clone();
+        let source = path.to_owned();
+        let put = tokio::task::spawn_blocking(move || cas.put_file(&source))
+            .await
+            .map_err(|e| StoreError::io("store", path, std::io::Error::other(e)))??;
+        let seq = self
+            .db
+            .append_one(Event::ArtifactStored {
+                digest: put.digest,
+                name: name.to_owned(),
+                kind: kind.to_owned(),
+                size: put.size,
+                build,
+            })
+            .await?;
+        Ok((put, seq))
+    }
+
+    /// Removes every blob no live build references (see [`Projections::live_digests`]) and
+    /// that is older than `min_age`.
+    pub async fn gc(&self, min_age: Duration) -> Result<GcReport, StoreError> {
+        let live = self.db.live_digests().await?;
+        let cas = self.cas.clone();
+        tokio::task::spawn_blocking(move || cas.gc(&live, min_age))
+            .await
+            .map_err(|e| StoreError::io("collect", &self.dir, std::io::Error::other(e)))?
+    }
+
+    /// Closes the database connections used for reading.
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+}

@@ -1,0 +1,192 @@
+//! The storage interface. The SQLite implementation is the embedded default; a PostgreSQL
+//! implementation can be added later behind these same traits, and the conformance checks in
+//! `tests/` are written against the traits so they can run on both.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::digest::Digest;
+use crate::error::Result;
+use crate::event::{BuildId, BuildKey, Event, RecordedEvent, Seq, WaveId};
+use crate::records::{ArtifactRecord, BuildRecord, ComponentRecord, LogChunk, WaveRecord};
+
+/// The append-only event log.
+pub trait EventLog: Clone + Send + Sync + 'static {
+    /// Appends `events` atomically and in order; returns their sequence numbers once they are
+    /// durable, together with the projections they update. If any event is rejected, none of
+    /// them is written.
+    fn append(&self, events: Vec<Event>) -> impl Future<Output = Result<Vec<Seq>>> + Send;
+
+    /// Appends one event; see [`EventLog::append`].
+    fn append_one(&self, event: Event) -> impl Future<Output = Result<Seq>> + Send {
+        async move {
+            let seqs = self.append(vec![event]).await?;
+            Ok(seqs[0])
+        }
+    }
+
+    /// Up to `limit` events with a sequence number greater than `after`, in order.
+    fn events_since(
+        &self,
+        after: Seq,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>>> + Send;
+
+    /// The sequence number of the last event (0 when the log is empty).
+    fn last_seq(&self) -> impl Future<Output = Result<Seq>> + Send;
+
+    /// Changes whenever this process commits events. Appends by other processes are not
+    /// signalled; followers also poll (see [`EventFollower`]).
+    fn commits(&self) -> watch::Receiver<Seq>;
+
+    /// Follows the log from `after` on: every event exactly once, in order, waiting for new ones.
+    fn follow(&self, after: Seq) -> EventFollower<Self> {
+        EventFollower::new(self.clone(), after)
+    }
+}
+
+/// The queries the engine and the CLI need, answered from the projections.
+pub trait Projections: Send + Sync {
+    fn build(&self, id: BuildId) -> impl Future<Output = Result<Option<BuildRecord>>> + Send;
+
+    /// The latest build with this key that succeeded (ran and produced outputs).
+    fn succeeded_build_by_key(
+        &self,
+        key: &BuildKey,
+    ) -> impl Future<Output = Result<Option<BuildRecord>>> + Send;
+
+    fn latest_build(
+        &self,
+        component: &str,
+    ) -> impl Future<Output = Result<Option<BuildRecord>>> + Send;
+
+    /// The latest build of `component` whose outputs are usable (succeeded, reused, unchanged).
+    fn latest_successful_build(
+        &self,
+        component: &str,
+    ) -> impl Future<Output = Result<Option<BuildRecord>>> + Send;
+
+    /// Every build of `component`, oldest first.
+    fn builds_of_component(
+        &self,
+        component: &str,
+    ) -> impl Future<Output = Result<Vec<BuildRecord>>> + Send;
+
+    /// Every build of a wave with its state, in queue order.
+    fn builds_of_wave(&self, wave: WaveId)
+    -> impl Future<Output = Result<Vec<BuildRecord>>> + Send;
+
+    fn wave(&self, id: WaveId) -> impl Future<Output = Result<Option<WaveRecord>>> + Send;
+
+    /// The latest `limit` waves, newest first.
+    fn recent_waves(&self, limit: u32) -> impl Future<Output = Result<Vec<WaveRecord>>> + Send;
+
+    /// Waves without a `WaveFinished` event: what to resume after a crash.
+    fn unfinished_waves(&self) -> impl Future<Output = Result<Vec<WaveRecord>>> + Send;
+
+    /// Builds that are scheduled or building: what to resume after a crash.
+    fn unfinished_builds(&self) -> impl Future<Output = Result<Vec<BuildRecord>>> + Send;
+
+    fn component(&self, name: &str)
+    -> impl Future<Output = Result<Option<ComponentRecord>>> + Send;
+
+    fn component_names(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    fn artifacts_of_build(
+        &self,
+        build: BuildId,
+    ) -> impl Future<Output = Result<Vec<ArtifactRecord>>> + Send;
+
+    /// The log of a build after `after`, in order (read while the build runs, too).
+    fn build_log(
+        &self,
+        build: BuildId,
+        after: Seq,
+    ) -> impl Future<Output = Result<Vec<LogChunk>>> + Send;
+
+    /// Digests that garbage collection must keep: the outputs and artifacts of each component's
+    /// latest usable build, of unfinished builds, and artifacts stored without a build.
+    fn live_digests(&self) -> impl Future<Output = Result<HashSet<Digest>>> + Send;
+
+    /// Drops every projection and replays the whole log into it.
+    fn rebuild_projections(&self) -> impl Future<Output = Result<Seq>> + Send;
+}
+
+/// Follows the event log: yields every event after a position exactly once, in order, and
+/// waits for new ones. It re-reads the log after each wake-up, so a missed or coalesced
+/// notification never loses an event; it also polls, to see other processes' appends.
+pub struct EventFollower<L: EventLog> {
+    log: L,
+    cursor: Seq,
+    commits: watch::Receiver<Seq>,
+    buffer: std::collections::VecDeque<RecordedEvent>,
+    poll_interval: Duration,
+}
+
+const FOLLOW_PAGE: u32 = 1024;
+
+impl<L: EventLog> EventFollower<L> {
+    fn new(log: L, after: Seq) -> Self {
+        let commits = log.commits();
+        EventFollower {
+            log,
+            cursor: after,
+            commits,
+            buffer: Default::default(),
+            poll_interval: Duration::from_millis(200),
+        }
+    }
+
+    /// How often to look for appends by other processes (default 200 ms).
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// The sequence number of the last event returned.
+    pub fn position(&self) -> Seq {
+        self.cursor
+    }
+
+    /// The next event, waiting for it if needed.
+    pub async fn next(&mut self) -> Result<RecordedEvent> {
+        loop {
+            if let Some(event) = self.buffer.pop_front() {
+                self.cursor = event.seq;
+                return Ok(event);
+            }
+            // Mark the current notification as seen *before* reading, so a commit that lands
+            // after the read wakes us up again.
+            self.commits.borrow_and_update();
+            let page = self.log.events_since(self.cursor, FOLLOW_PAGE).await?;
+            if !page.is_empty() {
+                self.buffer.extend(page);
+                continue;
+            }
+            tokio::select! {
+                changed = self.commits.changed() => {
+                    if changed.is_err() {
+                        // Our writer is gone; other processes may still append.
+                        tokio::time::sleep(self.poll_interval).await;
+                    }
+                }
+                _ = tokio::time::sleep(self.poll_interval) => {}
+            }
+        }
+    }
+
+    /// The events already in the log after the cursor, without waiting (at most one page).
+    pub async fn next_available(&mut self) -> Result<Vec<RecordedEvent>> {
+        let mut events: Vec<RecordedEvent> = self.buffer.drain(..).collect();
+        if events.is_empty() {
+            events = self.log.events_since(self.cursor, FOLLOW_PAGE).await?;
+        }
+        if let Some(last) = events.last() {
+            self.cursor = last.seq;
+        }
+        Ok(events)
+    }
+}

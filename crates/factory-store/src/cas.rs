@@ -1,0 +1,316 @@
+//! The content-addressed store: blobs named by their sha256, under
+//! `<store>/cas/sha256/<first two hex digits>/<all 64 hex digits>`.
+//!
+//! A blob is written to a temporary file in `<store>/cas/tmp/` (same file system, so the
+//! final rename is atomic), hashed while it is written, fsynced, made read-only, renamed into
+//! place and the directory fsynced. A reader therefore sees a complete blob or none; a crash
+//! or a full disk leaves at most a temporary file, which the next `open` removes.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::digest::{Digest, Hasher};
+use crate::error::{Result, StoreError};
+
+const BUFFER: usize = 256 * 1024;
+
+/// The content-addressed blob store. All operations are blocking file-system calls; from async
+/// code call them inside `tokio::task::spawn_blocking`.
+#[derive(Clone, Debug)]
+pub struct Cas {
+    blobs: PathBuf,
+    tmp: PathBuf,
+}
+
+/// What `put` did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PutOutcome {
+    pub digest: Digest,
+    pub size: u64,
+    /// The blob was already present; nothing new was stored.
+    pub deduplicated: bool,
+}
+
+/// Whether reading a blob re-hashes it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Verify {
+    Yes,
+    No,
+}
+
+/// What garbage collection did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct GcReport {
+    pub removed: u64,
+    pub bytes_freed: u64,
+    pub kept: u64,
+    pub bytes_kept: u64,
+}
+
+impl Cas {
+    /// Opens (creating if needed) the store under `root` and removes temporary files left by
+    /// an interrupted write.
+    pub fn open(root: &Path) -> Result<Cas> {
+        let cas = Cas {
+            blobs: root.join("sha256"),
+            tmp: root.join("tmp"),
+        };
+        for dir in [&cas.blobs, &cas.tmp] {
+            fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, e))?;
+        }
+        cas.remove_stale_temporaries()?;
+        Ok(cas)
+    }
+
+    fn remove_stale_temporaries(&self) -> Result<()> {
+        let entries = fs::read_dir(&self.tmp).map_err(|e| StoreError::io("list", &self.tmp, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io("list", &self.tmp, e))?;
+            let path = entry.path();
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io("remove", path, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the blob with `digest` lives (whether or not it is present).
+    pub fn path_of(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.blobs.join(&hex[..2]).join(hex)
+    }
+
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.path_of(digest).is_file()
+    }
+
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<PutOutcome> {
+        self.put_reader(bytes)
+    }
+
+    /// Stores the content of the file at `path`.
+    pub fn put_file(&self, path: &Path) -> Result<PutOutcome> {
+        let file = File::open(path).map_err(|e| StoreError::io("open", path, e))?;
+        self.put_from(file, path)
+    }
+
+    /// Stores everything `reader` yields.
+    pub fn put_reader(&self, reader: impl Read) -> Result<PutOutcome> {
+        self.put_from(reader, Path::new("<stream>"))
+    }
+
+    fn put_from(&self, mut reader: impl Read, source: &Path) -> Result<PutOutcome> {
+        // The temporary file deletes itself when dropped, so every early return below leaves
+        // nothing behind.
+        let mut temp = tempfile::Builder::new()
+            .prefix(".put-")
+            .tempfile_in(&self.tmp)
+            .map_err(|e| StoreError::io("create temporary file in", &self.tmp, e))?;
+        let temp_path = temp.path().to_owned();
+        let mut hasher = Hasher::default();
+        let mut size = 0u64;
+        let mut buffer = vec![0u8; BUFFER];
+        loop {
+            let read = match reader.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StoreError::io("read", source, e)),
+            };
+            hasher.update(&buffer[..read]);
+            temp.write_all(&buffer[..read])
+                .map_err(|e| StoreError::io("write", &temp_path, e))?;
+            size += read as u64;
+        }
+        let digest = hasher.finish();
+        let target = self.path_of(&digest);
+        if target.is_file() {
+            return Ok(PutOutcome {
+                digest,
+                size,
+                deduplicated: true,
+            });
+        }
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| StoreError::io("fsync", &temp_path, e))?;
+        let mut permissions = temp
+            .as_file()
+            .metadata()
+            .map_err(|e| StoreError::io("stat", &temp_path, e))?
+            .permissions();
+        // Blobs are immutable: read-only guards against a build writing through a hard link.
+        permissions.set_readonly(true);
+        fs::set_permissions(&temp_path, permissions)
+            .map_err(|e| StoreError::io("make read-only", &temp_path, e))?;
+
+        let shard = target.parent().unwrap_or(&self.blobs).to_owned();
+        if !shard.is_dir() {
+            fs::create_dir_all(&shard)
+                .map_err(|e| StoreError::io("create directory", &shard, e))?;
+            sync_dir(&self.blobs)?;
+        }
+        // Renaming over a concurrently stored copy is fine: the content is identical.
+        temp.persist(&target)
+            .map_err(|e| StoreError::io("rename into place", &target, e.error))?;
+        sync_dir(&shard)?;
+        Ok(PutOutcome {
+            digest,
+            size,
+            deduplicated: false,
+        })
+    }
+
+    /// Opens a blob for reading (without verifying it).
+    pub fn open_blob(&self, digest: &Digest) -> Result<File> {
+        let path = self.path_of(digest);
+        File::open(&path).map_err(|e| self.missing_or_io(digest, path, e))
+    }
+
+    fn missing_or_io(&self, digest: &Digest, path: PathBuf, err: io::Error) -> StoreError {
+        if err.kind() == io::ErrorKind::NotFound {
+            StoreError::BlobMissing {
+                digest: digest.to_string(),
+                path,
+            }
+        } else {
+            StoreError::io("open", path, err)
+        }
+    }
+
+    /// Reads a whole blob, re-hashing it first when `verify` says so.
+    pub fn read(&self, digest: &Digest, verify: Verify) -> Result<Vec<u8>> {
+        let path = self.path_of(digest);
+        let bytes = fs::read(&path).map_err(|e| self.missing_or_io(digest, path.clone(), e))?;
+        if verify == Verify::Yes {
+            check(digest, Digest::of(&bytes), &path)?;
+        }
+        Ok(bytes)
+    }
+
+    /// Re-hashes a blob and fails with [`StoreError::BlobCorrupt`] if it changed.
+    pub fn verify(&self, digest: &Digest) -> Result<()> {
+        let path = self.path_of(digest);
+        let mut file = self.open_blob(digest)?;
+        let mut hasher = Hasher::default();
+        let mut buffer = vec![0u8; BUFFER];
+        loop {
+            match file.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => hasher.update(&buffer[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(StoreError::io("read", &path, e)),
+            }
+        }
+        check(digest, hasher.finish(), &path)
+    }
+
+    /// Copies a blob to `dest` (written atomically next to it), verifying it on the way.
+    pub fn copy_to(&self, digest: &Digest, dest: &Path) -> Result<()> {
+        let bytes = self.read(digest, Verify::Yes)?;
+        let dir = match dest.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let mut temp = tempfile::Builder::new()
+            .prefix(".copy-")
+            .tempfile_in(dir)
+            .map_err(|e| StoreError::io("create temporary file in", dir, e))?;
+        temp.write_all(&bytes)
+            .map_err(|e| StoreError::io("write", temp.path().to_owned(), e))?;
+        temp.persist(dest)
+            .map_err(|e| StoreError::io("rename into place", dest, e.error))?;
+        Ok(())
+    }
+
+    /// Every blob in the store with its size.
+    pub fn list(&self) -> Result<Vec<(Digest, u64)>> {
+        let mut blobs = Vec::new();
+        for shard in read_dir(&self.blobs)? {
+            if !shard.is_dir() {
+                continue;
+            }
+            for path in read_dir(&shard)? {
+                let Some(digest) = digest_of_blob_path(&path) else {
+                    continue;
+                };
+                let size = fs::metadata(&path)
+                    .map_err(|e| StoreError::io("stat", &path, e))?
+                    .len();
+                blobs.push((digest, size));
+            }
+        }
+        blobs.sort();
+        Ok(blobs)
+    }
+
+    /// Removes every blob whose digest is not in `live` and that is older than `min_age` (so
+    /// a blob stored by a running build, before its artifact event is appended, survives).
+    pub fn gc(&self, live: &HashSet<Digest>, min_age: Duration) -> Result<GcReport> {
+        let now = SystemTime::now();
+        let mut report = GcReport::default();
+        for (digest, size) in self.list()? {
+            let path = self.path_of(&digest);
+            let young = fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| now.duration_since(modified).ok())
+                .is_some_and(|age| age < min_age);
+            if live.contains(&digest) || young {
+                report.kept += 1;
+                report.bytes_kept += size;
+                continue;
+            }
+            match fs::remove_file(&path) {
+                Ok(()) => {
+                    report.removed += 1;
+                    report.bytes_freed += size;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io("remove", path, e)),
+            }
+        }
+        Ok(report)
+    }
+}
+
+fn check(expected: &Digest, actual: Digest, path: &Path) -> Result<()> {
+    if *expected == actual {
+        Ok(())
+    } else {
+        Err(StoreError::BlobCorrupt {
+            path: path.to_owned(),
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        })
+    }
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = fs::read_dir(dir).map_err(|e| StoreError::io("list", dir, e))?;
+    entries
+        .map(|entry| {
+            entry
+                .map(|e| e.path())
+                .map_err(|e| StoreError::io("list", dir, e))
+        })
+        .collect()
+}
+
+/// Files that are not named by a digest (there should be none) are left alone.
+fn digest_of_blob_path(path: &Path) -> Option<Digest> {
+    let name = path.file_name()?.to_str()?;
+    format!("sha256:{name}").parse().ok()
+}
+
+/// Makes a rename or a new entry in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io("fsync directory", dir, e))
+}

@@ -1,0 +1,412 @@
+//! The domain events of the factory and their wire form (the database row).
+//!
+//! The event log is the source of truth: everything else in the store is a projection of
+//! these events. Events are immutable once written, so a change to a payload's shape needs a
+//! new [`SCHEMA_VERSION`] and an upcast in [`WireEvent::decode`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::error::StoreError;
+
+/// The schema version written with every new event.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Position of an event in the global log: 1, 2, 3, ... without gaps.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Seq(pub u64);
+
+impl fmt::Display for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Debug for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// A build attempt. Its number is the sequence number of the `BuildQueued` event that created it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Debug)]
+#[serde(transparent)]
+pub struct BuildId(pub u64);
+
+/// A rebuild wave. Its number is the sequence number of the `WavePlanned` event that created it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Debug)]
+#[serde(transparent)]
+pub struct WaveId(pub u64);
+
+impl From<Seq> for BuildId {
+    fn from(seq: Seq) -> Self {
+        BuildId(seq.0)
+    }
+}
+
+impl From<Seq> for WaveId {
+    fn from(seq: Seq) -> Self {
+        WaveId(seq.0)
+    }
+}
+
+impl fmt::Display for BuildId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "b{}", self.0)
+    }
+}
+
+impl fmt::Display for WaveId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "w{}", self.0)
+    }
+}
+
+/// The hash of everything that can influence a build (computed by the engine; opaque here).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Debug)]
+#[serde(transparent)]
+pub struct BuildKey(pub String);
+
+impl fmt::Display for BuildKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One named output of a build, stored in the content-addressed store.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Debug)]
+pub struct BuildOutput {
+    pub name: String,
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// Why a build failed: its own fault (never retried) or the machine's (retried with backoff).
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Debug)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    User,
+    Infrastructure,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::User => "user",
+            FailureKind::Infrastructure => "infrastructure",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        match text {
+            "user" => Some(FailureKind::User),
+            "infrastructure" => Some(FailureKind::Infrastructure),
+            _ => None,
+        }
+    }
+}
+
+/// Which stream of a build's process a log chunk came from.
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Debug, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    #[default]
+    Stdout,
+    Stderr,
+    /// Lines written by Factory itself about the build (sandbox setup, retries, ...).
+    Factory,
+}
+
+/// Everything that happens in the factory.
+///
+/// Adding a variant is a compatible change (older rows still decode); changing the fields of an
+/// existing variant needs a new schema version. The serialized tag (`type`) is the stable name.
+#[derive(Clone, PartialEq, Serialize, Deserialize, Debug)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A component changed upstream, in the definition, or by hand (`factory rebuild`).
+    ChangeDetected {
+        component: String,
+        reason: String,
+        revision: Option<String>,
+    },
+    /// The affected set of a change and the order to rebuild it in. Creates a wave.
+    WavePlanned {
+        trigger: String,
+        affected: Vec<String>,
+        /// Levels of components; each level depends only on earlier ones.
+        plan: Vec<Vec<String>>,
+    },
+    /// Every build of the wave reached a final state.
+    WaveFinished {
+        wave: WaveId,
+        summary: String,
+    },
+    /// A build was scheduled. Creates a build whose id is this event's sequence number.
+    BuildQueued {
+        wave: Option<WaveId>,
+        component: String,
+        key: BuildKey,
+        reason: String,
+        /// What the key was computed from: input name -> digest or revision (for `factory why`).
+        inputs: BTreeMap<String, String>,
+    },
+    /// A dependency failed; this build will not run in its wave.
+    BuildBlocked {
+        build: BuildId,
+        by: Vec<BuildId>,
+        reason: String,
+    },
+    BuildStarted {
+        build: BuildId,
+        attempt: u32,
+    },
+    BuildLog {
+        build: BuildId,
+        stream: LogStream,
+        chunk: String,
+    },
+    BuildSucceeded {
+        build: BuildId,
+        outputs: Vec<BuildOutput>,
+    },
+    BuildFailed {
+        build: BuildId,
+        reason: String,
+        kind: FailureKind,
+    },
+    BuildCancelled {
+        build: BuildId,
+        reason: String,
+    },
+    /// The build key already succeeded in `from`; its outputs are reused, nothing runs.
+    BuildReused {
+        build: BuildId,
+        from: BuildId,
+    },
+    /// Early cutoff: the inputs turned out identical to those of `previous`, nothing runs.
+    BuildCutOff {
+        build: BuildId,
+        reason: String,
+        previous: Option<BuildId>,
+    },
+    /// A blob was put in the content-addressed store and named.
+    ArtifactStored {
+        digest: Digest,
+        name: String,
+        kind: String,
+        size: u64,
+        build: Option<BuildId>,
+    },
+}
+
+impl Event {
+    /// The stable type name stored in the log (the serde tag).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::ChangeDetected { .. } => "change_detected",
+            Event::WavePlanned { .. } => "wave_planned",
+            Event::WaveFinished { .. } => "wave_finished",
+            Event::BuildQueued { .. } => "build_queued",
+            Event::BuildBlocked { .. } => "build_blocked",
+            Event::BuildStarted { .. } => "build_started",
+            Event::BuildLog { .. } => "build_log",
+            Event::BuildSucceeded { .. } => "build_succeeded",
+            Event::BuildFailed { .. } => "build_failed",
+            Event::BuildCancelled { .. } => "build_cancelled",
+            Event::BuildReused { .. } => "build_reused",
+            Event::BuildCutOff { .. } => "build_cut_off",
+            Event::ArtifactStored { .. } => "artifact_stored",
+        }
+    }
+
+    /// The build an event is about, if any (indexed in the log so a build's events are cheap
+    /// to read, e.g. its log while it runs).
+    pub fn build(&self) -> Option<BuildId> {
+        match self {
+            Event::BuildBlocked { build, .. }
+            | Event::BuildStarted { build, .. }
+            | Event::BuildLog { build, .. }
+            | Event::BuildSucceeded { build, .. }
+            | Event::BuildFailed { build, .. }
+            | Event::BuildCancelled { build, .. }
+            | Event::BuildReused { build, .. }
+            | Event::BuildCutOff { build, .. } => Some(*build),
+            Event::ArtifactStored { build, .. } => *build,
+            Event::ChangeDetected { .. }
+            | Event::WavePlanned { .. }
+            | Event::WaveFinished { .. }
+            | Event::BuildQueued { .. } => None,
+        }
+    }
+}
+
+/// An event as read back from the log.
+#[derive(Clone, PartialEq, Debug)]
+pub struct RecordedEvent {
+    pub seq: Seq,
+    /// When the batch containing the event was committed (milliseconds since the Unix epoch).
+    pub recorded_at_ms: i64,
+    pub event: Event,
+}
+
+/// The stored form of an event: type name, schema version and JSON body. Backends store
+/// exactly these fields; the domain [`Event`] never touches a database row directly.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct WireEvent {
+    pub kind: String,
+    pub schema_version: u32,
+    pub body: String,
+}
+
+impl WireEvent {
+    pub fn encode(event: &Event) -> WireEvent {
+        let mut value = serde_json::to_value(event).expect("events serialize to JSON");
+        let body = value
+            .get_mut("data")
+            .map(serde_json::Value::take)
+            .unwrap_or(serde_json::Value::Null);
+        WireEvent {
+            kind: event.kind().to_owned(),
+            schema_version: SCHEMA_VERSION,
+            body: body.to_string(),
+        }
+    }
+
+    pub fn decode(&self, seq: Seq) -> Result<Event, StoreError> {
+        if self.schema_version > SCHEMA_VERSION {
+            return Err(StoreError::FutureSchema {
+                seq,
+                found: self.schema_version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        // Version 1 is the only one so far; an upcast from older versions goes here.
+        let corrupt = |reason: String| StoreError::CorruptEvent {
+            seq,
+            kind: self.kind.clone(),
+            schema_version: self.schema_version,
+            reason,
+        };
+        let data: serde_json::Value =
+            serde_json::from_str(&self.body).map_err(|e| corrupt(e.to_string()))?;
+        let tagged = serde_json::json!({ "type": self.kind, "data": data });
+        serde_json::from_value(tagged).map_err(|e| corrupt(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_variant() -> Vec<Event> {
+        let digest = Digest::of(b"x");
+        vec![
+            Event::ChangeDetected {
+                component: "libgreet".into(),
+                reason: "upstream".into(),
+                revision: Some("abc".into()),
+            },
+            Event::WavePlanned {
+                trigger: "libgreet".into(),
+                affected: vec!["libgreet".into(), "hello".into()],
+                plan: vec![vec!["libgreet".into()], vec!["hello".into()]],
+            },
+            Event::WaveFinished {
+                wave: WaveId(2),
+                summary: "ok".into(),
+            },
+            Event::BuildQueued {
+                wave: Some(WaveId(2)),
+                component: "hello".into(),
+                key: BuildKey("k".into()),
+                reason: "input changed".into(),
+                inputs: BTreeMap::from([("source".into(), "rev1".into())]),
+            },
+            Event::BuildBlocked {
+                build: BuildId(4),
+                by: vec![BuildId(3)],
+                reason: "dependency failed".into(),
+            },
+            Event::BuildStarted {
+                build: BuildId(4),
+                attempt: 1,
+            },
+            Event::BuildLog {
+                build: BuildId(4),
+                stream: LogStream::Stderr,
+                chunk: "warning\n".into(),
+            },
+            Event::BuildSucceeded {
+                build: BuildId(4),
+                outputs: vec![BuildOutput {
+                    name: "hello.deb".into(),
+                    digest,
+                    size: 1,
+                }],
+            },
+            Event::BuildFailed {
+                build: BuildId(4),
+                reason: "exit 1".into(),
+                kind: FailureKind::User,
+            },
+            Event::BuildCancelled {
+                build: BuildId(4),
+                reason: "superseded".into(),
+            },
+            Event::BuildReused {
+                build: BuildId(4),
+                from: BuildId(1),
+            },
+            Event::BuildCutOff {
+                build: BuildId(4),
+                reason: "inputs unchanged".into(),
+                previous: None,
+            },
+            Event::ArtifactStored {
+                digest,
+                name: "hello.deb".into(),
+                kind: "deb".into(),
+                size: 1,
+                build: Some(BuildId(4)),
+            },
+        ]
+    }
+
+    #[test]
+    fn every_variant_round_trips_through_the_wire_form() {
+        for event in every_variant() {
+            let wire = WireEvent::encode(&event);
+            assert_eq!(wire.kind, event.kind());
+            assert!(!wire.body.contains("\"type\""), "{}", wire.body);
+            assert_eq!(wire.decode(Seq(1)).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn unknown_type_and_future_schema_are_typed_errors() {
+        let unknown = WireEvent {
+            kind: "teleported".into(),
+            schema_version: 1,
+            body: "{}".into(),
+        };
+        assert!(matches!(
+            unknown.decode(Seq(7)),
+            Err(StoreError::CorruptEvent { seq: Seq(7), .. })
+        ));
+        let future = WireEvent {
+            kind: "build_started".into(),
+            schema_version: SCHEMA_VERSION + 1,
+            body: "{}".into(),
+        };
+        assert!(matches!(
+            future.decode(Seq(8)),
+            Err(StoreError::FutureSchema { found, .. }) if found == SCHEMA_VERSION + 1
+        ));
+    }
+}

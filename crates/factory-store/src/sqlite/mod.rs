@@ -1,0 +1,433 @@
+//! The SQLite implementation of the store (the embedded default).
+//!
+//! One writer task owns the only writing connection. Appenders send their events to it over a
+//! channel; it takes everything waiting (a group), commits the group in one transaction with
+//! the projection updates, and only then acknowledges each appender. While a group is being
+//! fsynced the next one accumulates, so the cost of a durable commit is shared by everyone
+//! who appended meanwhile. Reads go through a separate pool (WAL lets readers run during a
+//! write).
+
+mod projection;
+mod queries;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{Connection, Row};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::backend::EventLog;
+use crate::error::{Result, StoreError};
+use crate::event::{Event, RecordedEvent, Seq, WireEvent};
+
+/// Most events committed in one transaction: large enough to amortise the fsync, small
+/// enough that one group does not hold the write lock for long.
+const MAX_GROUP_EVENTS: usize = 16_384;
+
+/// Rows per multi-row INSERT. Row counts are split into powers of two up to this so only a
+/// handful of distinct statements exist (they stay in the prepared-statement cache).
+const MAX_ROWS_PER_INSERT: usize = 256;
+
+/// How long a writer waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Handle on a SQLite event store. Cheap to clone; all clones share one writer.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    readers: SqlitePool,
+    requests: mpsc::UnboundedSender<WriterRequest>,
+    commits: watch::Receiver<Seq>,
+}
+
+enum WriterRequest {
+    Append {
+        events: Vec<(Event, WireEvent)>,
+        reply: oneshot::Sender<Result<Vec<Seq>>>,
+    },
+    RebuildProjections {
+        reply: oneshot::Sender<Result<Seq>>,
+    },
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies the migrations.
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        let db_err = |source| StoreError::database(path, source);
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(db_err)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: in WAL mode this fsyncs the log on every commit, so an acknowledged event
+            // survives power loss, not only a process crash (NORMAL would only promise the
+            // latter). Group commit makes the one fsync per group affordable.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(false);
+
+        let mut writer = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(db_err)?;
+        sqlx::migrate!("./migrations")
+            .run(&mut writer)
+            .await
+            .map_err(|source| StoreError::Migration {
+                path: path.to_owned(),
+                source,
+            })?;
+        let last = read_last_seq(&mut writer).await.map_err(db_err)?;
+
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(0)
+            .connect_with(options.clone())
+            .await
+            .map_err(db_err)?;
+
+        let (requests, receiver) = mpsc::unbounded_channel();
+        let (commits_tx, commits) = watch::channel(last);
+        let writer_task = Writer {
+            path: path.to_owned(),
+            conn: writer,
+            commits: commits_tx,
+        };
+        tokio::spawn(writer_task.run(receiver));
+
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                readers,
+                requests,
+                commits,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub(crate) fn readers(&self) -> &SqlitePool {
+        &self.inner.readers
+    }
+
+    pub(crate) fn db_err(&self, source: sqlx::Error) -> StoreError {
+        StoreError::database(&self.inner.path, source)
+    }
+
+    /// Closes the read pool. The writer stops when the last clone of this handle is dropped.
+    pub async fn close(&self) {
+        self.inner.readers.close().await;
+    }
+
+    fn send(&self, request: WriterRequest) -> Result<()> {
+        self.inner
+            .requests
+            .send(request)
+            .map_err(|_| StoreError::WriterStopped {
+                path: self.inner.path.clone(),
+            })
+    }
+
+    fn stopped(&self) -> StoreError {
+        StoreError::WriterStopped {
+            path: self.inner.path.clone(),
+        }
+    }
+
+    pub(crate) async fn rebuild(&self) -> Result<Seq> {
+        let (reply, answer) = oneshot::channel();
+        self.send(WriterRequest::RebuildProjections { reply })?;
+        answer.await.map_err(|_| self.stopped())?
+    }
+}
+
+impl EventLog for SqliteStore {
+    async fn append(&self, events: Vec<Event>) -> Result<Vec<Seq>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Encoding happens here, in the appender's task, so it runs in parallel.
+        let events = events
+            .into_iter()
+            .map(|event| {
+                let wire = WireEvent::encode(&event);
+                (event, wire)
+            })
+            .collect();
+        let (reply, answer) = oneshot::channel();
+        self.send(WriterRequest::Append { events, reply })?;
+        answer.await.map_err(|_| self.stopped())?
+    }
+
+    async fn events_since(&self, after: Seq, limit: u32) -> Result<Vec<RecordedEvent>> {
+        let rows = sqlx::query(
+            "SELECT seq, recorded_at_ms, kind, schema_version, body FROM events \
+             WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(seq_to_sql(after))
+        .bind(i64::from(limit))
+        .fetch_all(self.readers())
+        .await
+        .map_err(|e| self.db_err(e))?;
+        rows.iter().map(decode_event_row).collect()
+    }
+
+    async fn last_seq(&self) -> Result<Seq> {
+        let mut conn = self.readers().acquire().await.map_err(|e| self.db_err(e))?;
+        read_last_seq(&mut conn).await.map_err(|e| self.db_err(e))
+    }
+
+    fn commits(&self) -> watch::Receiver<Seq> {
+        self.inner.commits.clone()
+    }
+}
+
+fn decode_event_row(row: &sqlx::sqlite::SqliteRow) -> Result<RecordedEvent> {
+    let seq = Seq(row.get::<i64, _>(0) as u64);
+    let wire = WireEvent {
+        kind: row.get(2),
+        schema_version: row.get::<i64, _>(3) as u32,
+        body: row.get(4),
+    };
+    Ok(RecordedEvent {
+        seq,
+        recorded_at_ms: row.get(1),
+        event: wire.decode(seq)?,
+    })
+}
+
+async fn read_last_seq(conn: &mut SqliteConnection) -> sqlx::Result<Seq> {
+    let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
+        .fetch_one(conn)
+        .await?;
+    Ok(Seq(last.unwrap_or(0) as u64))
+}
+
+pub(crate) fn seq_to_sql(seq: Seq) -> i64 {
+    // Sequence numbers come from SQLite's 63-bit integers, so they always fit.
+    i64::try_from(seq.0).unwrap_or(i64::MAX)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+struct Writer {
+    path: PathBuf,
+    conn: SqliteConnection,
+    commits: watch::Sender<Seq>,
+}
+
+type Pending = (Vec<(Event, WireEvent)>, oneshot::Sender<Result<Vec<Seq>>>);
+
+impl Writer {
+    async fn run(mut self, mut receiver: mpsc::UnboundedReceiver<WriterRequest>) {
+        let mut group: Vec<Pending> = Vec::new();
+        while let Some(first) = receiver.recv().await {
+            let mut next = Some(first);
+            let mut group_events = 0;
+            // Take everything that is already waiting (up to the group limit).
+            while let Some(request) = next.take() {
+                match request {
+                    WriterRequest::Append { events, reply } => {
+                        group_events += events.len();
+                        group.push((events, reply));
+                    }
+                    WriterRequest::RebuildProjections { reply } => {
+                        self.commit_group(&mut group).await;
+                        let result = projection::rebuild(&mut self.conn)
+                            .await
+                            .map_err(|e| e.with_path(&self.path));
+                        let _ = reply.send(result);
+                    }
+                }
+                if group_events < MAX_GROUP_EVENTS {
+                    next = receiver.try_recv().ok();
+                }
+            }
+            self.commit_group(&mut group).await;
+        }
+        let _ = self.conn.close().await;
+    }
+
+    /// Commits all pending appends in one transaction and acknowledges them. If the group
+    /// fails, each request is retried alone so one rejected request cannot fail the others.
+    async fn commit_group(&mut self, group: &mut Vec<Pending>) {
+        if group.is_empty() {
+            return;
+        }
+        let batches: Vec<&[(Event, WireEvent)]> =
+            group.iter().map(|(events, _)| events.as_slice()).collect();
+        match self.commit(&batches).await {
+            Ok(seqs) => {
+                let last = *seqs.last().and_then(|s| s.last()).unwrap_or(&Seq(0));
+                self.commits.send_replace(last);
+                for ((_, reply), seqs) in group.drain(..).zip(seqs) {
+                    let _ = reply.send(Ok(seqs));
+                }
+            }
+            Err(_) if group.len() > 1 => {
+                for (events, reply) in group.drain(..) {
+                    let result = self.commit(&[events.as_slice()]).await;
+                    if let Ok(seqs) = &result {
+                        self.commits
+                            .send_replace(*seqs[0].last().unwrap_or(&Seq(0)));
+                    }
+                    let _ = reply.send(result.map(|mut seqs| seqs.remove(0)));
+                }
+            }
+            Err(err) => {
+                if let Some((_, reply)) = group.pop() {
+                    let _ = reply.send(Err(err));
+                }
+            }
+        }
+    }
+
+    /// One transaction: events get MAX(seq)+1, +2, ... and the projections are updated.
+    async fn commit(&mut self, batches: &[&[(Event, WireEvent)]]) -> Result<Vec<Vec<Seq>>> {
+        let path = self.path.clone();
+        let db_err = |e| StoreError::database(&path, e);
+        // IMMEDIATE takes the write lock now, so the MAX(seq) read below cannot be overtaken
+        // by another process: numbering stays gap-free and unique.
+        let mut tx = self
+            .conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        let mut next = read_last_seq(&mut tx).await.map_err(db_err)?.0 + 1;
+        let recorded_at = now_ms();
+
+        let mut assigned = Vec::with_capacity(batches.len());
+        let mut rows: Vec<(Seq, &Event, &WireEvent)> = Vec::new();
+        for batch in batches {
+            let mut seqs = Vec::with_capacity(batch.len());
+            for (event, wire) in batch.iter() {
+                seqs.push(Seq(next));
+                rows.push((Seq(next), event, wire));
+                next += 1;
+            }
+            assigned.push(seqs);
+        }
+        insert_events(&mut tx, &rows, recorded_at)
+            .await
+            .map_err(db_err)?;
+        for (seq, event, _) in &rows {
+            projection::apply(&mut tx, *seq, recorded_at, event)
+                .await
+                .map_err(|e| e.with_path(&path))?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(assigned)
+    }
+}
+
+async fn insert_events(
+    conn: &mut SqliteConnection,
+    rows: &[(Seq, &Event, &WireEvent)],
+    recorded_at: i64,
+) -> sqlx::Result<()> {
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let take = chunk_len(rest.len());
+        let (chunk, tail) = rest.split_at(take);
+        let sql = insert_sql(take);
+        let mut query = sqlx::query(&sql);
+        for (seq, event, wire) in chunk {
+            query = query
+                .bind(seq_to_sql(*seq))
+                .bind(recorded_at)
+                .bind(wire.kind.as_str())
+                .bind(i64::from(wire.schema_version))
+                .bind(event.build().map(|b| b.0 as i64))
+                .bind(wire.body.as_str());
+        }
+        query.execute(&mut *conn).await?;
+        rest = tail;
+    }
+    Ok(())
+}
+
+/// The largest power of two not above `remaining`, capped at [`MAX_ROWS_PER_INSERT`].
+fn chunk_len(remaining: usize) -> usize {
+    if remaining >= MAX_ROWS_PER_INSERT {
+        MAX_ROWS_PER_INSERT
+    } else {
+        1 << (usize::BITS - 1 - remaining.leading_zeros())
+    }
+}
+
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO events (seq, recorded_at_ms, kind, schema_version, build_id, body) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?,?,?)");
+    }
+    sql
+}
+
+impl StoreError {
+    pub(crate) fn database(path: &Path, source: sqlx::Error) -> Self {
+        // SQLITE_FULL (13): the disk or quota is full.
+        let full = source
+            .as_database_error()
+            .and_then(|e| e.code())
+            .is_some_and(|code| code == "13");
+        if full {
+            StoreError::DiskFull {
+                op: "write",
+                path: path.to_owned(),
+                source: std::io::Error::from(std::io::ErrorKind::StorageFull),
+            }
+        } else {
+            StoreError::Database {
+                path: path.to_owned(),
+                source,
+            }
+        }
+    }
+
+    /// Projection code does not know the database path; fill it in.
+    fn with_path(self, path: &Path) -> Self {
+        match self {
+            StoreError::Database { source, .. } => StoreError::database(path, source),
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk_len;
+
+    #[test]
+    fn chunks_are_powers_of_two_and_cover_everything() {
+        for total in 1..2000 {
+            let mut left = total;
+            while left > 0 {
+                let take = chunk_len(left);
+                assert!(take.is_power_of_two() && take <= left && take <= 256);
+                left -= take;
+            }
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! Maintains the projection tables from events. `apply` runs inside the append transaction,
+//! so the projections never lag behind the log; `rebuild` replays the whole log into empty
+//! tables. Only data stored in the event row is used (never the clock), so a replay writes
+//! exactly what the original appends wrote.
+
+use std::path::PathBuf;
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteConnection;
+
+use super::{decode_event_row, read_last_seq};
+use crate::error::{Result, StoreError};
+use crate::event::{BuildId, Event, Seq, WaveId};
+
+const PROJECTION_TABLES: [&str; 4] = ["builds", "waves", "artifacts", "components"];
+const REPLAY_PAGE: i64 = 4096;
+
+fn db(source: sqlx::Error) -> StoreError {
+    // The writer replaces the empty path with the database's (see `with_path`).
+    StoreError::Database {
+        path: PathBuf::new(),
+        source,
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("projection values serialize to JSON")
+}
+
+fn id(seq: Seq) -> i64 {
+    super::seq_to_sql(seq)
+}
+
+fn build_id(build: BuildId) -> i64 {
+    i64::try_from(build.0).unwrap_or(i64::MAX)
+}
+
+fn wave_id(wave: WaveId) -> i64 {
+    i64::try_from(wave.0).unwrap_or(i64::MAX)
+}
+
+/// Applies one event to the projections. Rejects events that contradict them (unknown
+/// build, transition out of a final state) with [`StoreError::InvalidEvent`].
+pub(super) async fn apply(
+    conn: &mut SqliteConnection,
+    seq: Seq,
+    at: i64,
+    event: &Event,
+) -> Result<()> {
+    match event {
+        Event::ChangeDetected {
+            component,
+            reason,
+            revision,
+        } => {
+            sqlx::query(
+                "INSERT INTO components (name, revision, last_change_reason, last_change_seq) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET \
+                 revision = COALESCE(?2, revision), last_change_reason = ?3, last_change_seq = ?4",
+            )
+            .bind(component)
+            .bind(revision)
+            .bind(reason)
+            .bind(id(seq))
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        }
+        Event::WavePlanned {
+            trigger,
+            affected,
+            plan,
+        } => {
+            sqlx::query(
+                "INSERT INTO waves (id, trigger_text, affected, plan, state, planned_at_ms, last_seq) \
+                 VALUES (?1, ?2, ?3, ?4, 'planned', ?5, ?1)",
+            )
+            .bind(id(seq))
+            .bind(trigger)
+            .bind(json(affected))
+            .bind(json(plan))
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        }
+        Event::WaveFinished { wave, summary } => {
+            let done = sqlx::query(
+                "UPDATE waves SET state = 'finished', summary = ?2, finished_at_ms = ?3, last_seq = ?4 \
+                 WHERE id = ?1 AND state = 'planned'",
+            )
+            .bind(wave_id(*wave))
+            .bind(summary)
+            .bind(at)
+            .bind(id(seq))
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+            if done.rows_affected() == 0 {
+                return Err(invalid(
+                    event,
+                    format!("wave {wave} does not exist or is already finished"),
+                ));
+            }
+        }
+        Event::BuildQueued {
+            wave,
+            component,
+            key,
+            reason,
+            inputs,
+        } => {
+            let wave = wave.map(wave_id);
+            let done = sqlx::query(
+                "INSERT INTO builds (id, wave, component, build_key, state, reason, inputs, outputs, \
+                 attempt, log_bytes, queued_at_ms, last_seq) \
+                 SELECT ?1, ?2, ?3, ?4, 'scheduled', ?5, ?6, '[]', 0, 0, ?7, ?1 \
+                 WHERE ?2 IS NULL OR EXISTS (SELECT 1 FROM waves WHERE id = ?2)",
+            )
+            .bind(id(seq))
+            .bind(wave)
+            .bind(component)
+            .bind(&key.0)
+            .bind(reason)
+            .bind(json(inputs))
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+            if done.rows_affected() == 0 {
+                return Err(invalid(
+                    event,
+                    format!("wave w{} does not exist", wave.unwrap_or_default()),
+                ));
+            }
+            sqlx::query("INSERT OR IGNORE INTO components (name) VALUES (?)")
+                .bind(component)
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+        }
+        Event::BuildBlocked { build, by, reason } => {
+            let sql = "UPDATE builds SET state = 'blocked', detail = ?2, related = ?3, \
+                       finished_at_ms = ?4, last_seq = ?5 WHERE id = ?1 AND state = 'scheduled'";
+            let query = sqlx::query(sql)
+                .bind(build_id(*build))
+                .bind(reason)
+                .bind(json(by))
+                .bind(at)
+                .bind(id(seq));
+            transition(conn, query, event, *build, "scheduled").await?;
+        }
+        Event::BuildStarted { build, attempt } => {
+            // A build may start again after an infrastructure failure (retry) or after a crash
+            // interrupted it while building.
+            let sql = "UPDATE builds SET state = 'building', attempt = ?2, started_at_ms = ?3, \
+                       failure_kind = NULL, detail = NULL, finished_at_ms = NULL, last_seq = ?4 \
+                       WHERE id = ?1 AND (state IN ('scheduled', 'building') \
+                       OR (state = 'failed' AND failure_kind = 'infrastructure'))";
+            let query = sqlx::query(sql)
+                .bind(build_id(*build))
+                .bind(i64::from(*attempt))
+                .bind(at)
+                .bind(id(seq));
+            transition(
+                conn,
+                query,
+                event,
+                *build,
+                "scheduled, building or failed for an infrastructure reason",
+            )
+            .await?;
+        }
+        Event::BuildLog { build, chunk, .. } => {
+            // Logs may still drain after a build was cancelled, so any state accepts them.
+            let done = sqlx::query("UPDATE builds SET log_bytes = log_bytes + ?2 WHERE id = ?1")
+                .bind(build_id(*build))
+                .bind(chunk.len() as i64)
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+            if done.rows_affected() == 0 {
+                return Err(invalid(event, format!("build {build} does not exist")));
+            }
+        }
+        Event::BuildSucceeded { build, outputs } => {
+            let sql = "UPDATE builds SET state = 'succeeded', outputs = ?2, finished_at_ms = ?3, \
+                       last_seq = ?4 WHERE id = ?1 AND state IN ('scheduled', 'building')";
+            let query = sqlx::query(sql)
+                .bind(build_id(*build))
+                .bind(json(outputs))
+                .bind(at)
+                .bind(id(seq));
+            transition(conn, query, event, *build, "scheduled or building").await?;
+        }
+        Event::BuildFailed {
+            build,
+            reason,
+            kind,
+        } => {
+            let sql = "UPDATE builds SET state = 'failed', failure_kind = ?2, detail = ?3, \
+                       finished_at_ms = ?4, last_seq = ?5 \
+                       WHERE id = ?1 AND state IN ('scheduled', 'building')";
+            let query = sqlx::query(sql)
+                .bind(build_id(*build))
+                .bind(kind.as_str())
+                .bind(reason)
+                .bind(at)
+                .bind(id(seq));
+            transition(conn, query, event, *build, "scheduled or building").await?;
+        }
+        Event::BuildCancelled { build, reason } => {
+            let sql = "UPDATE builds SET state = 'cancelled', detail = ?2, finished_at_ms = ?3, \
+                       last_seq = ?4 WHERE id = ?1 AND (state IN ('scheduled', 'building', 'blocked') \
+                       OR (state = 'failed' AND failure_kind = 'infrastructure'))";
+            let query = sqlx::query(sql)
+                .bind(build_id(*build))
+                .bind(reason)
+                .bind(at)
+                .bind(id(seq));
+            transition(
+                conn,
+                query,
+                event,
+                *build,
+                "scheduled, building, blocked or failed for an infrastructure reason",
+            )
+            .await?;
+        }
+        Event::BuildReused { build, from } => {
+            let sql = "UPDATE builds SET state = 'reused', related = ?2, finished_at_ms = ?3, \
+                       last_seq = ?4, \
+                       outputs = (SELECT outputs FROM builds WHERE id = ?5 \
+                                  AND state IN ('succeeded', 'reused', 'unchanged')) \
+                       WHERE id = ?1 AND state IN ('scheduled', 'building') \
+                       AND EXISTS (SELECT 1 FROM builds WHERE id = ?5 \
+                                   AND state IN ('succeeded', 'reused', 'unchanged'))";
+            let query = sqlx::query(sql)
+                .bind(build_id(*build))
+                .bind(json(&[*from]))
+                .bind(at)
+                .bind(id(seq))
+                .bind(build_id(*from));
+            transition(
+                conn,
+                query,
+                event,
+                *build,
+                "scheduled or building, reusing a build with usable outputs",
+            )
+            .await?;
+        }
+        Event::BuildCutOff {
+            build,
+            reason,
+            previous,
+        } => {
+            let sql = "UPDATE builds SET state = 'unchanged', detail = ?2, related = ?3, \
+                       finished_at_ms = ?4, last_seq = ?5, \
+                       outputs = COALESCE((SELECT outputs FROM builds WHERE id = ?6 \
+                                  AND state IN ('succeeded', 'reused', 'unchanged')), '[]') \
+                       WHERE id = ?1 AND state IN ('scheduled', 'building') \
+                       AND (?6 IS NULL OR EXISTS (SELECT 1 FROM builds WHERE id = ?6 \
+                                   AND state IN ('succeeded', 'reused', 'unchanged')))";
+            let related: Vec<BuildId> = previous.iter().copied().collect();
+            let query = sqlx::query(sql)
+                .bind(build_id(*build))
+                .bind(reason)
+                .bind(json(&related))
+                .bind(at)
+                .bind(id(seq))
+                .bind(previous.map(build_id));
+            transition(
+                conn,
+                query,
+                event,
+                *build,
+                "scheduled or building, with a previous build that has usable outputs",
+            )
+            .await?;
+        }
+        Event::ArtifactStored {
+            digest,
+            name,
+            kind,
+            size,
+            build,
+        } => {
+            let build = build.map(build_id);
+            let done = sqlx::query(
+                "INSERT INTO artifacts (id, digest, name, kind, size, build) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
+                 WHERE ?6 IS NULL OR EXISTS (SELECT 1 FROM builds WHERE id = ?6)",
+            )
+            .bind(id(seq))
+            .bind(digest.to_string())
+            .bind(name)
+            .bind(kind)
+            .bind(i64::try_from(*size).unwrap_or(i64::MAX))
+            .bind(build)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+            if done.rows_affected() == 0 {
+                return Err(invalid(
+                    event,
+                    format!("build b{} does not exist", build.unwrap_or_default()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn invalid(event: &Event, reason: String) -> StoreError {
+    StoreError::InvalidEvent {
+        kind: event.kind(),
+        reason,
+    }
+}
+
+/// Runs a guarded state change; when the guard matched nothing, says why.
+async fn transition<'q>(
+    conn: &mut SqliteConnection,
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    event: &Event,
+    build: BuildId,
+    allowed: &str,
+) -> Result<()> {
+    let done = query.execute(&mut *conn).await.map_err(db)?;
+    if done.rows_affected() > 0 {
+        return Ok(());
+    }
+    let state: Option<String> = sqlx::query_scalar("SELECT state FROM builds WHERE id = ?")
+        .bind(build_id(build))
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+    let reason = match state {
+        None => format!("build {build} does not exist"),
+        Some(state) => format!("build {build} is {state}; allowed only from {allowed}"),
+    };
+    Err(invalid(event, reason))
+}
+
+/// Empties the projections and replays every event into them, in one transaction.
+pub(super) async fn rebuild(conn: &mut SqliteConnection) -> Result<Seq> {
+    use sqlx::Connection;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    for table in PROJECTION_TABLES {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+    }
+    let last = read_last_seq(&mut tx).await.map_err(db)?;
+    let mut after = 0i64;
+    loop {
+        let rows = sqlx::query(
+            "SELECT seq, recorded_at_ms, kind, schema_version, body FROM events \
+             WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(REPLAY_PAGE)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(last_row) = rows.last() else { break };
+        after = last_row.get(0);
+        for row in &rows {
+            let recorded = decode_event_row(row)?;
+            apply(
+                &mut tx,
+                recorded.seq,
+                recorded.recorded_at_ms,
+                &recorded.event,
+            )
+            .await?;
+        }
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(last)
+}
