@@ -138,6 +138,10 @@ impl GraphBuilder {
         self.index.get(&(kind, name.to_owned())).copied()
     }
 
+    pub fn version(&self, node: NodeId) -> &str {
+        &self.versions[node as usize]
+    }
+
     pub fn set_version(&mut self, node: NodeId, version: &str) {
         self.versions[node as usize] = version.to_owned();
     }

@@ -1,0 +1,288 @@
+//! `affected`, `plan`, `trace` and `why`: read-only questions to the stored graph.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use factory_graph::{Alternatives, Graph, Link, Mode, NodeId, NodeKind, Reverse};
+use serde_json::json;
+
+use crate::cli::{AffectedArgs, AlternativesArg, Format, ModeArg, PlanArgs, Selection};
+use crate::output::{node_json, node_label, print_wrapped};
+use crate::store_dir::load_graph;
+
+/// Turns `src:NAME` / `NAME` into a node, with a suggestion when unknown.
+pub fn resolve_name(graph: &Graph, name: &str) -> Result<NodeId> {
+    if let Some(source) = name.strip_prefix("src:") {
+        if let Some(id) = graph.find(NodeKind::Source, source) {
+            return Ok(id);
+        }
+        bail!("unknown source package `{source}`{}", suggestion(graph, source, "src:"));
+    }
+    // A bare name is a binary first, then anything else of that name.
+    if let Some(id) = graph.find(NodeKind::Binary, name) {
+        return Ok(id);
+    }
+    let others = graph.find_all(name);
+    match others {
+        [only] => Ok(*only),
+        [] => bail!("unknown name `{name}`{}", suggestion(graph, name, "")),
+        _ => Ok(others[0]),
+    }
+}
+
+fn suggestion(graph: &Graph, name: &str, prefix: &str) -> String {
+    let best = graph
+        .names()
+        .map(|candidate| (strsim::levenshtein(name, candidate), candidate))
+        .filter(|&(d, _)| d <= 2.max(name.len() / 4))
+        .min();
+    match best {
+        Some((_, candidate)) => format!(" — did you mean `{prefix}{candidate}`?"),
+        None => " — check the spelling, or `factory import` the archive that has it".to_owned(),
+    }
+}
+
+fn mode(arg: ModeArg) -> Mode {
+    match arg {
+        ModeArg::Closure => Mode::Closure,
+        ModeArg::Direct => Mode::Direct,
+        ModeArg::Transitive => Mode::Transitive,
+        ModeArg::Local => Mode::Local,
+    }
+}
+
+fn alternatives(arg: AlternativesArg) -> Alternatives {
+    match arg {
+        AlternativesArg::All => Alternatives::All,
+        AlternativesArg::First => Alternatives::First,
+    }
+}
+
+/// The affected set of a selection on a loaded graph.
+pub fn affected_set(graph: &Graph, selection: &Selection) -> Result<(Vec<NodeId>, Vec<NodeId>)> {
+    let changed = selection.names.iter().map(|n| resolve_name(graph, n)).collect::<Result<Vec<_>>>()?;
+    let reverse = Reverse::build(graph, alternatives(selection.alternatives));
+    let set = factory_graph::affected(graph, &reverse, &changed, mode(selection.mode));
+    Ok((changed, set))
+}
+
+pub fn affected(store: &Path, args: &AffectedArgs) -> Result<()> {
+    let graph = load_graph(store)?;
+    let (changed, set) = affected_set(&graph, &args.selection)?;
+    match args.format {
+        Format::Lines => {
+            let mut out = String::with_capacity(set.len() * 16);
+            for &n in &set {
+                out.push_str(graph.name(n));
+                out.push('\n');
+            }
+            print!("{out}");
+        }
+        Format::Json => {
+            let value = json!({
+                "changed": changed.iter().map(|&n| node_json(&graph, n)).collect::<Vec<_>>(),
+                "mode": format!("{:?}", args.selection.mode).to_lowercase(),
+                "alternatives": format!("{:?}", args.selection.alternatives).to_lowercase(),
+                "count": set.len(),
+                "affected": set.iter().map(|&n| node_json(&graph, n)).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        Format::Dot => {
+            let plan = factory_graph::plan(&graph, &set, alternatives(args.selection.alternatives), |_| 1.0);
+            print_dot(&graph, &set, &plan.edges);
+        }
+        Format::Text => {
+            let names: Vec<String> = changed.iter().map(|&n| node_label(&graph, n)).collect();
+            println!(
+                "{} to rebuild if {} changes (mode {}, alternatives {}):",
+                set.len(),
+                names.join(", "),
+                format!("{:?}", args.selection.mode).to_lowercase(),
+                format!("{:?}", args.selection.alternatives).to_lowercase()
+            );
+            print_wrapped(set.iter().map(|&n| node_label(&graph, n)));
+        }
+    }
+    Ok(())
+}
+
+pub fn plan(store: &Path, args: &PlanArgs) -> Result<()> {
+    let graph = load_graph(store)?;
+    let (changed, set) = affected_set(&graph, &args.selection)?;
+    // Build history enters here once the engine records durations.
+    let default = args.default_duration;
+    let plan = factory_graph::plan(&graph, &set, alternatives(args.selection.alternatives), |_| default);
+    let names = |nodes: &[NodeId]| nodes.iter().map(|&n| graph.name(n).to_owned()).collect::<Vec<_>>();
+    match args.format {
+        Format::Json => {
+            let value = json!({
+                "changed": names(&changed),
+                "count": set.len(),
+                "waves": plan.waves.iter().map(|w| names(w)).collect::<Vec<_>>(),
+                "cycles": plan.cycles.iter().map(|c| names(c)).collect::<Vec<_>>(),
+                "max_width": plan.max_width(),
+                "critical_path": names(&plan.critical_path),
+                "critical_seconds": plan.critical_seconds,
+                "total_seconds": plan.total_seconds,
+            });
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        Format::Lines => {
+            for (i, wave) in plan.waves.iter().enumerate() {
+                for &n in wave {
+                    println!("{}\t{}", i + 1, graph.name(n));
+                }
+            }
+        }
+        Format::Dot => print_dot(&graph, &set, &plan.edges),
+        Format::Text => {
+            println!(
+                "{} builds in {} waves, at most {} at once; {} build cycles.",
+                set.len(),
+                plan.waves.len(),
+                plan.max_width(),
+                plan.cycles.len()
+            );
+            for (i, wave) in plan.waves.iter().enumerate() {
+                println!("wave {} ({} builds):", i + 1, wave.len());
+                print_wrapped(wave.iter().map(|&n| node_label(&graph, n)));
+            }
+            for (i, cycle) in plan.cycles.iter().enumerate() {
+                println!("cycle {} ({} sources, built as one unit):", i + 1, cycle.len());
+                print_wrapped(cycle.iter().map(|&n| node_label(&graph, n)));
+            }
+            println!(
+                "critical path ({:.0} s of {:.0} s total work): {}",
+                plan.critical_seconds,
+                plan.total_seconds,
+                names(&plan.critical_path).join(" -> ")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_dot(graph: &Graph, set: &[NodeId], edges: &[(NodeId, NodeId)]) {
+    println!("digraph factory {{\n  rankdir=LR;");
+    for &n in set {
+        println!("  n{n} [label=\"{}\"];", node_label(graph, n).replace('"', "\\\""));
+    }
+    for &(a, b) in edges {
+        println!("  n{a} -> n{b};");
+    }
+    println!("}}");
+}
+
+pub fn trace(store: &Path, name: &str, depth: usize, format: Format) -> Result<()> {
+    let graph = load_graph(store)?;
+    let root = resolve_name(&graph, name)?;
+    let reverse = Reverse::build(&graph, Alternatives::All);
+    let up = walk(&graph, root, depth, |n| factory_graph::upstream(&graph, n));
+    let down = walk(&graph, root, depth, |n| factory_graph::downstream(&graph, &reverse, n));
+    match format {
+        Format::Json => {
+            let edges = |list: &[(usize, NodeId, Link, NodeId)]| {
+                list.iter()
+                    .map(|&(d, a, link, b)| json!({"depth": d, "from": node_json(&graph, a), "edge": link.as_str(), "to": node_json(&graph, b)}))
+                    .collect::<Vec<_>>()
+            };
+            let value = json!({"node": node_json(&graph, root), "built_from": edges(&up), "builds": edges(&down)});
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        Format::Dot => {
+            let mut nodes = BTreeSet::from([root]);
+            let mut edges = Vec::new();
+            for &(_, a, _, b) in &up {
+                nodes.extend([a, b]);
+                edges.push((b, a));
+            }
+            for &(_, a, _, b) in &down {
+                nodes.extend([a, b]);
+                edges.push((a, b));
+            }
+            print_dot(&graph, &nodes.into_iter().collect::<Vec<_>>(), &edges);
+        }
+        Format::Text | Format::Lines => {
+            println!("{}", node_label(&graph, root));
+            println!("made from:");
+            print_tree(&graph, &up, "<-");
+            println!("made into:");
+            print_tree(&graph, &down, "->");
+        }
+    }
+    Ok(())
+}
+
+/// Breadth-first, each node expanded once: (depth, from, link, to).
+fn walk(
+    graph: &Graph,
+    root: NodeId,
+    max_depth: usize,
+    next: impl Fn(NodeId) -> Vec<(Link, NodeId)>,
+) -> Vec<(usize, NodeId, Link, NodeId)> {
+    let mut seen = vec![false; graph.node_count()];
+    seen[root as usize] = true;
+    let mut frontier = vec![root];
+    let mut out = Vec::new();
+    for depth in 1..=max_depth {
+        let mut following = Vec::new();
+        for &node in &frontier {
+            for (link, to) in next(node) {
+                out.push((depth, node, link, to));
+                if !std::mem::replace(&mut seen[to as usize], true) {
+                    following.push(to);
+                }
+            }
+        }
+        frontier = following;
+    }
+    out
+}
+
+fn print_tree(graph: &Graph, edges: &[(usize, NodeId, Link, NodeId)], arrow: &str) {
+    if edges.is_empty() {
+        println!("  (nothing)");
+    }
+    for &(depth, from, link, to) in edges {
+        println!(
+            "{:indent$}{} {arrow} {} [{}]",
+            "",
+            node_label(graph, from),
+            node_label(graph, to),
+            link.as_str(),
+            indent = depth * 2
+        );
+    }
+}
+
+pub fn why(store: &Path, from: &str, to: &str, format: Format) -> Result<()> {
+    let graph = load_graph(store)?;
+    let a = resolve_name(&graph, from)?;
+    let b = resolve_name(&graph, to)?;
+    let Some(path) = factory_graph::why(&graph, a, b) else {
+        let hint = if factory_graph::why(&graph, b, a).is_some() {
+            format!(" (but `{to}` depends on `{from}`: try `factory why {to} {from}`)")
+        } else {
+            String::new()
+        };
+        bail!("`{from}` does not depend on `{to}`{hint}");
+    };
+    match format {
+        Format::Json => {
+            let steps: Vec<_> = path
+                .iter()
+                .map(|&(x, link, y)| json!({"from": node_json(&graph, x), "edge": link.as_str(), "to": node_json(&graph, y)}))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&json!({"path": steps}))?);
+        }
+        _ => {
+            println!("{}", node_label(&graph, a));
+            for &(_, link, y) in &path {
+                println!("  --{}--> {}", link.as_str(), node_label(&graph, y));
+            }
+        }
+    }
+    Ok(())
+}
