@@ -179,6 +179,19 @@ impl<'s> Checker<'s> {
         known: impl Iterator<Item = &'k str> + Clone,
         define_hint: &str,
     ) -> bool {
+        self.scoped_reference(name, noun, None, known, define_hint)
+    }
+
+    /// Like [`Self::reference`], for names that must be among those of `scope`
+    /// (e.g. the components of one module).
+    fn scoped_reference<'k>(
+        &mut self,
+        name: &L<String>,
+        noun: &str,
+        scope: Option<&str>,
+        known: impl Iterator<Item = &'k str> + Clone,
+        define_hint: &str,
+    ) -> bool {
         if known.clone().any(|k| k == name.value) {
             return true;
         }
@@ -186,13 +199,17 @@ impl<'s> Checker<'s> {
             Some(s) => format!("did you mean `{s}`?"),
             None => define_hint.to_string(),
         };
-        let d = Diagnostic::new(
-            ErrorCode::UnknownReference,
-            format!("unknown {noun} `{}`", name.value),
-        )
-        .at(self.sources.location(&name.at))
-        .label(format!("no {noun} has this name"))
-        .help(help);
+        let (message, label) = match scope {
+            None => (format!("unknown {noun} `{}`", name.value), format!("no {noun} has this name")),
+            Some(scope) => (
+                format!("`{}` is not a {noun} of {scope}", name.value),
+                format!("not a {noun} of {scope}"),
+            ),
+        };
+        let d = Diagnostic::new(ErrorCode::UnknownReference, message)
+            .at(self.sources.location(&name.at))
+            .label(label)
+            .help(help);
         self.push(d);
         false
     }
@@ -254,6 +271,12 @@ impl<'s> Checker<'s> {
                         )
                         .label("`}` without `{`")
                         .help("write `}}` for a literal `}`"),
+                        TemplateErrorKind::Unknown(name) if looks_like_shell_variable(&name) => Diagnostic::new(
+                            ErrorCode::Placeholder,
+                            format!("unknown placeholder `{{{name}}}` in {}", scope.owner),
+                        )
+                        .label("not a placeholder")
+                        .help(format!("for the shell variable write `${name}` or `${{{{{name}}}}}`; braces are doubled to stay literal")),
                         TemplateErrorKind::Unknown(name) => {
                             let suggestion = did_you_mean(&name, VAR_NAMES.iter().copied());
                             Diagnostic::new(
@@ -496,9 +519,13 @@ impl<'s> Checker<'s> {
             self.missing_table(c, "tarball", "from = \"COMPONENT\"");
         }
         if is(BuiltinKind::Deb) && let Some(first) = c.packages.as_ref().and_then(|p| p.first()) {
-            let d = misplaced("packages", "command` or a declared kind, not `deb")
-                .at(self.sources.location(&first.at))
-                .help("a `deb` component produces exactly the package named by `deb.package`");
+            let d = Diagnostic::new(
+                ErrorCode::InvalidValue,
+                format!("component `{}` of kind `deb` lists `packages`", c.name.value),
+            )
+            .at(self.sources.location(&first.at))
+            .label("not used by kind `deb`")
+            .help("a `deb` component produces exactly one package, named by `deb.package`: remove `packages`");
             self.push(d);
         }
         if builtin.is_some() && let Some((first, _)) = c.params.first() {
@@ -645,12 +672,12 @@ impl<'s> Checker<'s> {
             for (component, stream_name) in &stream.components {
                 if !members.contains(component.value.as_str()) {
                     let known: Vec<&str> = members.iter().copied().collect();
-                    self.reference(component, &format!("component of module `{}`", module.name.value), known.into_iter(), "add it to the module's `components`");
+                    self.scoped_reference(component, "component", Some(&format!("module `{}`", module.name.value)), known.into_iter(), "add it to the module's `components`");
                     continue;
                 }
                 let Some(&i) = self.components.get(&component.value) else { continue };
                 let streams: Vec<&str> = raw.components[i].streams.iter().map(|s| s.name.value.as_str()).collect();
-                self.reference(stream_name, &format!("stream of component `{}`", component.value), streams.into_iter(), &format!("declare it as [component.{}.streams.{}]", component.value, stream_name.value));
+                self.scoped_reference(stream_name, "stream", Some(&format!("component `{}`", component.value)), streams.into_iter(), &format!("declare it as [component.{}.streams.{}]", key(&component.value), key(&stream_name.value)));
             }
         }
         let module_packages: Vec<String> = self
@@ -661,7 +688,7 @@ impl<'s> Checker<'s> {
             .collect();
         for profile in &module.profiles {
             for package in &profile.packages {
-                self.reference(package, &format!("package of module `{}`", module.name.value), module_packages.iter().map(String::as_str), "a profile installs packages produced by the module's components");
+                self.scoped_reference(package, "package", Some(&format!("module `{}`", module.name.value)), module_packages.iter().map(String::as_str), "a profile installs packages produced by the module's components");
             }
         }
     }
@@ -672,7 +699,7 @@ impl<'s> Checker<'s> {
             for name in batch {
                 if !members.contains(name.value.as_str()) {
                     let known: Vec<&str> = members.iter().copied().collect();
-                    self.reference(name, &format!("component of module `{}`", module.name.value), known.into_iter(), "the build order lists only the module's `components`");
+                    self.scoped_reference(name, "component", Some(&format!("module `{}`", module.name.value)), known.into_iter(), "the build order lists only the module's `components`");
                 } else if let Some((_, first)) = batch_of.get(name.value.as_str()) {
                     let d = Diagnostic::new(ErrorCode::Duplicate, format!("`{}` appears twice in the build order of module `{}`", name.value, module.name.value))
                         .at(self.sources.location(&name.at))
@@ -743,18 +770,18 @@ impl<'s> Checker<'s> {
             let d = Diagnostic::new(ErrorCode::MissingField, format!("product `{}` has no streams", product.name.value))
                 .at(self.sources.location(&product.name.at))
                 .label("at least one stream is required")
-                .help(format!("add one with its end of life: [product.{}.streams.\"1.0\"] end-of-life = 2028-12-31", product.name.value));
+                .help(format!("add one with its end of life: [product.{}.streams.\"1.0\"] end-of-life = 2028-12-31", key(&product.name.value)));
             self.push(d);
         }
         for stream in &product.streams {
             for (module, module_stream) in &stream.modules {
                 let in_product = product.modules.iter().map(|m| m.value.as_str());
-                if !self.reference(module, &format!("module of product `{}`", product.name.value), in_product, "add it to the product's `modules`") {
+                if !self.scoped_reference(module, "module", Some(&format!("product `{}`", product.name.value)), in_product, "add it to the product's `modules`") {
                     continue;
                 }
                 let Some(&mi) = self.modules.get(&module.value) else { continue };
                 let streams: Vec<&str> = raw.modules[mi].streams.iter().map(|s| s.name.value.as_str()).collect();
-                self.reference(module_stream, &format!("stream of module `{}`", module.value), streams.into_iter(), &format!("declare it as [module.{}.streams.{}]", module.value, module_stream.value));
+                self.scoped_reference(module_stream, "stream", Some(&format!("module `{}`", module.value)), streams.into_iter(), &format!("declare it as [module.{}.streams.{}]", key(&module.value), key(&module_stream.value)));
             }
         }
     }
@@ -831,6 +858,11 @@ impl<'s> Checker<'s> {
     }
 }
 
+fn looks_like_shell_variable(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
 struct Edge {
     from: usize,
     to: usize,
@@ -874,12 +906,23 @@ fn cycle_through(graph: &DiGraph<usize, usize>, scc: &[NodeIndex], names: &[&str
     Vec::new()
 }
 
+/// The component a `deb` or `tarball` component packages (a misplaced table counts for nothing).
 fn packaged(c: &RawComponent) -> impl Iterator<Item = &L<String>> {
-    c.deb
-        .as_ref()
-        .and_then(|d| d.from.as_ref())
+    let kind = c.kind.as_ref().map(|k| k.value.as_str());
+    let deb = c.deb.as_ref().filter(|_| kind == Some("deb"));
+    let tarball = c.tarball.as_ref().filter(|_| kind == Some("tarball"));
+    deb.and_then(|d| d.from.as_ref())
         .into_iter()
-        .chain(c.tarball.as_ref().and_then(|t| t.from.as_ref()))
+        .chain(tarball.and_then(|t| t.from.as_ref()))
+}
+
+/// A name as a TOML key: quoted when it holds characters a bare key cannot.
+fn key(name: &str) -> String {
+    if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        name.to_string()
+    } else {
+        format!("\"{name}\"")
+    }
 }
 
 fn build_inputs(c: &RawComponent) -> impl Iterator<Item = &L<String>> {

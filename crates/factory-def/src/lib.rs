@@ -201,10 +201,7 @@ fn check_paths(sources: &Sources, raw: &RawDefinition, root: &Path, diags: &mut 
                 Diag::new(ErrorCode::InvalidValue, format!("{what} `{path}` does not exist"))
                     .at(sources.location(at))
                     .label("no such directory")
-                    .help(format!(
-                        "paths are relative to the definition directory `{}`",
-                        root.display()
-                    )),
+                    .help("paths are relative to the definition directory; create it or fix the path"),
             );
         }
     };

@@ -851,7 +851,10 @@ impl<'s> Reader<'s> {
     fn kind(&mut self, entry: Entry<'_, '_>, raw: &mut RawDefinition) {
         self.unknown_fields(&entry);
         let commands = match self.string_list(&entry, "commands") {
-            Some((commands, at)) if commands.is_empty() => {
+            Some((commands, at))
+                if commands.is_empty()
+                    && self.get(&entry, "commands").is_some_and(|v| v.get_ref().is_array()) =>
+            {
                 self.invalid(
                     &at,
                     ErrorCode::InvalidValue,
