@@ -13,7 +13,7 @@ use crate::model::{
 };
 use crate::source::{At, Sources};
 use crate::suggest::did_you_mean;
-use crate::template::{self, Template, TemplateErrorKind, Var, VAR_NAMES};
+use crate::template::{self, Template, TemplateErrorKind, VAR_NAMES, Var};
 use crate::wire::{
     L, Pairs, RawBase, RawComponent, RawDefinition, RawImage, RawKind, RawModule, RawOpaque,
     RawProduct, RawSource,
@@ -200,7 +200,10 @@ impl<'s> Checker<'s> {
             None => define_hint.to_string(),
         };
         let (message, label) = match scope {
-            None => (format!("unknown {noun} `{}`", name.value), format!("no {noun} has this name")),
+            None => (
+                format!("unknown {noun} `{}`", name.value),
+                format!("no {noun} has this name"),
+            ),
             Some(scope) => (
                 format!("`{}` is not a {noun} of {scope}", name.value),
                 format!("not a {noun} of {scope}"),
@@ -220,7 +223,10 @@ impl<'s> Checker<'s> {
             name,
             "component",
             known.iter().map(String::as_str),
-            &format!("define it as [component.{}], or remove this reference", name.value),
+            &format!(
+                "define it as [component.{}], or remove this reference",
+                name.value
+            ),
         )
     }
 
@@ -416,13 +422,18 @@ impl<'s> Checker<'s> {
             return;
         }
         self.recipe_fields(component, builtin);
-        let has_source = component.source.is_some() || component.streams.iter().any(|s| s.source.is_some());
+        let has_source =
+            component.source.is_some() || component.streams.iter().any(|s| s.source.is_some());
         let inputs: BTreeSet<&str> = build_inputs(component).map(|l| l.value.as_str()).collect();
         let owner = format!("component `{}`", component.name.value);
         match (builtin, user_kind) {
             (Some(BuiltinKind::Command), _) => {
                 let scope = Scope {
-                    params: component.params.iter().map(|(k, _)| k.value.as_str()).collect(),
+                    params: component
+                        .params
+                        .iter()
+                        .map(|(k, _)| k.value.as_str())
+                        .collect(),
                     deps: Some(inputs),
                     has_source: Some(has_source),
                     owner,
@@ -439,7 +450,11 @@ impl<'s> Checker<'s> {
                 self.component_params(component, user_kind);
                 self.kind_needs(component, kind, user_kind, &inputs, has_source);
                 let scope = Scope {
-                    params: user_kind.params.iter().map(|(k, _)| k.value.as_str()).collect(),
+                    params: user_kind
+                        .params
+                        .iter()
+                        .map(|(k, _)| k.value.as_str())
+                        .collect(),
                     deps: Some(inputs),
                     has_source: Some(has_source),
                     owner,
@@ -479,9 +494,12 @@ impl<'s> Checker<'s> {
         };
         let is = |k: BuiltinKind| builtin == Some(k);
         if !is(BuiltinKind::Command) {
-            for (field, at) in [("commands", c.commands.as_ref()), ("outputs", c.outputs.as_ref())]
-                .into_iter()
-                .filter_map(|(f, v)| v.map(|(_, at)| (f, at)))
+            for (field, at) in [
+                ("commands", c.commands.as_ref()),
+                ("outputs", c.outputs.as_ref()),
+            ]
+            .into_iter()
+            .filter_map(|(f, v)| v.map(|(_, at)| (f, at)))
             {
                 let d = misplaced(field, "command")
                     .at(self.sources.location(at))
@@ -502,23 +520,33 @@ impl<'s> Checker<'s> {
             if is(BuiltinKind::Deb) {
                 self.check_deb(c, deb);
             } else {
-                let d = misplaced("deb", "deb").at(self.sources.location(&deb.at)).help("remove the `deb` table, or set `kind = \"deb\"`");
+                let d = misplaced("deb", "deb")
+                    .at(self.sources.location(&deb.at))
+                    .help("remove the `deb` table, or set `kind = \"deb\"`");
                 self.push(d);
             }
         } else if is(BuiltinKind::Deb) {
-            self.missing_table(c, "deb", "from = \"COMPONENT\", architecture = \"amd64\", description = \"...\"");
+            self.missing_table(
+                c,
+                "deb",
+                "from = \"COMPONENT\", architecture = \"amd64\", description = \"...\"",
+            );
         }
         if let Some(tarball) = &c.tarball {
             if is(BuiltinKind::Tarball) {
                 self.packaged_from(c, tarball.from.as_ref(), &tarball.at, "tarball");
             } else {
-                let d = misplaced("tarball", "tarball").at(self.sources.location(&tarball.at)).help("remove the `tarball` table, or set `kind = \"tarball\"`");
+                let d = misplaced("tarball", "tarball")
+                    .at(self.sources.location(&tarball.at))
+                    .help("remove the `tarball` table, or set `kind = \"tarball\"`");
                 self.push(d);
             }
         } else if is(BuiltinKind::Tarball) {
             self.missing_table(c, "tarball", "from = \"COMPONENT\"");
         }
-        if is(BuiltinKind::Deb) && let Some(first) = c.packages.as_ref().and_then(|p| p.first()) {
+        if is(BuiltinKind::Deb)
+            && let Some(first) = c.packages.as_ref().and_then(|p| p.first())
+        {
             let d = Diagnostic::new(
                 ErrorCode::InvalidValue,
                 format!("component `{}` of kind `deb` lists `packages`", c.name.value),
@@ -528,7 +556,9 @@ impl<'s> Checker<'s> {
             .help("a `deb` component produces exactly one package, named by `deb.package`: remove `packages`");
             self.push(d);
         }
-        if builtin.is_some() && let Some((first, _)) = c.params.first() {
+        if builtin.is_some()
+            && let Some((first, _)) = c.params.first()
+        {
             let d = Diagnostic::new(
                 ErrorCode::InvalidValue,
                 format!("`params` are for components of a declared kind, and `{kind}` is built in"),
@@ -543,15 +573,27 @@ impl<'s> Checker<'s> {
     fn missing_table(&mut self, c: &RawComponent, table: &str, example: &str) {
         let d = Diagnostic::new(
             ErrorCode::MissingField,
-            format!("component `{}` of kind `{table}` has no `{table}` table", c.name.value),
+            format!(
+                "component `{}` of kind `{table}` has no `{table}` table",
+                c.name.value
+            ),
         )
         .at(self.sources.location(&c.name.at))
         .label(format!("`{table}` is required"))
-        .help(format!("add [component.{}.{table}] with {example}", c.name.value));
+        .help(format!(
+            "add [component.{}.{table}] with {example}",
+            c.name.value
+        ));
         self.push(d);
     }
 
-    fn packaged_from(&mut self, c: &RawComponent, from: Option<&L<String>>, table_at: &At, table: &str) {
+    fn packaged_from(
+        &mut self,
+        c: &RawComponent,
+        from: Option<&L<String>>,
+        table_at: &At,
+        table: &str,
+    ) {
         match from {
             Some(from) => {
                 self.component_ref(from);
@@ -559,7 +601,10 @@ impl<'s> Checker<'s> {
             None => {
                 let d = Diagnostic::new(
                     ErrorCode::MissingField,
-                    format!("the `{table}` table of component `{}` has no `from`", c.name.value),
+                    format!(
+                        "the `{table}` table of component `{}` has no `from`",
+                        c.name.value
+                    ),
                 )
                 .at(self.sources.location(table_at))
                 .label("`from` is required")
@@ -576,7 +621,10 @@ impl<'s> Checker<'s> {
                 diags.push(
                     Diagnostic::new(
                         ErrorCode::MissingField,
-                        format!("the `deb` table of component `{}` has no `{field}`", c.name.value),
+                        format!(
+                            "the `deb` table of component `{}` has no `{field}`",
+                            c.name.value
+                        ),
                     )
                     .at(self.sources.location(&deb.at))
                     .label(format!("`{field}` is required"))
@@ -585,17 +633,35 @@ impl<'s> Checker<'s> {
             }
         };
         let mut diags = Vec::new();
-        require(deb.version.is_some() || c.version.is_some(), "version", "set `version = \"1.0-1\"` here or on the component", &mut diags);
-        require(deb.architecture.is_some(), "architecture", "set `architecture = \"amd64\"` (or `all` for architecture-independent files)", &mut diags);
-        require(deb.description.is_some() || c.description.is_some(), "description", "set `description = \"...\"` here or on the component", &mut diags);
+        require(
+            deb.version.is_some() || c.version.is_some(),
+            "version",
+            "set `version = \"1.0-1\"` here or on the component",
+            &mut diags,
+        );
+        require(
+            deb.architecture.is_some(),
+            "architecture",
+            "set `architecture = \"amd64\"` (or `all` for architecture-independent files)",
+            &mut diags,
+        );
+        require(
+            deb.description.is_some() || c.description.is_some(),
+            "description",
+            "set `description = \"...\"` here or on the component",
+            &mut diags,
+        );
         self.diags.extend(diags);
         if let Some(prefix) = &deb.prefix
             && !prefix.value.starts_with('/')
         {
-            let d = Diagnostic::new(ErrorCode::InvalidValue, format!("deb prefix `{}` is not absolute", prefix.value))
-                .at(self.sources.location(&prefix.at))
-                .label("expected an absolute path")
-                .help("write e.g. `prefix = \"/usr\"`");
+            let d = Diagnostic::new(
+                ErrorCode::InvalidValue,
+                format!("deb prefix `{}` is not absolute", prefix.value),
+            )
+            .at(self.sources.location(&prefix.at))
+            .label("expected an absolute path")
+            .help("write e.g. `prefix = \"/usr\"`");
             self.push(d);
         }
     }
@@ -606,18 +672,30 @@ impl<'s> Checker<'s> {
             if kind.params.iter().any(|(k, _)| k.value == name.value) {
                 continue;
             }
-            let help = match did_you_mean(&name.value, kind.params.iter().map(|(k, _)| k.value.as_str())) {
+            let help = match did_you_mean(
+                &name.value,
+                kind.params.iter().map(|(k, _)| k.value.as_str()),
+            ) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None if kind.params.is_empty() => format!("kind `{}` declares no parameters", kind.name.value),
+                None if kind.params.is_empty() => {
+                    format!("kind `{}` declares no parameters", kind.name.value)
+                }
                 None => format!(
                     "kind `{}` declares {}",
                     kind.name.value,
-                    kind.params.iter().map(|(k, _)| format!("`{}`", k.value)).collect::<Vec<_>>().join(", ")
+                    kind.params
+                        .iter()
+                        .map(|(k, _)| format!("`{}`", k.value))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             };
             let d = Diagnostic::new(
                 ErrorCode::UnknownField,
-                format!("unknown parameter `{}` for kind `{}`", name.value, kind.name.value),
+                format!(
+                    "unknown parameter `{}` for kind `{}`",
+                    name.value, kind.name.value
+                ),
             )
             .at(self.sources.location(&name.at))
             .label("not declared by the kind")
@@ -627,7 +705,14 @@ impl<'s> Checker<'s> {
     }
 
     /// A kind's `{dep.NAME}` and `{src}` must make sense for each component using it.
-    fn kind_needs(&mut self, c: &RawComponent, kind_ref: &L<String>, kind: &RawKind, inputs: &BTreeSet<&str>, has_source: bool) {
+    fn kind_needs(
+        &mut self,
+        c: &RawComponent,
+        kind_ref: &L<String>,
+        kind: &RawKind,
+        inputs: &BTreeSet<&str>,
+        has_source: bool,
+    ) {
         let templates = kind.commands.iter().chain(kind.env.iter().map(|(_, v)| v));
         let mut problems: Vec<(String, At, String)> = Vec::new();
         for text in templates {
@@ -672,12 +757,34 @@ impl<'s> Checker<'s> {
             for (component, stream_name) in &stream.components {
                 if !members.contains(component.value.as_str()) {
                     let known: Vec<&str> = members.iter().copied().collect();
-                    self.scoped_reference(component, "component", Some(&format!("module `{}`", module.name.value)), known.into_iter(), "add it to the module's `components`");
+                    self.scoped_reference(
+                        component,
+                        "component",
+                        Some(&format!("module `{}`", module.name.value)),
+                        known.into_iter(),
+                        "add it to the module's `components`",
+                    );
                     continue;
                 }
-                let Some(&i) = self.components.get(&component.value) else { continue };
-                let streams: Vec<&str> = raw.components[i].streams.iter().map(|s| s.name.value.as_str()).collect();
-                self.scoped_reference(stream_name, "stream", Some(&format!("component `{}`", component.value)), streams.into_iter(), &format!("declare it as [component.{}.streams.{}]", key(&component.value), key(&stream_name.value)));
+                let Some(&i) = self.components.get(&component.value) else {
+                    continue;
+                };
+                let streams: Vec<&str> = raw.components[i]
+                    .streams
+                    .iter()
+                    .map(|s| s.name.value.as_str())
+                    .collect();
+                self.scoped_reference(
+                    stream_name,
+                    "stream",
+                    Some(&format!("component `{}`", component.value)),
+                    streams.into_iter(),
+                    &format!(
+                        "declare it as [component.{}.streams.{}]",
+                        key(&component.value),
+                        key(&stream_name.value)
+                    ),
+                );
             }
         }
         let module_packages: Vec<String> = self
@@ -688,31 +795,59 @@ impl<'s> Checker<'s> {
             .collect();
         for profile in &module.profiles {
             for package in &profile.packages {
-                self.scoped_reference(package, "package", Some(&format!("module `{}`", module.name.value)), module_packages.iter().map(String::as_str), "a profile installs packages produced by the module's components");
+                self.scoped_reference(
+                    package,
+                    "package",
+                    Some(&format!("module `{}`", module.name.value)),
+                    module_packages.iter().map(String::as_str),
+                    "a profile installs packages produced by the module's components",
+                );
             }
         }
     }
 
-    fn check_build_order(&mut self, module: &RawModule, order: &[Vec<L<String>>], members: &BTreeSet<&str>, raw: &RawDefinition) {
+    fn check_build_order(
+        &mut self,
+        module: &RawModule,
+        order: &[Vec<L<String>>],
+        members: &BTreeSet<&str>,
+        raw: &RawDefinition,
+    ) {
         let mut batch_of: BTreeMap<&str, (usize, &L<String>)> = BTreeMap::new();
         for (i, batch) in order.iter().enumerate() {
             for name in batch {
                 if !members.contains(name.value.as_str()) {
                     let known: Vec<&str> = members.iter().copied().collect();
-                    self.scoped_reference(name, "component", Some(&format!("module `{}`", module.name.value)), known.into_iter(), "the build order lists only the module's `components`");
+                    self.scoped_reference(
+                        name,
+                        "component",
+                        Some(&format!("module `{}`", module.name.value)),
+                        known.into_iter(),
+                        "the build order lists only the module's `components`",
+                    );
                 } else if let Some((_, first)) = batch_of.get(name.value.as_str()) {
-                    let d = Diagnostic::new(ErrorCode::Duplicate, format!("`{}` appears twice in the build order of module `{}`", name.value, module.name.value))
-                        .at(self.sources.location(&name.at))
-                        .label("second time")
-                        .note("first time here", Some(self.sources.location(&first.at)))
-                        .help("list each component in exactly one batch");
+                    let d = Diagnostic::new(
+                        ErrorCode::Duplicate,
+                        format!(
+                            "`{}` appears twice in the build order of module `{}`",
+                            name.value, module.name.value
+                        ),
+                    )
+                    .at(self.sources.location(&name.at))
+                    .label("second time")
+                    .note("first time here", Some(self.sources.location(&first.at)))
+                    .help("list each component in exactly one batch");
                     self.push(d);
                 } else {
                     batch_of.insert(&name.value, (i, name));
                 }
             }
         }
-        let missing: Vec<&str> = members.iter().copied().filter(|m| !batch_of.contains_key(m)).collect();
+        let missing: Vec<&str> = members
+            .iter()
+            .copied()
+            .filter(|m| !batch_of.contains_key(m))
+            .collect();
         if !missing.is_empty() {
             let d = Diagnostic::new(ErrorCode::MissingField, format!("the build order of module `{}` leaves out {}", module.name.value, missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")))
                 .at(self.sources.location(&module.name.at))
@@ -722,12 +857,21 @@ impl<'s> Checker<'s> {
         }
         let mut problems = Vec::new();
         for (name, (batch, at)) in &batch_of {
-            let Some(&ci) = self.components.get(*name) else { continue };
+            let Some(&ci) = self.components.get(*name) else {
+                continue;
+            };
             for dep in build_inputs(&raw.components[ci]) {
                 if let Some((dep_batch, dep_at)) = batch_of.get(dep.value.as_str())
                     && dep_batch >= batch
                 {
-                    problems.push((name.to_string(), *batch, (*at).clone(), dep.value.clone(), *dep_batch, (*dep_at).clone()));
+                    problems.push((
+                        name.to_string(),
+                        *batch,
+                        (*at).clone(),
+                        dep.value.clone(),
+                        *dep_batch,
+                        (*dep_at).clone(),
+                    ));
                 }
             }
         }
@@ -744,7 +888,15 @@ impl<'s> Checker<'s> {
     fn check_image(&mut self, image: &RawImage) {
         if let Some(RawBase::Image(base)) = &image.base {
             let known: Vec<String> = self.images.keys().cloned().collect();
-            self.reference(base, "image", known.iter().map(String::as_str), &format!("define it as [image.{}], or use `base = \"scratch\"`", base.value));
+            self.reference(
+                base,
+                "image",
+                known.iter().map(String::as_str),
+                &format!(
+                    "define it as [image.{}], or use `base = \"scratch\"`",
+                    base.value
+                ),
+            );
         }
         for package in &image.packages {
             self.package_ref(package);
@@ -757,11 +909,21 @@ impl<'s> Checker<'s> {
     fn check_product(&mut self, product: &RawProduct, raw: &RawDefinition) {
         for image in &product.images {
             let known: Vec<String> = self.images.keys().cloned().collect();
-            self.reference(image, "image", known.iter().map(String::as_str), &format!("define it as [image.{}]", image.value));
+            self.reference(
+                image,
+                "image",
+                known.iter().map(String::as_str),
+                &format!("define it as [image.{}]", image.value),
+            );
         }
         for module in &product.modules {
             let known: Vec<String> = self.modules.keys().cloned().collect();
-            self.reference(module, "module", known.iter().map(String::as_str), &format!("define it as [module.{}]", module.value));
+            self.reference(
+                module,
+                "module",
+                known.iter().map(String::as_str),
+                &format!("define it as [module.{}]", module.value),
+            );
         }
         for component in &product.components {
             self.component_ref(component);
@@ -776,12 +938,34 @@ impl<'s> Checker<'s> {
         for stream in &product.streams {
             for (module, module_stream) in &stream.modules {
                 let in_product = product.modules.iter().map(|m| m.value.as_str());
-                if !self.scoped_reference(module, "module", Some(&format!("product `{}`", product.name.value)), in_product, "add it to the product's `modules`") {
+                if !self.scoped_reference(
+                    module,
+                    "module",
+                    Some(&format!("product `{}`", product.name.value)),
+                    in_product,
+                    "add it to the product's `modules`",
+                ) {
                     continue;
                 }
-                let Some(&mi) = self.modules.get(&module.value) else { continue };
-                let streams: Vec<&str> = raw.modules[mi].streams.iter().map(|s| s.name.value.as_str()).collect();
-                self.scoped_reference(module_stream, "stream", Some(&format!("module `{}`", module.value)), streams.into_iter(), &format!("declare it as [module.{}.streams.{}]", key(&module.value), key(&module_stream.value)));
+                let Some(&mi) = self.modules.get(&module.value) else {
+                    continue;
+                };
+                let streams: Vec<&str> = raw.modules[mi]
+                    .streams
+                    .iter()
+                    .map(|s| s.name.value.as_str())
+                    .collect();
+                self.scoped_reference(
+                    module_stream,
+                    "stream",
+                    Some(&format!("module `{}`", module.value)),
+                    streams.into_iter(),
+                    &format!(
+                        "declare it as [module.{}.streams.{}]",
+                        key(&module.value),
+                        key(&module_stream.value)
+                    ),
+                );
             }
         }
     }
@@ -800,11 +984,20 @@ impl<'s> Checker<'s> {
                 .chain(packaged(c).map(|d| (d, "is packaged from")));
             for (dep, relation) in relations {
                 if let Some(&to) = self.components.get(&dep.value) {
-                    edges.push(Edge { from, to, at: dep.at.clone(), relation });
+                    edges.push(Edge {
+                        from,
+                        to,
+                        at: dep.at.clone(),
+                        relation,
+                    });
                 }
             }
         }
-        let names: Vec<&str> = raw.components.iter().map(|c| c.name.value.as_str()).collect();
+        let names: Vec<&str> = raw
+            .components
+            .iter()
+            .map(|c| c.name.value.as_str())
+            .collect();
         self.report_cycles("dependency cycle", &names, &edges, "components must not depend on themselves, even through others: remove one of these dependencies");
     }
 
@@ -814,11 +1007,21 @@ impl<'s> Checker<'s> {
             if let Some(RawBase::Image(base)) = &image.base
                 && let Some(&to) = self.images.get(&base.value)
             {
-                edges.push(Edge { from, to, at: base.at.clone(), relation: "is based on" });
+                edges.push(Edge {
+                    from,
+                    to,
+                    at: base.at.clone(),
+                    relation: "is based on",
+                });
             }
         }
         let names: Vec<&str> = raw.images.iter().map(|i| i.name.value.as_str()).collect();
-        self.report_cycles("image base cycle", &names, &edges, "one image of the cycle must start from `scratch` or an OCI layout");
+        self.report_cycles(
+            "image base cycle",
+            &names,
+            &edges,
+            "one image of the cycle must start from `scratch` or an OCI layout",
+        );
     }
 
     /// One error per strongly connected component, showing one cycle through it in order.
@@ -845,11 +1048,17 @@ impl<'s> Checker<'s> {
             let first = &edges[cycle[0]];
             let mut d = Diagnostic::new(ErrorCode::Cycle, format!("{what}: {}", path.join(" -> ")))
                 .at(self.sources.location(&first.at))
-                .label(format!("`{}` {} `{}`", names[first.from], first.relation, names[first.to]));
+                .label(format!(
+                    "`{}` {} `{}`",
+                    names[first.from], first.relation, names[first.to]
+                ));
             for &e in &cycle[1..] {
                 let edge = &edges[e];
                 d = d.note(
-                    format!("`{}` {} `{}`", names[edge.from], edge.relation, names[edge.to]),
+                    format!(
+                        "`{}` {} `{}`",
+                        names[edge.from], edge.relation, names[edge.to]
+                    ),
                     Some(self.sources.location(&edge.at)),
                 );
             }
@@ -860,7 +1069,9 @@ impl<'s> Checker<'s> {
 
 fn looks_like_shell_variable(name: &str) -> bool {
     !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 struct Edge {
@@ -882,7 +1093,10 @@ fn cycle_through(graph: &DiGraph<usize, usize>, scc: &[NodeIndex], names: &[&str
     let mut came_by: BTreeMap<NodeIndex, (NodeIndex, usize)> = BTreeMap::new();
     let mut queue = std::collections::VecDeque::from([start]);
     while let Some(node) = queue.pop_front() {
-        let mut out: Vec<_> = graph.edges(node).filter(|e| members.contains(&e.target())).collect();
+        let mut out: Vec<_> = graph
+            .edges(node)
+            .filter(|e| members.contains(&e.target()))
+            .collect();
         out.sort_by_key(|e| names[graph[e.target()]]);
         for edge in out {
             let target = edge.target();
@@ -918,7 +1132,10 @@ fn packaged(c: &RawComponent) -> impl Iterator<Item = &L<String>> {
 
 /// A name as a TOML key: quoted when it holds characters a bare key cannot.
 fn key(name: &str) -> String {
-    if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         name.to_string()
     } else {
         format!("\"{name}\"")
@@ -978,7 +1195,10 @@ pub(crate) fn lower(sources: &Sources, raw: RawDefinition) -> Definition {
     }
     for c in raw.components {
         let recipe = lower_recipe(&c, &def.kinds);
-        let packages = produced_packages(&c, &packaged).into_iter().map(|l| l.value).collect();
+        let packages = produced_packages(&c, &packaged)
+            .into_iter()
+            .map(|l| l.value)
+            .collect();
         let component = Component {
             origin: origin(&c.name.at),
             description: text(c.description),
@@ -1090,19 +1310,45 @@ pub(crate) fn lower(sources: &Sources, raw: RawDefinition) -> Definition {
     }
     for t in raw.tests {
         let (name, origin, description, fields) = lower_opaque(sources, t);
-        def.tests.insert(name.clone(), Test { name, origin, description, fields });
+        def.tests.insert(
+            name.clone(),
+            Test {
+                name,
+                origin,
+                description,
+                fields,
+            },
+        );
     }
     for p in raw.policies {
         let (name, origin, description, fields) = lower_opaque(sources, p);
-        def.policies.insert(name.clone(), Policy { name, origin, description, fields });
+        def.policies.insert(
+            name.clone(),
+            Policy {
+                name,
+                origin,
+                description,
+                fields,
+            },
+        );
     }
     def
 }
 
-type Opaque = (String, crate::model::Origin, Option<String>, BTreeMap<String, toml::Value>);
+type Opaque = (
+    String,
+    crate::model::Origin,
+    Option<String>,
+    BTreeMap<String, toml::Value>,
+);
 
 fn lower_opaque(sources: &Sources, raw: RawOpaque) -> Opaque {
-    (raw.name.value, sources.origin(&raw.name.at), text(raw.description), raw.fields)
+    (
+        raw.name.value,
+        sources.origin(&raw.name.at),
+        text(raw.description),
+        raw.fields,
+    )
 }
 
 fn lower_recipe(c: &RawComponent, kinds: &BTreeMap<String, Kind>) -> Recipe {
@@ -1110,15 +1356,24 @@ fn lower_recipe(c: &RawComponent, kinds: &BTreeMap<String, Kind>) -> Recipe {
     match BuiltinKind::from_name(kind) {
         Some(BuiltinKind::Deb) => {
             let deb = c.deb.as_ref();
-            let field = |f: fn(&crate::wire::RawDeb) -> &Option<L<String>>| deb.and_then(|d| f(d).as_ref()).map(|l| l.value.clone());
-            let list = |f: fn(&crate::wire::RawDeb) -> &Vec<L<String>>| deb.map(|d| f(d).iter().map(|l| l.value.clone()).collect()).unwrap_or_default();
-            Recipe::Deb(DebPackage {
+            let field = |f: fn(&crate::wire::RawDeb) -> &Option<L<String>>| {
+                deb.and_then(|d| f(d).as_ref()).map(|l| l.value.clone())
+            };
+            let list = |f: fn(&crate::wire::RawDeb) -> &Vec<L<String>>| {
+                deb.map(|d| f(d).iter().map(|l| l.value.clone()).collect())
+                    .unwrap_or_default()
+            };
+            Recipe::Deb(Box::new(DebPackage {
                 from: field(|d| &d.from).unwrap_or_default(),
                 package: field(|d| &d.package).unwrap_or_else(|| c.name.value.clone()),
-                version: field(|d| &d.version).or_else(|| text(c.version.clone())).unwrap_or_default(),
+                version: field(|d| &d.version)
+                    .or_else(|| text(c.version.clone()))
+                    .unwrap_or_default(),
                 architecture: field(|d| &d.architecture).unwrap_or_default(),
                 maintainer: field(|d| &d.maintainer),
-                description: field(|d| &d.description).or_else(|| text(c.description.clone())).unwrap_or_default(),
+                description: field(|d| &d.description)
+                    .or_else(|| text(c.description.clone()))
+                    .unwrap_or_default(),
                 section: field(|d| &d.section),
                 priority: field(|d| &d.priority),
                 depends: list(|d| &d.depends),
@@ -1126,23 +1381,49 @@ fn lower_recipe(c: &RawComponent, kinds: &BTreeMap<String, Kind>) -> Recipe {
                 provides: list(|d| &d.provides),
                 conflicts: list(|d| &d.conflicts),
                 prefix: field(|d| &d.prefix).unwrap_or_else(|| "/usr".to_string()),
-            })
+            }))
         }
         Some(BuiltinKind::Tarball) => {
             let t = c.tarball.as_ref();
             Recipe::Tarball(TarballSpec {
-                from: t.and_then(|t| t.from.as_ref()).map(|l| l.value.clone()).unwrap_or_default(),
-                prefix: t.and_then(|t| t.prefix.as_ref()).map(|l| l.value.clone()).unwrap_or_default(),
+                from: t
+                    .and_then(|t| t.from.as_ref())
+                    .map(|l| l.value.clone())
+                    .unwrap_or_default(),
+                prefix: t
+                    .and_then(|t| t.prefix.as_ref())
+                    .map(|l| l.value.clone())
+                    .unwrap_or_default(),
             })
         }
         Some(BuiltinKind::Command | BuiltinKind::OciImage) => Recipe::Command {
-            commands: c.commands.iter().flat_map(|(cmds, _)| cmds).filter_map(parse_template).collect(),
-            outputs: c.outputs.iter().flat_map(|(outs, _)| outs).map(|l| l.value.clone()).collect(),
+            commands: c
+                .commands
+                .iter()
+                .flat_map(|(cmds, _)| cmds)
+                .filter_map(parse_template)
+                .collect(),
+            outputs: c
+                .outputs
+                .iter()
+                .flat_map(|(outs, _)| outs)
+                .map(|l| l.value.clone())
+                .collect(),
         },
         None => {
-            let mut params = kinds.get(kind).map(|k| k.params.clone()).unwrap_or_default();
-            params.extend(c.params.iter().map(|(k, v)| (k.value.clone(), v.value.clone())));
-            Recipe::Kind { kind: kind.to_string(), params }
+            let mut params = kinds
+                .get(kind)
+                .map(|k| k.params.clone())
+                .unwrap_or_default();
+            params.extend(
+                c.params
+                    .iter()
+                    .map(|(k, v)| (k.value.clone(), v.value.clone())),
+            );
+            Recipe::Kind {
+                kind: kind.to_string(),
+                params,
+            }
         }
     }
 }
@@ -1150,8 +1431,14 @@ fn lower_recipe(c: &RawComponent, kinds: &BTreeMap<String, Kind>) -> Recipe {
 fn lower_source(source: RawSource) -> Source {
     match source {
         RawSource::Path(p) => Source::Path(p.value.into()),
-        RawSource::Git { url, rev } => Source::Git { url: url.value, rev: rev.value },
-        RawSource::Tarball { url, sha256 } => Source::Tarball { url: url.value, sha256: sha256.value },
+        RawSource::Git { url, rev } => Source::Git {
+            url: url.value,
+            rev: rev.value,
+        },
+        RawSource::Tarball { url, sha256 } => Source::Tarball {
+            url: url.value,
+            sha256: sha256.value,
+        },
     }
 }
 
@@ -1165,8 +1452,13 @@ fn derive_build_order(members: &[String], def: &Definition) -> Vec<Vec<String>> 
             if depth.contains_key(name.as_str()) {
                 continue;
             }
-            let Some(c) = def.components.get(name) else { continue };
-            let deps: Vec<&str> = c.build_inputs().filter(|d| member_set.contains(d)).collect();
+            let Some(c) = def.components.get(name) else {
+                continue;
+            };
+            let deps: Vec<&str> = c
+                .build_inputs()
+                .filter(|d| member_set.contains(d))
+                .collect();
             if deps.iter().all(|d| depth.contains_key(d)) {
                 let d = deps.iter().map(|d| depth[d] + 1).max().unwrap_or(0);
                 depth.insert(name, d);

@@ -154,10 +154,22 @@ impl fmt::Display for Diagnostic {
         for note in &self.notes {
             match &note.location {
                 Some(location) => {
-                    writeln!(f, "{:width$}= note: {}", "", note.message, width = gutter + 1)?;
+                    writeln!(
+                        f,
+                        "{:width$}= note: {}",
+                        "",
+                        note.message,
+                        width = gutter + 1
+                    )?;
                     render_snippet(f, gutter, location, None)?;
                 }
-                None => writeln!(f, "{:width$}= note: {}", "", note.message, width = gutter + 1)?,
+                None => writeln!(
+                    f,
+                    "{:width$}= note: {}",
+                    "",
+                    note.message,
+                    width = gutter + 1
+                )?,
             }
         }
         if let Some(help) = &self.help {

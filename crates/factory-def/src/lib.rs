@@ -36,25 +36,34 @@ pub fn load(dir: &Path) -> Result<Definition, Diagnostics> {
     let mut sources = Sources::default();
     let mut paths = Vec::new();
     if let Err(e) = collect_toml_files(dir, dir, &mut paths) {
-        diags.push(Diag::new(
-            ErrorCode::Io,
-            format!("cannot read definition directory `{}`: {e}", dir.display()),
-        ).help("pass the directory that holds the definition's .toml files"));
+        diags.push(
+            Diag::new(
+                ErrorCode::Io,
+                format!("cannot read definition directory `{}`: {e}", dir.display()),
+            )
+            .help("pass the directory that holds the definition's .toml files"),
+        );
         return Err(Diagnostics::from_vec(diags));
     }
     paths.sort();
     if paths.is_empty() {
-        diags.push(Diag::new(
-            ErrorCode::Io,
-            format!("no definition files (*.toml) in `{}`", dir.display()),
-        ).help("a definition is a directory of .toml files, e.g. components.toml"));
+        diags.push(
+            Diag::new(
+                ErrorCode::Io,
+                format!("no definition files (*.toml) in `{}`", dir.display()),
+            )
+            .help("a definition is a directory of .toml files, e.g. components.toml"),
+        );
         return Err(Diagnostics::from_vec(diags));
     }
     for relative in paths {
         let name = relative.to_string_lossy().replace('\\', "/");
         match std::fs::read(dir.join(&relative)) {
             Ok(bytes) => add_file(&mut sources, &mut diags, name, bytes),
-            Err(e) => diags.push(Diag::new(ErrorCode::Io, format!("cannot read `{name}`: {e}"))),
+            Err(e) => diags.push(Diag::new(
+                ErrorCode::Io,
+                format!("cannot read `{name}`: {e}"),
+            )),
         }
     }
     build(sources, diags, Some(dir))
@@ -71,7 +80,12 @@ pub fn parse_str(file_name: &str, text: &str) -> Result<Definition, Diagnostics>
 pub fn parse_bytes(file_name: &str, bytes: &[u8]) -> Result<Definition, Diagnostics> {
     let mut sources = Sources::default();
     let mut diags = Vec::new();
-    add_file(&mut sources, &mut diags, file_name.to_string(), bytes.to_vec());
+    add_file(
+        &mut sources,
+        &mut diags,
+        file_name.to_string(),
+        bytes.to_vec(),
+    );
     build(sources, diags, None)
 }
 
@@ -91,7 +105,8 @@ fn add_file(sources: &mut Sources, diags: &mut Vec<Diag>, name: String, bytes: V
                 .iter()
                 .position(|&b| b == b'\n')
                 .map_or(bytes.len(), |i| line_start + i);
-            let source_line = String::from_utf8_lossy(&bytes[line_start..line_end]).replace('\t', " ");
+            let source_line =
+                String::from_utf8_lossy(&bytes[line_start..line_end]).replace('\t', " ");
             diags.push(
                 Diag::new(ErrorCode::NotUtf8, format!("`{name}` is not valid UTF-8"))
                     .at(Location {
@@ -129,7 +144,11 @@ fn collect_toml_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::i
 }
 
 /// Reads every file, drops files inside local sources, checks, lowers.
-fn build(sources: Sources, mut diags: Vec<Diag>, root: Option<&Path>) -> Result<Definition, Diagnostics> {
+fn build(
+    sources: Sources,
+    mut diags: Vec<Diag>,
+    root: Option<&Path>,
+) -> Result<Definition, Diagnostics> {
     let mut per_file = Vec::with_capacity(sources.files.len());
     for file in 0..sources.files.len() {
         let mut raw = RawDefinition::default();
@@ -174,7 +193,11 @@ fn local_source_dirs(per_file: &[(RawDefinition, Vec<Diag>, bool)]) -> Vec<PathB
     per_file
         .iter()
         .flat_map(|(raw, _, _)| &raw.components)
-        .flat_map(|c| c.source.iter().chain(c.streams.iter().filter_map(|s| s.source.as_ref())))
+        .flat_map(|c| {
+            c.source
+                .iter()
+                .chain(c.streams.iter().filter_map(|s| s.source.as_ref()))
+        })
         .filter_map(|s| match s {
             RawSource::Path(p) => Some(PathBuf::from(&p.value)),
             _ => None,
@@ -198,15 +221,21 @@ fn check_paths(sources: &Sources, raw: &RawDefinition, root: &Path, diags: &mut 
     let mut missing = |path: &str, at: &At, what: &str| {
         if !root.join(path).is_dir() {
             diags.push(
-                Diag::new(ErrorCode::InvalidValue, format!("{what} `{path}` does not exist"))
-                    .at(sources.location(at))
-                    .label("no such directory")
-                    .help("paths are relative to the definition directory; create it or fix the path"),
+                Diag::new(
+                    ErrorCode::InvalidValue,
+                    format!("{what} `{path}` does not exist"),
+                )
+                .at(sources.location(at))
+                .label("no such directory")
+                .help("paths are relative to the definition directory; create it or fix the path"),
             );
         }
     };
     for component in &raw.components {
-        let all = component.source.iter().chain(component.streams.iter().filter_map(|s| s.source.as_ref()));
+        let all = component
+            .source
+            .iter()
+            .chain(component.streams.iter().filter_map(|s| s.source.as_ref()));
         for source in all {
             if let RawSource::Path(p) = source {
                 missing(&p.value, &p.at, "source directory");

@@ -53,9 +53,8 @@ pub struct Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let plural = |n: usize, one: &str, many: &str| {
-            format!("{n} {}", if n == 1 { one } else { many })
-        };
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         write!(
             f,
             "{}: {}, {}, {}, {}, {}, {}, {}",
@@ -246,7 +245,7 @@ pub enum Recipe {
         outputs: Vec<String>,
     },
     /// Built-in `deb`: Factory writes a binary package from another component's output tree.
-    Deb(DebPackage),
+    Deb(Box<DebPackage>),
     /// Built-in `tarball`: Factory writes a normalised `.tar.gz` of another component's output.
     Tarball(TarballSpec),
     /// A kind declared in the definition, with the component's parameter values

@@ -357,13 +357,15 @@ impl<'s> Reader<'s> {
                     )
                     .at(self.loc(&at))
                     .label("not a section of a definition")
-                    .help(match did_you_mean(other, SECTIONS.iter().copied()) {
-                        Some(s) => format!("did you mean `{s}`? items are written [{s}.NAME]"),
-                        None => format!(
-                            "a definition has the sections {}, each written [SECTION.NAME]",
-                            quoted_list(SECTIONS)
-                        ),
-                    });
+                    .help(
+                        match did_you_mean(other, SECTIONS.iter().copied()) {
+                            Some(s) => format!("did you mean `{s}`? items are written [{s}.NAME]"),
+                            None => format!(
+                                "a definition has the sections {}, each written [SECTION.NAME]",
+                                quoted_list(SECTIONS)
+                            ),
+                        },
+                    );
                     self.push(d);
                 }
             }
@@ -390,7 +392,9 @@ impl<'s> Reader<'s> {
             )
             .at(self.loc(&at))
             .label("expected a table")
-            .help(format!("declare each {noun} as its own table: [{noun}.NAME]"));
+            .help(format!(
+                "declare each {noun} as its own table: [{noun}.NAME]"
+            ));
             self.push(d);
             return;
         };
@@ -451,7 +455,14 @@ impl<'s> Reader<'s> {
         entry.table.get(key)
     }
 
-    fn type_error(&mut self, entry: &Entry<'_, '_>, key: &str, value: Value<'_, '_>, expected: &str, example: &str) {
+    fn type_error(
+        &mut self,
+        entry: &Entry<'_, '_>,
+        key: &str,
+        value: Value<'_, '_>,
+        expected: &str,
+        example: &str,
+    ) {
         let at = self.at(value.span());
         let d = Diagnostic::new(
             ErrorCode::Type,
@@ -500,7 +511,12 @@ impl<'s> Reader<'s> {
         }
     }
 
-    fn required_string(&mut self, entry: &Entry<'_, '_>, key: &str, help: &str) -> Option<L<String>> {
+    fn required_string(
+        &mut self,
+        entry: &Entry<'_, '_>,
+        key: &str,
+        help: &str,
+    ) -> Option<L<String>> {
         if self.get(entry, key).is_none() {
             self.missing(entry, key, help);
             return None;
@@ -530,7 +546,9 @@ impl<'s> Reader<'s> {
     }
 
     fn strings(&mut self, entry: &Entry<'_, '_>, key: &str) -> Vec<L<String>> {
-        self.string_list(entry, key).map(|(v, _)| v).unwrap_or_default()
+        self.string_list(entry, key)
+            .map(|(v, _)| v)
+            .unwrap_or_default()
     }
 
     fn boolean(&mut self, entry: &Entry<'_, '_>, key: &str) -> Option<bool> {
@@ -550,7 +568,13 @@ impl<'s> Reader<'s> {
             return Vec::new();
         };
         let DeValue::Table(table) = value.get_ref() else {
-            self.type_error(entry, key, value, "a table of strings", "{ NAME = \"value\" }");
+            self.type_error(
+                entry,
+                key,
+                value,
+                "a table of strings",
+                "{ NAME = \"value\" }",
+            );
             return Vec::new();
         };
         let mut out = Vec::with_capacity(table.len());
@@ -578,7 +602,13 @@ impl<'s> Reader<'s> {
         out
     }
 
-    fn table<'t, 'i>(&mut self, entry: &Entry<'t, 'i>, key: &str, fields: &'static [&'static str], what: String) -> Option<Entry<'t, 'i>> {
+    fn table<'t, 'i>(
+        &mut self,
+        entry: &Entry<'t, 'i>,
+        key: &str,
+        fields: &'static [&'static str],
+        what: String,
+    ) -> Option<Entry<'t, 'i>> {
         let (k, value) = entry.table.get_key_value(key)?;
         match value.get_ref() {
             DeValue::Table(table) => Some(Entry {
@@ -607,7 +637,13 @@ impl<'s> Reader<'s> {
             return Vec::new();
         };
         let DeValue::Table(table) = value.get_ref() else {
-            self.type_error(entry, key, value, "a table", &format!("{{ NAME = {{ ... }} }}` or `[...{key}.NAME]"));
+            self.type_error(
+                entry,
+                key,
+                value,
+                "a table",
+                &format!("{{ NAME = {{ ... }} }}` or `[...{key}.NAME]"),
+            );
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -624,7 +660,13 @@ impl<'s> Reader<'s> {
                     name: name.get_ref().to_string(),
                     fields,
                 }),
-                _ => self.type_error(entry, &format!("{key}.{}", name.get_ref()), item, "a table", "{ ... }"),
+                _ => self.type_error(
+                    entry,
+                    &format!("{key}.{}", name.get_ref()),
+                    item,
+                    "a table",
+                    "{ ... }",
+                ),
             }
         }
         out
@@ -671,7 +713,8 @@ impl<'s> Reader<'s> {
                         ErrorCode::InvalidValue,
                         format!("source path `{}` is not relative", path.value),
                         "expected a path relative to the definition directory",
-                        "local sources live inside or beside the definition: write e.g. `src/NAME`".into(),
+                        "local sources live inside or beside the definition: write e.g. `src/NAME`"
+                            .into(),
                     );
                     return None;
                 }
@@ -684,8 +727,14 @@ impl<'s> Reader<'s> {
             }
             ["url"] => {
                 let url = self.string(&src, "url")?;
-                let sha256 = self.required_string(&src, "sha256", "give the tarball's digest: `sha256 = \"...\"` (from `sha256sum FILE`)")?;
-                if !(sha256.value.len() == 64 && sha256.value.bytes().all(|b| b.is_ascii_hexdigit())) {
+                let sha256 = self.required_string(
+                    &src,
+                    "sha256",
+                    "give the tarball's digest: `sha256 = \"...\"` (from `sha256sum FILE`)",
+                )?;
+                if !(sha256.value.len() == 64
+                    && sha256.value.bytes().all(|b| b.is_ascii_hexdigit()))
+                {
                     self.invalid(
                         &sha256.at,
                         ErrorCode::BadSha256,
@@ -747,10 +796,20 @@ impl<'s> Reader<'s> {
             })
             .collect();
         let deb = self
-            .table(&entry, "deb", DEB_FIELDS, format!("the `deb` table of {}", entry.what))
+            .table(
+                &entry,
+                "deb",
+                DEB_FIELDS,
+                format!("the `deb` table of {}", entry.what),
+            )
             .map(|d| self.deb(&d));
         let tarball = self
-            .table(&entry, "tarball", TARBALL_FIELDS, format!("the `tarball` table of {}", entry.what))
+            .table(
+                &entry,
+                "tarball",
+                TARBALL_FIELDS,
+                format!("the `tarball` table of {}", entry.what),
+            )
             .map(|t| {
                 self.unknown_fields(&t);
                 RawTarball {
@@ -807,9 +866,15 @@ impl<'s> Reader<'s> {
         for output in outputs {
             let escapes = output.value.split('/').any(|c| c == "..");
             let problem = if output.value.is_empty() || output.value.starts_with('/') || escapes {
-                Some("outputs are paths inside the output directory: relative, without `..`".to_string())
+                Some(
+                    "outputs are paths inside the output directory: relative, without `..`"
+                        .to_string(),
+                )
             } else if output.value.contains(['{', '}']) {
-                Some("outputs take no placeholders: match the file with a glob such as `bin/*`".to_string())
+                Some(
+                    "outputs take no placeholders: match the file with a glob such as `bin/*`"
+                        .to_string(),
+                )
             } else {
                 glob::Pattern::new(&output.value)
                     .err()
@@ -853,7 +918,9 @@ impl<'s> Reader<'s> {
         let commands = match self.string_list(&entry, "commands") {
             Some((commands, at))
                 if commands.is_empty()
-                    && self.get(&entry, "commands").is_some_and(|v| v.get_ref().is_array()) =>
+                    && self
+                        .get(&entry, "commands")
+                        .is_some_and(|v| v.get_ref().is_array()) =>
             {
                 self.invalid(
                     &at,
@@ -891,7 +958,13 @@ impl<'s> Reader<'s> {
         match humantime::parse_duration(&text.value) {
             Ok(d) if !d.is_zero() => d,
             Ok(_) => {
-                self.invalid(&text.at, ErrorCode::InvalidValue, "a timeout of zero".into(), "expected a positive duration", "write e.g. `timeout = \"10m\"`".into());
+                self.invalid(
+                    &text.at,
+                    ErrorCode::InvalidValue,
+                    "a timeout of zero".into(),
+                    "expected a positive duration",
+                    "write e.g. `timeout = \"10m\"`".into(),
+                );
                 crate::model::DEFAULT_TIMEOUT
             }
             Err(e) => {
@@ -948,13 +1021,25 @@ impl<'s> Reader<'s> {
         let value = self.get(entry, "build-order")?;
         const EXAMPLE: &str = "[[\"lib\"], [\"app1\", \"app2\"]]";
         let DeValue::Array(batches) = value.get_ref() else {
-            self.type_error(entry, "build-order", value, "an array of arrays of component names", EXAMPLE);
+            self.type_error(
+                entry,
+                "build-order",
+                value,
+                "an array of arrays of component names",
+                EXAMPLE,
+            );
             return None;
         };
         let mut out = Vec::with_capacity(batches.len());
         for batch in batches.iter() {
             let DeValue::Array(names) = batch.get_ref() else {
-                self.type_error(entry, "build-order", batch, "an array of component names (one batch)", EXAMPLE);
+                self.type_error(
+                    entry,
+                    "build-order",
+                    batch,
+                    "an array of component names (one batch)",
+                    EXAMPLE,
+                );
                 continue;
             };
             let mut names_out = Vec::with_capacity(names.len());
@@ -998,13 +1083,30 @@ impl<'s> Reader<'s> {
             DeValue::String(s) if s == "scratch" => Some(RawBase::Scratch),
             DeValue::String(_) => self.string(entry, "base").map(RawBase::Image),
             DeValue::Table(_) => {
-                let base = self.table(entry, "base", IMAGE_BASE_FIELDS, format!("the base of {}", entry.what))?;
+                let base = self.table(
+                    entry,
+                    "base",
+                    IMAGE_BASE_FIELDS,
+                    format!("the base of {}", entry.what),
+                )?;
                 self.unknown_fields(&base);
-                match (self.string(&base, "image"), self.string(&base, "oci-layout")) {
+                match (
+                    self.string(&base, "image"),
+                    self.string(&base, "oci-layout"),
+                ) {
                     (Some(image), None) => Some(RawBase::Image(image)),
                     (None, Some(layout)) => Some(RawBase::OciLayout(layout)),
                     _ => {
-                        self.invalid(&base.at, ErrorCode::InvalidValue, format!("{} needs exactly one of `image` and `oci-layout`", base.what), "ambiguous base", HELP.into());
+                        self.invalid(
+                            &base.at,
+                            ErrorCode::InvalidValue,
+                            format!(
+                                "{} needs exactly one of `image` and `oci-layout`",
+                                base.what
+                            ),
+                            "ambiguous base",
+                            HELP.into(),
+                        );
                         None
                     }
                 }
@@ -1054,7 +1156,16 @@ impl<'s> Reader<'s> {
             DeValue::String(s) => s.to_string(),
             DeValue::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => dt.to_string(),
             DeValue::Datetime(dt) => {
-                self.invalid(&at, ErrorCode::BadDate, format!("`{key}` of {} must be a date without a time, found `{dt}`", entry.what), "expected a date", HELP.into());
+                self.invalid(
+                    &at,
+                    ErrorCode::BadDate,
+                    format!(
+                        "`{key}` of {} must be a date without a time, found `{dt}`",
+                        entry.what
+                    ),
+                    "expected a date",
+                    HELP.into(),
+                );
                 return None;
             }
             _ => {
@@ -1065,7 +1176,13 @@ impl<'s> Reader<'s> {
         match parse_date(&text) {
             Some(date) => Some(date),
             None => {
-                self.invalid(&at, ErrorCode::BadDate, format!("bad date `{text}` for `{key}` of {}", entry.what), "not a calendar date in the form YYYY-MM-DD", HELP.into());
+                self.invalid(
+                    &at,
+                    ErrorCode::BadDate,
+                    format!("bad date `{text}` for `{key}` of {}", entry.what),
+                    "not a calendar date in the form YYYY-MM-DD",
+                    HELP.into(),
+                );
                 None
             }
         }

@@ -64,7 +64,10 @@ fn errors_carry_codes_and_locations() {
     let d = diagnostics.iter().next().expect("one diagnostic");
     assert_eq!(d.code, factory_def::ErrorCode::Cycle);
     let location = d.location.as_ref().expect("located");
-    assert_eq!((location.file.as_str(), location.line, location.column), ("c.toml", 4, 19));
+    assert_eq!(
+        (location.file.as_str(), location.line, location.column),
+        ("c.toml", 4, 19)
+    );
     assert_eq!(d.message, "dependency cycle: a -> a");
 }
 
@@ -72,8 +75,15 @@ fn errors_carry_codes_and_locations() {
 fn a_missing_directory_is_an_error_not_a_panic() {
     let diagnostics =
         factory_def::load(Path::new("/nonexistent/definition")).expect_err("no directory");
-    assert_eq!(diagnostics.iter().next().map(|d| d.code), Some(factory_def::ErrorCode::Io));
+    assert_eq!(
+        diagnostics.iter().next().map(|d| d.code),
+        Some(factory_def::ErrorCode::Io)
+    );
     let empty = tempfile::tempdir().expect("tempdir");
     let diagnostics = factory_def::load(empty.path()).expect_err("no files");
-    assert!(diagnostics.to_string().contains("no definition files (*.toml)"));
+    assert!(
+        diagnostics
+            .to_string()
+            .contains("no definition files (*.toml)")
+    );
 }
