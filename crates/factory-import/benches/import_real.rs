@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use factory_import::debian::{load_packages, load_sources};
+use factory_import::compress::{read_decompressed, to_utf8};
+use factory_import::debian::{load_packages, load_sources, parse_packages, parse_sources};
 
 fn pick(variable: &str, candidates: &[&str]) -> Option<PathBuf> {
     if let Ok(path) = std::env::var(variable) {
@@ -44,6 +45,29 @@ fn time<T>(what: &str, path: &Path, load: impl Fn(&Path) -> T, count: impl Fn(&T
     best
 }
 
+/// Where the time goes: decompression, UTF-8 validation, parsing.
+fn phases(path: &Path) {
+    let start = Instant::now();
+    let bytes = read_decompressed(path).expect("index reads");
+    let read = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let text = to_utf8(path, &bytes).expect("index is UTF-8");
+    let utf8 = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let is_sources = path.to_string_lossy().contains("Sources");
+    let count = if is_sources {
+        parse_sources(path, text).expect("parses").len()
+    } else {
+        parse_packages(path, text).expect("parses").len()
+    };
+    let parse = start.elapsed().as_secs_f64();
+    println!(
+        "{}: read+decompress {read:.3} s, UTF-8 {utf8:.3} s, parse {parse:.3} s ({count} records, {} MB text)",
+        path.display(),
+        bytes.len() / 1_000_000
+    );
+}
+
 fn main() {
     let lists = "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main";
     let packages = pick(
@@ -63,6 +87,9 @@ fn main() {
         );
         return;
     };
+    for path in [&packages, &sources] {
+        phases(path);
+    }
     let binaries = time(
         "Packages",
         &packages,

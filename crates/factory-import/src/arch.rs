@@ -93,6 +93,13 @@ const FAMILIES: &[(&str, &str, &str, &str)] = &[
 /// The `abi-libc-os-cpu` tuple of a concrete Debian architecture, or `None`
 /// for a name dpkg does not know.
 pub fn tuple(arch: &str) -> Option<[&str; 4]> {
+    // dpkg still reads `linux-<cpu>` as plain `<cpu>` (backward
+    // compatibility); real sources use it (`Architecture: linux-amd64`).
+    if let Some(cpu) = arch.strip_prefix("linux-") {
+        if CPUS.contains(&cpu) {
+            return tuple(cpu);
+        }
+    }
     if let Some((_, tuple)) = SPECIAL.iter().find(|(name, _)| *name == arch) {
         return Some(*tuple);
     }

@@ -74,10 +74,9 @@ pub fn decompress(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, ImportError> {
         Compression::Xz => {
             liblzma::read::XzDecoder::new_multi_decoder(&raw[..]).read_to_end(&mut out)
         }
-        Compression::Lz4 => lz4_flex::frame::FrameDecoder::new(&raw[..]).read_to_end(&mut out),
-        Compression::Zstd => ruzstd::decoding::StreamingDecoder::new(&raw[..])
-            .map_err(std::io::Error::other)
-            .and_then(|mut decoder| decoder.read_to_end(&mut out)),
+        Compression::Lz4 => lz4_frames_complete(&raw)
+            .and_then(|()| lz4_flex::frame::FrameDecoder::new(&raw[..]).read_to_end(&mut out)),
+        Compression::Zstd => zstd_frames(&raw, &mut out),
         Compression::Bzip2 => {
             return Err(ImportError::Decompress {
                 path: path.to_path_buf(),
@@ -96,6 +95,90 @@ pub fn decompress(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, ImportError> {
             hint: DAMAGED_HINT,
         }),
     }
+}
+
+/// Walks the lz4 frame structure and fails when a frame lacks its end
+/// mark. The decoder takes the end of input after any whole block for the
+/// end of the stream, so an index cut at a block boundary would otherwise
+/// load as a silently shorter index.
+fn lz4_frames_complete(raw: &[u8]) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
+    let truncated = || {
+        Error::new(
+            ErrorKind::UnexpectedEof,
+            "lz4 frame ends before its end mark",
+        )
+    };
+    let u32_at = |at: usize| -> std::io::Result<u32> {
+        let bytes = raw.get(at..at + 4).ok_or_else(truncated)?;
+        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    };
+    let mut at = 0;
+    while at < raw.len() {
+        let magic = u32_at(at)?;
+        if magic & 0xffff_fff0 == 0x184d_2a50 {
+            // A skippable frame: magic, length, payload.
+            at += 8 + u32_at(at + 4)? as usize;
+            continue;
+        }
+        if magic != 0x184d_2204 {
+            return Err(Error::new(
+                ErrorKind::InvalidData,
+                format!("no lz4 frame magic at byte {at}"),
+            ));
+        }
+        let flags = *raw.get(at + 4).ok_or_else(truncated)?;
+        let (block_checksum, content_size, content_checksum, dictionary) = (
+            flags & 0x10 != 0,
+            flags & 0x08 != 0,
+            flags & 0x04 != 0,
+            flags & 0x01 != 0,
+        );
+        at += 4 + 2 + 1 + if content_size { 8 } else { 0 } + if dictionary { 4 } else { 0 };
+        loop {
+            let size = u32_at(at)?;
+            at += 4;
+            if size == 0 {
+                break;
+            }
+            at += (size & 0x7fff_ffff) as usize + if block_checksum { 4 } else { 0 };
+        }
+        at += if content_checksum { 4 } else { 0 };
+        if at > raw.len() {
+            return Err(truncated());
+        }
+    }
+    Ok(())
+}
+
+/// Decodes concatenated zstd frames, checking each frame's end and its
+/// content checksum (the decoder computes it but leaves the check to us).
+fn zstd_frames(raw: &[u8], out: &mut Vec<u8>) -> std::io::Result<usize> {
+    use std::io::{Error, ErrorKind};
+    let mut input = raw;
+    while !input.is_empty() {
+        let mut decoder =
+            ruzstd::decoding::StreamingDecoder::new(&mut input).map_err(Error::other)?;
+        decoder.read_to_end(out)?;
+        let frame = decoder.into_frame_decoder();
+        if !frame.is_finished() {
+            return Err(Error::new(
+                ErrorKind::UnexpectedEof,
+                "zstd frame ends early",
+            ));
+        }
+        if let (Some(stored), Some(computed)) = (
+            frame.get_checksum_from_data(),
+            frame.get_calculated_checksum(),
+        ) && stored != computed
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidData,
+                "zstd content checksum mismatch",
+            ));
+        }
+    }
+    Ok(out.len())
 }
 
 fn describe_io_error(error: &std::io::Error) -> String {

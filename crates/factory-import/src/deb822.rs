@@ -149,6 +149,15 @@ impl<'a> Parser<'a> {
     ) -> Result<Field<'a>, ImportError> {
         let line = &self.text[start..end];
         let bytes = line.as_bytes();
+        if bytes[0] == b'-' {
+            self.failed = true;
+            return Err(self.error(
+                (line_no, 1),
+                "a field name (it cannot start with `-`)",
+                line,
+                "signed files (InRelease, .dsc) need their OpenPGP armor removed first",
+            ));
+        }
         let Some(colon) = memchr::memchr(b':', bytes) else {
             self.failed = true;
             return Err(self.error(
@@ -162,21 +171,14 @@ impl<'a> Parser<'a> {
         if let Some(bad) = bytes[..colon]
             .iter()
             .position(|&b| !(b'!'..=b'~').contains(&b))
-            .or(if bytes[0] == b'-' { Some(0) } else { None })
         {
             self.failed = true;
             let column = line[..bad].chars().count() + 1;
-            let hint = if bytes[0] == b'-' {
-                "a field name cannot start with `-`; signed files (InRelease, .dsc) need their \
-                 OpenPGP armor removed first"
-            } else {
-                "field names are printable ASCII without spaces, followed by `:`"
-            };
             return Err(self.error(
                 (line_no, column),
                 "a field name character (printable ASCII, no space or `:`)",
                 &line[bad..],
-                hint,
+                "field names are printable ASCII without spaces, followed by `:`",
             ));
         }
         if colon == 0 {
@@ -238,4 +240,95 @@ fn trim_end(s: &str) -> &str {
 /// Parses all paragraphs of a text (convenient for small files and tests).
 pub fn parse_all<'a>(path: &'a Path, text: &'a str) -> Result<Vec<Paragraph<'a>>, ImportError> {
     Parser::new(path, text).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<Paragraph<'_>>, ImportError> {
+        parse_all(Path::new("test/Packages"), text)
+    }
+
+    #[test]
+    fn paragraphs_fields_continuations_and_comments() {
+        let text = "# a comment\nPackage: a\nDepends: x,\n y (>= 1)\nDescription: short\n long\n .\n more\n\n\n \t\nPackage: b\nBuild-Depends:\n z\n";
+        let paragraphs = parse(text).unwrap();
+        assert_eq!(paragraphs.len(), 2);
+        let a = &paragraphs[0];
+        assert_eq!(a.line, 2);
+        assert_eq!(a.get("package").unwrap().value, "a");
+        assert_eq!(a.get("Depends").unwrap().value, "x,\n y (>= 1)");
+        assert_eq!(
+            a.get("Description").unwrap().value,
+            "short\n long\n .\n more"
+        );
+        let b = &paragraphs[1];
+        assert_eq!(b.line, 12);
+        let field = b.get("Build-Depends").unwrap();
+        assert_eq!(
+            (field.value, field.value_line, field.value_column),
+            ("z", 14, 2)
+        );
+    }
+
+    #[test]
+    fn missing_final_newline_and_crlf_are_fine() {
+        let paragraphs = parse("Package: a\r\nVersion: 1\r\n\r\nPackage: b").unwrap();
+        assert_eq!(paragraphs.len(), 2);
+        assert_eq!(paragraphs[0].get("Version").unwrap().value, "1");
+        assert_eq!(paragraphs[1].get("Package").unwrap().value, "b");
+        assert!(parse("").unwrap().is_empty());
+        assert!(parse("\n\n  \n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn positions_inside_multiline_values() {
+        let paragraphs = parse("Package: a\nDepends: x,\n  yy, é z\n").unwrap();
+        let field = paragraphs[0].get("Depends").unwrap();
+        assert_eq!(field.position(0), (2, 10));
+        let z = field.value.find('z').unwrap();
+        assert_eq!(field.position(z), (3, 9));
+    }
+
+    fn error_at(text: &str) -> (usize, usize, String) {
+        match parse(text).unwrap_err() {
+            ImportError::Syntax {
+                line,
+                column,
+                expected,
+                ..
+            } => (line, column, expected),
+            other => panic!("unexpected error {other}"),
+        }
+    }
+
+    #[test]
+    fn a_line_without_colon_is_an_error_at_its_end() {
+        let (line, column, expected) = error_at("Package: a\nVersion 1.0\n");
+        assert_eq!((line, column), (2, 12));
+        assert!(expected.contains("`:`"), "{expected}");
+    }
+
+    #[test]
+    fn continuation_before_any_field_is_an_error() {
+        let (line, column, _) = error_at("Package: a\n\n continued\n");
+        assert_eq!((line, column), (3, 1));
+    }
+
+    #[test]
+    fn bad_field_names_are_errors() {
+        assert_eq!(error_at("Pack age: a\n").1, 5);
+        assert_eq!(error_at("Package: a\n: empty\n").0, 2);
+        assert_eq!(error_at("-----BEGIN PGP SIGNED MESSAGE-----\n").1, 1);
+        assert_eq!(error_at("\u{7f}Package: a\n").1, 1);
+    }
+
+    #[test]
+    fn the_iterator_stops_after_an_error() {
+        let mut parser = Parser::new(Path::new("x"), "Package: a\n\nbad line\n\nPackage: b\n");
+        assert!(parser.next().unwrap().is_ok());
+        assert!(parser.next().unwrap().is_err());
+        assert!(parser.next().is_none());
+    }
 }

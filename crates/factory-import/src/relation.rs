@@ -100,7 +100,9 @@ pub fn parse_relations(text: &str) -> Result<Vec<Clause>, RelationError> {
         bytes: text.as_bytes(),
         pos: 0,
     };
-    let mut clauses = Vec::new();
+    // Sizing the list up front saves the regrowth copies, which showed up
+    // in profiles of whole-archive imports.
+    let mut clauses = Vec::with_capacity(entry_count(text));
     loop {
         scanner.skip_blanks();
         if scanner.at_end() {
@@ -132,7 +134,7 @@ pub fn parse_relation_list(text: &str) -> Result<Vec<Relation>, RelationError> {
         bytes: text.as_bytes(),
         pos: 0,
     };
-    let mut relations = Vec::new();
+    let mut relations = Vec::with_capacity(entry_count(text));
     loop {
         scanner.skip_blanks();
         if scanner.at_end() {
@@ -147,6 +149,10 @@ pub fn parse_relation_list(text: &str) -> Result<Vec<Relation>, RelationError> {
             return Err(scanner.error("`,` or the end of the field (no `|` alternatives here)"));
         }
     }
+}
+
+fn entry_count(text: &str) -> usize {
+    memchr::memchr_iter(b',', text.as_bytes()).count() + 1
 }
 
 struct Scanner<'a> {
