@@ -9,6 +9,7 @@ pub mod debian;
 pub mod error;
 pub mod relation;
 pub mod resolve;
+pub mod rpm;
 pub mod version;
 
 pub use error::ImportError;
