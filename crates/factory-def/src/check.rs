@@ -1104,7 +1104,9 @@ fn cycle_through(graph: &DiGraph<usize, usize>, scc: &[NodeIndex], names: &[&str
                 let mut path = vec![*edge.weight()];
                 let mut at = node;
                 while at != start {
-                    let (prev, e) = came_by[&at];
+                    let Some(&(prev, e)) = came_by.get(&at) else {
+                        return Vec::new();
+                    };
                     path.push(e);
                     at = prev;
                 }

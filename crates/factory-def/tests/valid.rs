@@ -318,3 +318,35 @@ fn damaged_definitions_never_panic() {
     }
     assert!(inputs > 1000);
 }
+
+/// The complete example of docs/definition.md is a valid definition, so the documentation
+/// cannot drift from the format.
+#[test]
+fn the_documented_complete_example_is_valid() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/definition.md"),
+    )
+    .expect("docs/definition.md");
+    let section = doc
+        .split("## A complete example")
+        .nth(1)
+        .expect("the complete example section");
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("a toml block");
+    let def = factory_def::parse_str("definition.md", example).unwrap_or_else(|d| panic!("{d}"));
+    let summary = def.summary();
+    assert_eq!(
+        (
+            summary.components,
+            summary.kinds,
+            summary.modules,
+            summary.images,
+            summary.products
+        ),
+        (4, 1, 1, 1, 1)
+    );
+    assert_eq!(def.tests.len() + def.policies.len(), 2);
+}
