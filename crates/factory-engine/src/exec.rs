@@ -133,6 +133,9 @@ fn build_env(spec: &BuildSpec, layout: &Layout) -> BTreeMap<String, String> {
     env.insert("TZ".into(), "UTC".into());
     env.insert("TMPDIR".into(), "/tmp".into());
     env.insert("HOME".into(), path(&layout.work));
+    // bubblewrap exports PWD after --chdir; set it in both modes so the
+    // environment is the same with and without the sandbox.
+    env.insert("PWD".into(), path(&layout.work));
     env.insert("SOURCE_DATE_EPOCH".into(), spec.source_date_epoch.to_string());
     env.insert("FACTORY_WORK".into(), path(&layout.work));
     env.insert("FACTORY_OUT".into(), path(&layout.out));

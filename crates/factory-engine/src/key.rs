@@ -267,5 +267,5 @@ mod tests {
         assert_eq!(key, PINNED_KEY);
     }
 
-    const PINNED_KEY: &str = "TO_BE_FILLED";
+    const PINNED_KEY: &str = "56ce7fd93963f583fe84682f3ec19c4e816de2f014167549d85ad98373a5f7f6";
 }

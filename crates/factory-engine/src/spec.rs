@@ -99,6 +99,7 @@ impl BuildSpec {
 /// Variables the engine sets itself and a build may not override.
 pub const RESERVED_ENV: &[&str] = &[
     "HOME",
+    "PWD",
     "SOURCE_DATE_EPOCH",
     "FACTORY_SRC",
     "FACTORY_WORK",
