@@ -1,7 +1,10 @@
 //! The frozen graph: compact arrays (compressed sparse rows) that load fast
 //! and answer reachability queries without allocating per edge.
 
+use std::borrow::Cow;
+
 use crate::model::{EdgeKind, GraphBuilder, NodeId, NodeKind};
+use crate::query::{Alternatives, Reverse};
 
 /// Marks "no node" in `u32` arrays.
 pub(crate) const NONE: u32 = u32::MAX;
@@ -27,6 +30,9 @@ pub struct Graph {
     /// Source -> the binaries built from it (CSR).
     pub(crate) products_start: Vec<u32>,
     pub(crate) products: Vec<u32>,
+    /// Who names each node, counting every alternative: the index behind
+    /// every default query, stored so that a query need not derive it.
+    pub(crate) reverse: Reverse,
     pub(crate) unresolved: Vec<Unresolved>,
 }
 
@@ -95,14 +101,15 @@ impl Graph {
             names: Strings::default(),
             versions: Strings::default(),
             built_from: b.built_from.iter().map(|s| s.unwrap_or(NONE)).collect(),
-            node_clauses: vec![0],
-            clause_kind: Vec::new(),
-            clause_alts: vec![0],
-            alt_cands: vec![0],
-            cands: Vec::new(),
+            node_clauses: Vec::new(),
+            clause_kind: Vec::with_capacity(b.clause_kind.len()),
+            clause_alts: Vec::with_capacity(b.clause_kind.len() + 1),
+            alt_cands: Vec::with_capacity(b.alt_cands.len()),
+            cands: Vec::with_capacity(b.cands.len()),
             by_name: Vec::new(),
             products_start: Vec::new(),
             products: Vec::new(),
+            reverse: Reverse::default(),
             unresolved: b
                 .unresolved
                 .into_iter()
@@ -115,23 +122,50 @@ impl Graph {
         for version in &b.versions {
             g.versions.push(version);
         }
-        for clauses in b.clauses {
-            for (kind, alternatives) in clauses {
-                g.clause_kind.push(kind as u8);
-                for alternative in alternatives {
-                    g.cands.extend(alternative);
-                    g.alt_cands.push(len_u32(g.cands.len()));
-                }
-                g.clause_alts.push(len_u32(g.alt_cands.len() - 1));
-            }
-            g.node_clauses.push(len_u32(g.clause_kind.len()));
+        // Group the clauses by owner (a stable counting sort), copying each
+        // clause's alternatives and candidates into place.
+        let mut node_clauses = vec![0u32; n + 1];
+        for &owner in &b.clause_owner {
+            node_clauses[owner as usize + 1] += 1;
         }
+        for i in 0..n {
+            node_clauses[i + 1] += node_clauses[i];
+        }
+        let mut order = vec![0u32; b.clause_owner.len()];
+        let mut next = node_clauses.clone();
+        for (clause, &owner) in b.clause_owner.iter().enumerate() {
+            order[next[owner as usize] as usize] = len_u32(clause);
+            next[owner as usize] += 1;
+        }
+        let alt_end = |c: usize| b.clause_alts.get(c + 1).map_or(b.alt_cands.len() - 1, |&a| a as usize);
+        g.clause_alts.push(0);
+        g.alt_cands.push(0);
+        for &clause in &order {
+            let c = clause as usize;
+            g.clause_kind.push(b.clause_kind[c] as u8);
+            for a in b.clause_alts[c] as usize..alt_end(c) {
+                g.cands.extend_from_slice(&b.cands[b.alt_cands[a] as usize..b.alt_cands[a + 1] as usize]);
+                g.alt_cands.push(len_u32(g.cands.len()));
+            }
+            g.clause_alts.push(len_u32(g.alt_cands.len() - 1));
+        }
+        g.node_clauses = node_clauses;
         g.by_name = (0..len_u32(n)).collect();
-        g.by_name.sort_by(|&x, &y| {
+        g.by_name.sort_unstable_by(|&x, &y| {
             (g.names.get(x as usize), g.kinds[x as usize]).cmp(&(g.names.get(y as usize), g.kinds[y as usize]))
         });
         g.index_products();
+        g.reverse = Reverse::build(&g, Alternatives::All);
         g
+    }
+
+    /// The reverse index for `alternatives`: stored for every alternative,
+    /// derived on demand for the first only.
+    pub fn reverse(&self, alternatives: Alternatives) -> Cow<'_, Reverse> {
+        match alternatives {
+            Alternatives::All => Cow::Borrowed(&self.reverse),
+            Alternatives::First => Cow::Owned(Reverse::build(self, Alternatives::First)),
+        }
     }
 
     /// Derives source -> binaries from `built_from`.

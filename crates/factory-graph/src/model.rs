@@ -7,7 +7,7 @@
 //! the list of nodes that satisfy it. The graph never sees a version string
 //! it has to interpret, which keeps every query format-neutral.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -98,29 +98,37 @@ pub struct NodeKey {
 /// them into a compact [`Graph`].
 ///
 /// Typical use: register every node first (so that names can be resolved),
-/// then add the clauses.
+/// then add the clauses. Clauses go into flat arrays in the order they are
+/// added (a distribution has over half a million; one allocation each would
+/// dominate an import) and are grouped by node once, in `finish`.
 #[derive(Debug, Default)]
 pub struct GraphBuilder {
     pub(crate) target: String,
     pub(crate) kinds: Vec<NodeKind>,
     pub(crate) names: Vec<String>,
     pub(crate) versions: Vec<String>,
-    pub(crate) index: HashMap<(NodeKind, String), NodeId>,
+    /// One name index per kind, so a lookup by `&str` needs no allocation.
+    pub(crate) index: [FxHashMap<String, NodeId>; 5],
     pub(crate) built_from: Vec<Option<NodeId>>,
-    /// Per node, its clauses: (kind, alternatives, each a candidate list).
-    pub(crate) clauses: Vec<Vec<(EdgeKind, Vec<Vec<NodeId>>)>>,
+    pub(crate) clause_owner: Vec<NodeId>,
+    pub(crate) clause_kind: Vec<EdgeKind>,
+    /// Clause -> first alternative; one past the end is `alt_cands.len() - 1`.
+    pub(crate) clause_alts: Vec<u32>,
+    /// Alternative -> first candidate; always ends with `cands.len()`.
+    pub(crate) alt_cands: Vec<u32>,
+    pub(crate) cands: Vec<NodeId>,
     pub(crate) unresolved: Vec<(NodeId, EdgeKind, String)>,
 }
 
 impl GraphBuilder {
     /// `target` names what the graph was resolved for (e.g. `debian/amd64`).
     pub fn new(target: impl Into<String>) -> Self {
-        Self { target: target.into(), ..Self::default() }
+        Self { target: target.into(), alt_cands: vec![0], ..Self::default() }
     }
 
     /// The node of that kind and name, created if new.
     pub fn node(&mut self, kind: NodeKind, name: &str) -> NodeId {
-        if let Some(&id) = self.index.get(&(kind, name.to_owned())) {
+        if let Some(&id) = self.index[kind as usize].get(name) {
             return id;
         }
         let id = NodeId::try_from(self.kinds.len()).expect("more than 4 billion nodes");
@@ -128,14 +136,13 @@ impl GraphBuilder {
         self.names.push(name.to_owned());
         self.versions.push(String::new());
         self.built_from.push(None);
-        self.clauses.push(Vec::new());
-        self.index.insert((kind, name.to_owned()), id);
+        self.index[kind as usize].insert(name.to_owned(), id);
         id
     }
 
     /// An existing node, without creating one.
     pub fn lookup(&self, kind: NodeKind, name: &str) -> Option<NodeId> {
-        self.index.get(&(kind, name.to_owned())).copied()
+        self.index[kind as usize].get(name).copied()
     }
 
     pub fn version(&self, node: NodeId) -> &str {
@@ -155,7 +162,68 @@ impl GraphBuilder {
     /// empty) list of nodes satisfying it; a clause whose alternatives are all
     /// empty is unsatisfiable and is still kept, so `trace` can show it.
     pub fn add_clause(&mut self, from: NodeId, kind: EdgeKind, alternatives: Vec<Vec<NodeId>>) {
-        self.clauses[from as usize].push((kind, alternatives));
+        self.start_clause(from, kind);
+        for alternative in alternatives {
+            self.cands.extend(alternative);
+            self.end_alternative();
+        }
+    }
+
+    /// Starts a clause of `from`; follow with `push_candidate` and
+    /// `end_alternative` for each alternative. The allocation-free form of
+    /// [`GraphBuilder::add_clause`].
+    pub fn start_clause(&mut self, from: NodeId, kind: EdgeKind) {
+        self.clause_owner.push(from);
+        self.clause_kind.push(kind);
+        self.clause_alts.push(len_u32(self.alt_cands.len() - 1));
+    }
+
+    pub fn push_candidate(&mut self, node: NodeId) {
+        self.cands.push(node);
+    }
+
+    /// Closes the current alternative; its candidates are sorted and
+    /// deduplicated.
+    pub fn end_alternative(&mut self) {
+        let start = *self.alt_cands.last().expect("alt_cands starts with 0") as usize;
+        let alternative = &mut self.cands[start..];
+        alternative.sort_unstable();
+        let mut kept = 0;
+        for i in 0..alternative.len() {
+            if i == 0 || alternative[i] != alternative[kept - 1] {
+                alternative[kept] = alternative[i];
+                kept += 1;
+            }
+        }
+        self.cands.truncate(start + kept);
+        self.alt_cands.push(len_u32(self.cands.len()));
+    }
+
+    /// Drops the clause being built (e.g. none of its alternatives applies).
+    pub fn abandon_clause(&mut self) {
+        let first_alt = self.clause_alts.pop().expect("a clause was started") as usize;
+        self.clause_owner.pop();
+        self.clause_kind.pop();
+        self.cands.truncate(self.alt_cands[first_alt] as usize);
+        self.alt_cands.truncate(first_alt + 1);
+    }
+
+    /// Alternatives of the clause being built so far.
+    pub fn current_alternatives(&self) -> usize {
+        self.alt_cands.len() - 1 - *self.clause_alts.last().unwrap_or(&0) as usize
+    }
+
+    /// Candidates of the alternative being built so far.
+    pub fn current_candidates(&self) -> usize {
+        self.cands.len() - *self.alt_cands.last().unwrap_or(&0) as usize
+    }
+
+    /// Candidates of the alternative closed last.
+    pub fn current_candidates_of_last(&self) -> usize {
+        match self.alt_cands.len() {
+            0 | 1 => 0,
+            n => (self.alt_cands[n - 1] - self.alt_cands[n - 2]) as usize,
+        }
     }
 
     /// Records a dependency name that nothing in the graph satisfies.
@@ -170,4 +238,8 @@ impl GraphBuilder {
     pub fn finish(self) -> crate::Graph {
         crate::Graph::from_builder(self)
     }
+}
+
+fn len_u32(n: usize) -> u32 {
+    u32::try_from(n).expect("graph larger than 4 billion entries")
 }

@@ -35,10 +35,10 @@ pub enum Alternatives {
 }
 
 /// Reverse adjacency: for each node, the nodes that have a clause naming it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reverse {
-    start: Vec<u32>,
-    edges: Vec<u32>,
+    pub(crate) start: Vec<u32>,
+    pub(crate) edges: Vec<u32>,
 }
 
 impl Reverse {

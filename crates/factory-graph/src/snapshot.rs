@@ -3,20 +3,21 @@
 //! Written by hand rather than through a serde format because a query must
 //! load a whole distribution's graph in a few milliseconds: the arrays are
 //! stored as raw little-endian `u32` runs that decode with one pass, and the
-//! names as one string blob. A SHA-256 trailer catches truncation and
-//! corruption; the arrays are then checked for consistency so that a bad
+//! names as one string blob. A CRC-32 trailer catches truncation and
+//! corruption (a cryptographic hash would cost more than the rest of a
+//! query and guards against nothing a local file faces); the arrays are then checked for consistency so that a bad
 //! file gives an error, never a panic or a wrong answer.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 
 use crate::graph::{Graph, NONE, Strings, Unresolved};
 use crate::model::{EdgeKind, NodeKind};
+use crate::query::Reverse;
 
 const MAGIC: &[u8; 8] = b"FGRAPH\0\0";
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -47,6 +48,8 @@ impl Graph {
             &self.alt_cands,
             &self.cands,
             &self.by_name,
+            &self.reverse.start,
+            &self.reverse.edges,
         ] {
             put_u32s(&mut body, array);
         }
@@ -57,7 +60,7 @@ impl Graph {
             body.push(u.kind as u8);
             put_str(&mut body, &u.name);
         }
-        let digest = Sha256::digest(&body);
+        let digest = crc32fast::hash(&body).to_le_bytes();
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         fs_err::create_dir_all(dir)?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
@@ -66,6 +69,7 @@ impl Graph {
         tmp.write_all(&body)?;
         tmp.write_all(&digest)?;
         tmp.as_file().sync_all()?;
+        set_readable(tmp.as_file())?;
         tmp.persist(path).map_err(|e| e.error)?;
         fs_err::File::open(dir)?.sync_all()?;
         Ok(())
@@ -75,20 +79,21 @@ impl Graph {
     pub fn load(path: &Path) -> Result<Graph, SnapshotError> {
         let bytes = fs_err::read(path)?;
         let corrupt = |what: &str| SnapshotError::Corrupt { path: path.to_owned(), what: what.to_owned() };
-        if bytes.len() < 12 + 32 || &bytes[..8] != MAGIC {
+        if bytes.len() < 12 + 4 || &bytes[..8] != MAGIC {
             return Err(SnapshotError::NotASnapshot { path: path.to_owned() });
         }
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
         if version != FORMAT_VERSION {
             return Err(SnapshotError::Version { path: path.to_owned(), found: version });
         }
-        let (body, digest) = bytes[12..].split_at(bytes.len() - 12 - 32);
-        if Sha256::digest(body).as_slice() != digest {
+        let (body, digest) = bytes[12..].split_at(bytes.len() - 12 - 4);
+        if crc32fast::hash(body).to_le_bytes() != digest {
             return Err(corrupt("checksum mismatch: the file was truncated or altered"));
         }
         let mut r = Reader { buf: body, pos: 0 };
-        let graph = read_graph(&mut r).ok_or_else(|| corrupt("truncated section"))?;
+        let mut graph = read_graph(&mut r).ok_or_else(|| corrupt("truncated section"))?;
         validate(&graph).map_err(|what| corrupt(&what))?;
+        graph.index_products();
         Ok(graph)
     }
 }
@@ -105,6 +110,7 @@ fn read_graph(r: &mut Reader<'_>) -> Option<Graph> {
     let alt_cands = r.u32s()?;
     let cands = r.u32s()?;
     let by_name = r.u32s()?;
+    let reverse = Reverse { start: r.u32s()?, edges: r.u32s()? };
     let clause_kind = r.bytes()?.to_vec();
     let unresolved_count = r.u32()?;
     let mut unresolved = Vec::new();
@@ -116,7 +122,7 @@ fn read_graph(r: &mut Reader<'_>) -> Option<Graph> {
     if kinds.len() != n || r.pos != r.buf.len() {
         return None;
     }
-    let mut graph = Graph {
+    Some(Graph {
         target,
         kinds,
         names,
@@ -130,12 +136,9 @@ fn read_graph(r: &mut Reader<'_>) -> Option<Graph> {
         by_name,
         products_start: Vec::new(),
         products: Vec::new(),
+        reverse,
         unresolved,
-    };
-    if validate(&graph).is_ok() {
-        graph.index_products();
-    }
-    Some(graph)
+    })
 }
 
 /// Every index in range and every offset array monotonic, so that no
@@ -175,6 +178,10 @@ fn validate(g: &Graph) -> Result<(), String> {
     let in_range = |id: u32| (id as usize) < n;
     if !g.cands.iter().all(|&c| in_range(c)) || !g.by_name.iter().all(|&c| in_range(c)) {
         return Err("an edge names a node that does not exist".into());
+    }
+    check_offsets("reverse", &g.reverse.start, n, g.reverse.edges.len())?;
+    if !g.reverse.edges.iter().all(|&c| in_range(c)) {
+        return Err("the reverse index names a node that does not exist".into());
     }
     if !g.built_from.iter().all(|&s| s == NONE || in_range(s)) {
         return Err("a binary names a source that does not exist".into());
@@ -252,4 +259,11 @@ impl<'a> Reader<'a> {
         let ends = self.u32s()?;
         Some(Strings { blob, ends })
     }
+}
+
+/// Temporary files are created private; the stored graph is an ordinary
+/// store file.
+fn set_readable(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))
 }

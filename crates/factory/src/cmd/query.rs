@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use factory_graph::{Alternatives, Graph, Link, Mode, NodeId, NodeKind, Reverse};
+use factory_graph::{Alternatives, Graph, Link, Mode, NodeId, NodeKind};
 use serde_json::json;
 
 use crate::cli::{AffectedArgs, AlternativesArg, Format, ModeArg, PlanArgs, Selection};
@@ -62,7 +62,7 @@ fn alternatives(arg: AlternativesArg) -> Alternatives {
 /// The affected set of a selection on a loaded graph.
 pub fn affected_set(graph: &Graph, selection: &Selection) -> Result<(Vec<NodeId>, Vec<NodeId>)> {
     let changed = selection.names.iter().map(|n| resolve_name(graph, n)).collect::<Result<Vec<_>>>()?;
-    let reverse = Reverse::build(graph, alternatives(selection.alternatives));
+    let reverse = graph.reverse(alternatives(selection.alternatives));
     let set = factory_graph::affected(graph, &reverse, &changed, mode(selection.mode));
     Ok((changed, set))
 }
@@ -178,7 +178,7 @@ fn print_dot(graph: &Graph, set: &[NodeId], edges: &[(NodeId, NodeId)]) {
 pub fn trace(store: &Path, name: &str, depth: usize, format: Format) -> Result<()> {
     let graph = load_graph(store)?;
     let root = resolve_name(&graph, name)?;
-    let reverse = Reverse::build(&graph, Alternatives::All);
+    let reverse = graph.reverse(Alternatives::All);
     let up = walk(&graph, root, depth, |n| factory_graph::upstream(&graph, n));
     let down = walk(&graph, root, depth, |n| factory_graph::downstream(&graph, &reverse, n));
     match format {
