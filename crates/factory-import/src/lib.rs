@@ -7,6 +7,7 @@ pub mod compress;
 pub mod deb822;
 pub mod debian;
 pub mod error;
+pub mod modulemd;
 pub mod relation;
 pub mod resolve;
 pub mod rpm;
