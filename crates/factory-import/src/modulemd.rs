@@ -122,14 +122,12 @@ fn document_start_lines(text: &str) -> Vec<usize> {
     let mut content_seen = false;
     for (number, line) in text.lines().enumerate() {
         let trimmed = line.trim_end();
-        if trimmed == "---" || trimmed.starts_with("--- ") {
-            starts.push(number + 1);
-            content_seen = true;
-        } else if !content_seen
+        let marker = trimmed == "---" || trimmed.starts_with("--- ");
+        let first_content = !content_seen
             && !trimmed.is_empty()
             && !trimmed.starts_with('#')
-            && !trimmed.starts_with('%')
-        {
+            && !trimmed.starts_with('%');
+        if marker || first_content {
             starts.push(number + 1);
             content_seen = true;
         }
@@ -226,7 +224,7 @@ fn check_build_order(
             if !components.iter().any(|other| &other.name == after) {
                 return Err(ImportError::syntax(
                     file,
-                    (line_of(text, line, &format!("{after}")), 1),
+                    (line_of(text, line, after), 1),
                     format!(
                         "a component of this module in `buildafter` of `{}`",
                         component.name
