@@ -218,6 +218,9 @@ impl<'s> Checker<'s> {
     }
 
     fn component_ref(&mut self, name: &L<String>) -> bool {
+        if self.components.contains_key(&name.value) {
+            return true;
+        }
         let known: Vec<String> = self.components.keys().cloned().collect();
         self.reference(
             name,
@@ -231,6 +234,9 @@ impl<'s> Checker<'s> {
     }
 
     fn package_ref(&mut self, name: &L<String>) -> bool {
+        if self.packages.contains_key(&name.value) {
+            return true;
+        }
         let known: Vec<String> = self.packages.keys().cloned().collect();
         self.reference(
             name,

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Diagnostics, ErrorCode, Location, Note};
 pub use model::{
-    BuiltinKind, Component, ComponentStream, DEFAULT_TIMEOUT, DebPackage, Definition, Image,
-    ImageBase, Kind, Module, ModuleStream, Origin, Policy, Product, ProductStream, Profile, Recipe,
-    Source, Summary, TarballSpec, Test,
+    BuildSteps, BuiltinKind, Component, ComponentStream, DEFAULT_TIMEOUT, DebPackage, Definition,
+    Image, ImageBase, Kind, Module, ModuleStream, Origin, Policy, Product, ProductStream, Profile,
+    Recipe, Source, Summary, TarballSpec, Test,
 };
 pub use template::{Part, Template, VAR_NAMES, Var};
 

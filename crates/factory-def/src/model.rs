@@ -119,6 +119,38 @@ impl Definition {
         }
     }
 
+    /// The shell steps that build a component: its own (kind `command`) or its kind's,
+    /// with environments merged (the component's entries win) and parameters resolved.
+    /// `None` for `deb` and `tarball`, which Factory writes itself.
+    pub fn build_steps<'a>(&'a self, component: &'a Component) -> Option<BuildSteps<'a>> {
+        let mut env: BTreeMap<&'a str, &'a Template> = BTreeMap::new();
+        let steps = match &component.recipe {
+            Recipe::Command { commands, outputs } => BuildSteps {
+                commands,
+                outputs,
+                env: BTreeMap::new(),
+                network: false,
+                timeout: DEFAULT_TIMEOUT,
+                params: None,
+            },
+            Recipe::Kind { kind, params } => {
+                let kind = self.kinds.get(kind)?;
+                env.extend(kind.env.iter().map(|(k, v)| (k.as_str(), v)));
+                BuildSteps {
+                    commands: &kind.commands,
+                    outputs: &kind.outputs,
+                    env: BTreeMap::new(),
+                    network: kind.network,
+                    timeout: kind.timeout,
+                    params: Some(params),
+                }
+            }
+            Recipe::Deb(_) | Recipe::Tarball(_) => return None,
+        };
+        env.extend(component.env.iter().map(|(k, v)| (k.as_str(), v)));
+        Some(BuildSteps { env, ..steps })
+    }
+
     /// Absolute directory of a local source, when the definition was loaded from disk.
     pub fn local_source_dir(&self, source: &Source) -> Option<PathBuf> {
         match source {
@@ -151,6 +183,21 @@ impl Definition {
         }
         order
     }
+}
+
+/// What the engine runs for one component (see [`Definition::build_steps`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildSteps<'a> {
+    pub commands: &'a [Template],
+    /// Paths or globs relative to `{out}` the build must produce.
+    pub outputs: &'a [String],
+    /// Environment templates: the kind's, overridden by the component's.
+    pub env: BTreeMap<&'a str, &'a Template>,
+    pub network: bool,
+    pub timeout: Duration,
+    /// Values of `{param.NAME}` (kind defaults merged with the component's values);
+    /// `None` for kind `command`, whose commands take no parameters.
+    pub params: Option<&'a BTreeMap<String, String>>,
 }
 
 /// A component: one thing the factory builds from one source.

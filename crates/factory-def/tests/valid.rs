@@ -197,23 +197,21 @@ fn demo_builds_with_cc_and_sh_and_the_programs_run() {
     let work = tempfile::tempdir().expect("tempdir");
     let out_dir = |name: &str| work.path().join("out").join(name);
     for component in def.components_in_build_order() {
-        let (commands, env) = match &component.recipe {
-            Recipe::Command { commands, .. } => (commands.clone(), component.env.clone()),
-            Recipe::Kind { kind, .. } => {
-                let kind = def.kind(kind).expect("declared kind");
-                (kind.commands.clone(), kind.env.clone())
-            }
-            Recipe::Deb(_) | Recipe::Tarball(_) => continue, // written by the engine itself
+        let Some(steps) = def.build_steps(component) else {
+            assert!(
+                matches!(component.recipe, Recipe::Deb(_)),
+                "only debs are written by Factory"
+            );
+            continue;
         };
+        assert!(!steps.network);
         let src = def
             .local_source_dir(component.source.as_ref().expect("demo sources are local"))
             .expect("loaded from disk");
         let out = out_dir(&component.name);
         std::fs::create_dir_all(&out).expect("out dir");
-        let params = match &component.recipe {
-            Recipe::Kind { params, .. } => params.clone(),
-            _ => BTreeMap::new(),
-        };
+        let no_params = BTreeMap::new();
+        let params = steps.params.unwrap_or(&no_params);
         let value = |var: &Var| match var {
             Var::Src => src.display().to_string(),
             Var::Out => out.display().to_string(),
@@ -228,14 +226,19 @@ fn demo_builds_with_cc_and_sh_and_the_programs_run() {
             Var::Dep(d) => out_dir(d).display().to_string(),
             Var::Param(p) => params[p].clone(),
         };
-        for command in commands {
+        for command in steps.commands {
             let line = command.render(value);
             let status = Command::new("sh")
                 .arg("-c")
                 .arg(&line)
                 .env_clear()
                 .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-                .envs(env.iter().map(|(k, v)| (k.clone(), v.render(value))))
+                .envs(
+                    steps
+                        .env
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.render(value))),
+                )
                 .current_dir(work.path())
                 .status()
                 .expect("sh runs");
