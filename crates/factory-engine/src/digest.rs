@@ -46,7 +46,9 @@ impl fmt::Debug for Digest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{input}` is not a sha256 digest: expected 64 hexadecimal digits (optionally prefixed by `sha256:`)")]
+#[error(
+    "`{input}` is not a sha256 digest: expected 64 hexadecimal digits (optionally prefixed by `sha256:`)"
+)]
 pub struct ParseDigestError {
     pub input: String,
 }

@@ -18,7 +18,9 @@ pub enum ExitKind {
 impl fmt::Display for ExitKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ExitKind::Code(127) => f.write_str("exit code 127 (command not found: is the tool installed?)"),
+            ExitKind::Code(127) => {
+                f.write_str("exit code 127 (command not found: is the tool installed?)")
+            }
             ExitKind::Code(code) => write!(f, "exit code {code}"),
             ExitKind::Signal(signal) => write!(f, "signal {signal}"),
         }
@@ -36,14 +38,18 @@ pub enum BuildError {
         command: String,
         status: ExitKind,
     },
-    #[error("build `{build}`: timed out after {limit:?} in command {index} `{command}`; the whole process group was killed")]
+    #[error(
+        "build `{build}`: timed out after {limit:?} in command {index} `{command}`; the whole process group was killed"
+    )]
     TimedOut {
         build: String,
         index: usize,
         command: String,
         limit: Duration,
     },
-    #[error("build `{build}`: declared output `{path}` was not produced; check the kind's commands write it below the output directory")]
+    #[error(
+        "build `{build}`: declared output `{path}` was not produced; check the kind's commands write it below the output directory"
+    )]
     MissingOutput { build: String, path: String },
     #[error("build `{build}`: output tree cannot be recorded: {source}")]
     BadOutput {
@@ -106,7 +112,10 @@ impl BuildError {
 }
 
 impl InfraError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
         move |source| InfraError::Io {
             action,

@@ -136,7 +136,10 @@ fn build_env(spec: &BuildSpec, layout: &Layout) -> BTreeMap<String, String> {
     // bubblewrap exports PWD after --chdir; set it in both modes so the
     // environment is the same with and without the sandbox.
     env.insert("PWD".into(), path(&layout.work));
-    env.insert("SOURCE_DATE_EPOCH".into(), spec.source_date_epoch.to_string());
+    env.insert(
+        "SOURCE_DATE_EPOCH".into(),
+        spec.source_date_epoch.to_string(),
+    );
     env.insert("FACTORY_WORK".into(), path(&layout.work));
     env.insert("FACTORY_OUT".into(), path(&layout.out));
     if let Some(source) = &layout.source {
@@ -228,14 +231,24 @@ struct CommandRun<'a> {
 }
 
 impl CommandRun<'_> {
-    async fn run(&self, deadline: Option<Instant>, cancel: &CancellationToken) -> Result<(), BuildError> {
+    async fn run(
+        &self,
+        deadline: Option<Instant>,
+        cancel: &CancellationToken,
+    ) -> Result<(), BuildError> {
         let argv = self.command.argv();
         let mut child = self.spawn(&argv)?;
         // The child leads a new process group whose id is its pid.
         let mut killer = GroupKiller(child.id().map(|pid| Pid::from_raw(pid as i32)));
         let readers = [
-            child.stdout.take().map(|s| self.read_lines(s, LogStream::Stdout)),
-            child.stderr.take().map(|s| self.read_lines(s, LogStream::Stderr)),
+            child
+                .stdout
+                .take()
+                .map(|s| self.read_lines(s, LogStream::Stdout)),
+            child
+                .stderr
+                .take()
+                .map(|s| self.read_lines(s, LogStream::Stderr)),
         ];
         let ending = wait_for_end(&mut child, deadline, cancel).await;
         // Background children of a finished command are stragglers too.
@@ -399,7 +412,9 @@ async fn drain(readers: [Option<JoinHandle<()>>; 2]) {
     for reader in readers.into_iter().flatten() {
         let abort = reader.abort_handle();
         if tokio::time::timeout(DRAIN_GRACE, reader).await.is_err() {
-            tracing::warn!("a build process escaped its process group and keeps its output open; log capture stopped");
+            tracing::warn!(
+                "a build process escaped its process group and keeps its output open; log capture stopped"
+            );
             abort.abort();
         }
     }

@@ -172,7 +172,9 @@ mod tests {
     }
 
     /// Each mutation changes exactly one thing that can influence a build.
-    fn mutations() -> Vec<(&'static str, fn(&mut KeyMaterial))> {
+    type Mutation = (&'static str, fn(&mut KeyMaterial));
+
+    fn mutations() -> Vec<Mutation> {
         vec![
             ("kind", |m| m.kind = "deb".into()),
             ("command text", |m| {
@@ -226,7 +228,10 @@ mod tests {
             mutate(&mut m);
             let key = m.key();
             assert_ne!(key, base, "changing {what} must change the key");
-            assert!(!seen.contains(&key), "{what} collides with another mutation");
+            assert!(
+                !seen.contains(&key),
+                "{what} collides with another mutation"
+            );
             seen.push(key);
         }
     }
@@ -240,7 +245,11 @@ mod tests {
         m.spec.timeout = Some(Duration::from_secs(5));
         m.spec.name = "renamed-for-logs".into();
         m.spec.outputs.reverse();
-        assert_eq!(m.key(), base, "timeout, display name, output order don't matter");
+        assert_eq!(
+            m.key(),
+            base,
+            "timeout, display name, output order don't matter"
+        );
     }
 
     #[test]

@@ -97,7 +97,9 @@ impl BuildRunner {
             let build = spec.name.clone();
             return Err(fail(BuildError::InvalidSpec { build, source }, Vec::new()));
         }
-        let work = self.prepare(&request).map_err(|e| fail(e.into(), Vec::new()))?;
+        let work = self
+            .prepare(&request)
+            .map_err(|e| fail(e.into(), Vec::new()))?;
         let dirs = HostDirs {
             work: work.path().to_path_buf(),
             out: request.output_dir.clone(),
@@ -134,23 +136,35 @@ impl BuildRunner {
         for path in request.inputs.values() {
             require_dir("reading input directory", path)?;
         }
-        std::fs::create_dir_all(&request.output_dir)
-            .map_err(InfraError::io("creating output directory", &request.output_dir))?;
-        let mut entries = std::fs::read_dir(&request.output_dir)
-            .map_err(InfraError::io("reading output directory", &request.output_dir))?;
+        std::fs::create_dir_all(&request.output_dir).map_err(InfraError::io(
+            "creating output directory",
+            &request.output_dir,
+        ))?;
+        let mut entries = std::fs::read_dir(&request.output_dir).map_err(InfraError::io(
+            "reading output directory",
+            &request.output_dir,
+        ))?;
         if entries.next().is_some() {
             return Err(InfraError::Io {
                 action: "output directory must be empty",
                 path: request.output_dir.clone(),
-                source: io::Error::new(io::ErrorKind::DirectoryNotEmpty, "stale files would mix into the outputs"),
+                source: io::Error::new(
+                    io::ErrorKind::DirectoryNotEmpty,
+                    "stale files would mix into the outputs",
+                ),
             });
         }
-        std::fs::create_dir_all(&self.scratch_root)
-            .map_err(InfraError::io("creating scratch directory", &self.scratch_root))?;
+        std::fs::create_dir_all(&self.scratch_root).map_err(InfraError::io(
+            "creating scratch directory",
+            &self.scratch_root,
+        ))?;
         tempfile::Builder::new()
             .prefix("build-")
             .tempdir_in(&self.scratch_root)
-            .map_err(InfraError::io("creating work directory in", &self.scratch_root))
+            .map_err(InfraError::io(
+                "creating work directory in",
+                &self.scratch_root,
+            ))
     }
 }
 

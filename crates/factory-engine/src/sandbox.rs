@@ -156,7 +156,10 @@ impl Sandbox {
         match &self.kind {
             SandboxKind::Plain => {
                 let mut cmd = Command::new(&argv[0]);
-                cmd.args(&argv[1..]).env_clear().envs(env).current_dir(&host.work);
+                cmd.args(&argv[1..])
+                    .env_clear()
+                    .envs(env)
+                    .current_dir(&host.work);
                 cmd
             }
             SandboxKind::Bubblewrap(bwrap) => {
@@ -178,7 +181,10 @@ impl Sandbox {
     ) -> Vec<OsString> {
         let layout = self.layout(host);
         let mut args = BwrapArgs::default();
+        // Builds run as whatever user the factory runs as, but with no
+        // capabilities: a factory running as root must not hand root powers to builds.
         args.flag("--die-with-parent")
+            .pair("--cap-drop", "ALL")
             .flag("--new-session")
             .flag("--unshare-pid")
             .flag("--unshare-ipc")
@@ -273,7 +279,8 @@ fn find_bwrap() -> Option<PathBuf> {
 
 /// Runs a trivial command in the same kind of sandbox builds get.
 async fn probe(bwrap: &Path) -> Result<(), String> {
-    let scratch = tempfile::tempdir().map_err(|e| format!("cannot create a probe directory: {e}"))?;
+    let scratch =
+        tempfile::tempdir().map_err(|e| format!("cannot create a probe directory: {e}"))?;
     let host = HostDirs {
         work: scratch.path().to_path_buf(),
         out: scratch.path().to_path_buf(),

@@ -148,7 +148,9 @@ pub enum SpecError {
         "environment variable name `{name}` is invalid: expected letters, digits and `_`, not starting with a digit"
     )]
     BadEnvName { name: String },
-    #[error("environment variable `{name}` is set by the engine itself and cannot be declared; rename it")]
+    #[error(
+        "environment variable `{name}` is set by the engine itself and cannot be declared; rename it"
+    )]
     ReservedEnv { name: String },
     #[error("the value of environment variable `{name}` contains a NUL byte")]
     NulInEnv { name: String },

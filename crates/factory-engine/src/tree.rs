@@ -64,7 +64,12 @@ pub fn walk_tree(root: &Path) -> Result<Vec<TreeEntry>, TreeError> {
         });
     }
     walk_dir(root, Path::new(""), &mut entries)?;
-    entries.sort_by(|a, b| a.rel.as_os_str().as_bytes().cmp(b.rel.as_os_str().as_bytes()));
+    entries.sort_by(|a, b| {
+        a.rel
+            .as_os_str()
+            .as_bytes()
+            .cmp(b.rel.as_os_str().as_bytes())
+    });
     Ok(entries)
 }
 

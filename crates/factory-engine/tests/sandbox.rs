@@ -62,13 +62,20 @@ async fn sandbox_without_network_cannot_reach_host_loopback_services() {
     // PostgreSQL listens there on this machine; when the host reaches it, the sandbox must not.
     let postgres_on_host = std::net::TcpStream::connect(("127.0.0.1", 5432)).is_ok();
     if postgres_on_host {
-        probes.push(probe("postgres", "bash -c 'exec 3<>/dev/tcp/127.0.0.1/5432'"));
+        probes.push(probe(
+            "postgres",
+            "bash -c 'exec 3<>/dev/tcp/127.0.0.1/5432'",
+        ));
     }
     let script = probes.join("\n");
 
     let (isolated, _) = run_in(&sandbox, scratch.path(), shell("no-net", &[&script]), None).await;
     let isolated = isolated.unwrap();
-    assert!(stdout_of(&isolated.log).contains(&"listener:denied"), "{:?}", isolated.log);
+    assert!(
+        stdout_of(&isolated.log).contains(&"listener:denied"),
+        "{:?}",
+        isolated.log
+    );
     if postgres_on_host {
         assert!(stdout_of(&isolated.log).contains(&"postgres:denied"));
     }
@@ -77,7 +84,11 @@ async fn sandbox_without_network_cannot_reach_host_loopback_services() {
     with_net.network = true;
     let (networked, _) = run_in(&sandbox, scratch.path(), with_net, None).await;
     let networked = networked.unwrap();
-    assert!(stdout_of(&networked.log).contains(&"listener:ok"), "{:?}", networked.log);
+    assert!(
+        stdout_of(&networked.log).contains(&"listener:ok"),
+        "{:?}",
+        networked.log
+    );
 }
 
 #[tokio::test]
@@ -103,18 +114,42 @@ async fn sandboxed_build_can_write_only_its_work_and_output_dirs() {
         format!("mkdir -p {elsewhere} 2>/dev/null; echo x > {elsewhere}/escape 2>/dev/null; true"),
     ]
     .join("\n");
-    let (result, out) = run_in(&sandbox, scratch.path(), shell("writes", &[&script]), Some(&source)).await;
+    let (result, out) = run_in(
+        &sandbox,
+        scratch.path(),
+        shell("writes", &[&script]),
+        Some(&source),
+    )
+    .await;
     let outcome = result.unwrap();
     let lines = stdout_of(&outcome.log);
-    for expected in ["out:ok", "work:ok", "home:ok", "src:denied", "src-modify:denied", "usr:denied", "etc:denied"] {
-        assert!(lines.contains(&expected), "expected {expected} in {lines:?}");
+    for expected in [
+        "out:ok",
+        "work:ok",
+        "home:ok",
+        "src:denied",
+        "src-modify:denied",
+        "usr:denied",
+        "etc:denied",
+    ] {
+        assert!(
+            lines.contains(&expected),
+            "expected {expected} in {lines:?}"
+        );
     }
     assert!(out.join("file").is_file());
     assert!(!source.join("injected").exists());
-    assert_eq!(std::fs::read_to_string(source.join("main.c")).unwrap(), "int main(void){return 0;}\n");
+    assert_eq!(
+        std::fs::read_to_string(source.join("main.c")).unwrap(),
+        "int main(void){return 0;}\n"
+    );
     assert!(!Path::new("/usr/factory-escape").exists());
     assert!(!Path::new("/etc/factory-escape").exists());
-    assert_eq!(std::fs::read_dir(&host_elsewhere).unwrap().count(), 0, "build wrote into the host");
+    assert_eq!(
+        std::fs::read_dir(&host_elsewhere).unwrap().count(),
+        0,
+        "build wrote into the host"
+    );
 }
 
 #[tokio::test]
@@ -129,7 +164,10 @@ async fn only_declared_inputs_are_visible_and_read_only() {
     let script = [
         "cat \"$FACTORY_INPUT_LIB_GREET/include/greet.h\"".to_string(),
         probe("input-write", "touch \"$FACTORY_INPUT_LIB_GREET/new\""),
-        probe("undeclared", &format!("cat {}/secret", undeclared.display())),
+        probe(
+            "undeclared",
+            &format!("cat {}/secret", undeclared.display()),
+        ),
         probe("home-dirs", "ls /root /home /var"),
         "echo input-at:$FACTORY_INPUT_LIB_GREET".to_string(),
     ]
@@ -146,10 +184,16 @@ async fn only_declared_inputs_are_visible_and_read_only() {
         "home-dirs:denied",
         "input-at:/build/inputs/lib-greet",
     ] {
-        assert!(lines.contains(&expected), "expected {expected} in {lines:?}");
+        assert!(
+            lines.contains(&expected),
+            "expected {expected} in {lines:?}"
+        );
     }
     assert!(!dep.join("new").exists());
-    assert_eq!(outcome.layout.inputs["lib-greet"], Path::new("/build/inputs/lib-greet"));
+    assert_eq!(
+        outcome.layout.inputs["lib-greet"],
+        Path::new("/build/inputs/lib-greet")
+    );
 }
 
 /// The exact environment a build sees, one `NAME=value` per line.
@@ -175,8 +219,18 @@ fn assert_clean_environment(env: &BTreeMap<String, String>) {
     assert_eq!(
         names,
         [
-            "CFLAGS", "FACTORY_OUT", "FACTORY_SRC", "FACTORY_WORK", "HOME", "LANG", "LC_ALL", "PATH",
-            "PWD", "SOURCE_DATE_EPOCH", "TMPDIR", "TZ"
+            "CFLAGS",
+            "FACTORY_OUT",
+            "FACTORY_SRC",
+            "FACTORY_WORK",
+            "HOME",
+            "LANG",
+            "LC_ALL",
+            "PATH",
+            "PWD",
+            "SOURCE_DATE_EPOCH",
+            "TMPDIR",
+            "TZ"
         ],
         "nothing from the host environment may leak in"
     );
@@ -278,7 +332,10 @@ async fn finished_command_leaves_nothing(sandbox: Sandbox, marker: &str) {
     .await;
     let outcome = result.unwrap();
     assert!(stdout_of(&outcome.log).contains(&"done"));
-    assert!(started.elapsed() < Duration::from_secs(5), "the build waited for its background child");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the build waited for its background child"
+    );
     assert_no_process_left(marker).await;
 }
 
@@ -301,7 +358,10 @@ async fn logs_are_delivered_while_the_build_runs() {
     let mut request = BuildRequest::new(
         shell(
             "chatty",
-            &["echo first; echo oops >&2; sleep 2; echo second", "printf 'no newline'"],
+            &[
+                "echo first; echo oops >&2; sleep 2; echo second",
+                "printf 'no newline'",
+            ],
         ),
         scratch.path().join("out"),
     );
@@ -316,11 +376,20 @@ async fn logs_are_delivered_while_the_build_runs() {
             .unwrap();
         early.push(line);
     }
-    assert!(!build.is_finished(), "lines arrived only after the build ended");
+    assert!(
+        !build.is_finished(),
+        "lines arrived only after the build ended"
+    );
     assert_eq!(early[0].stream, LogStream::Engine);
-    let mut first_two: Vec<(LogStream, &str)> = early[1..].iter().map(|l| (l.stream, l.text.as_str())).collect();
+    let mut first_two: Vec<(LogStream, &str)> = early[1..]
+        .iter()
+        .map(|l| (l.stream, l.text.as_str()))
+        .collect();
     first_two.sort_by_key(|(s, _)| *s as u8);
-    assert_eq!(first_two, [(LogStream::Stdout, "first"), (LogStream::Stderr, "oops")]);
+    assert_eq!(
+        first_two,
+        [(LogStream::Stdout, "first"), (LogStream::Stderr, "oops")]
+    );
 
     let outcome = build.await.unwrap().unwrap();
     let texts: Vec<(usize, &str)> = outcome
@@ -330,7 +399,10 @@ async fn logs_are_delivered_while_the_build_runs() {
         .map(|l| (l.command, l.text.as_str()))
         .collect();
     assert!(texts.contains(&(0, "second")));
-    assert!(texts.contains(&(1, "no newline")), "a last line without newline is kept");
+    assert!(
+        texts.contains(&(1, "no newline")),
+        "a last line without newline is kept"
+    );
     // The sink saw exactly the returned log, in the same order.
     let mut streamed = early;
     while let Ok(line) = rx.try_recv() {
@@ -346,13 +418,21 @@ async fn failing_command_is_the_builds_own_failure_with_command_and_exit_code() 
     let (result, _) = run_in(
         &sandbox,
         scratch.path(),
-        shell("fails", &["true", "echo about to fail; exit 3", "echo never"]),
+        shell(
+            "fails",
+            &["true", "echo about to fail; exit 3", "echo never"],
+        ),
         None,
     )
     .await;
     let failure = result.unwrap_err();
     match &failure.error {
-        BuildError::CommandFailed { index, command, status, .. } => {
+        BuildError::CommandFailed {
+            index,
+            command,
+            status,
+            ..
+        } => {
             assert_eq!(*index, 1);
             assert_eq!(command, "echo about to fail; exit 3");
             assert_eq!(*status, ExitKind::Code(3));
@@ -361,7 +441,10 @@ async fn failing_command_is_the_builds_own_failure_with_command_and_exit_code() 
     }
     assert!(!failure.error.is_retryable());
     assert!(stdout_of(&failure.log).contains(&"about to fail"));
-    assert!(!stdout_of(&failure.log).contains(&"never"), "commands after a failure must not run");
+    assert!(
+        !stdout_of(&failure.log).contains(&"never"),
+        "commands after a failure must not run"
+    );
     assert!(failure.error.to_string().contains("exit code 3"));
 }
 
@@ -369,7 +452,10 @@ async fn failing_command_is_the_builds_own_failure_with_command_and_exit_code() 
 async fn missing_tool_is_a_retryable_infrastructure_failure() {
     for sandbox in [bwrap().await, Sandbox::plain()] {
         let scratch = tempfile::tempdir().unwrap();
-        let spec = BuildSpec::new("no-tool", vec![BuildCommand::Argv(vec!["factory-no-such-tool".into()])]);
+        let spec = BuildSpec::new(
+            "no-tool",
+            vec![BuildCommand::Argv(vec!["factory-no-such-tool".into()])],
+        );
         let (result, _) = run_in(&sandbox, scratch.path(), spec, None).await;
         let failure = result.unwrap_err();
         assert!(
@@ -395,7 +481,12 @@ async fn broken_sandbox_setup_is_an_infrastructure_failure() {
     let spec = shell("setup", &["true"]);
     let report = execute(
         &sandbox,
-        ExecRequest { spec: &spec, dirs: &dirs, sink: None, cancel: CancellationToken::new() },
+        ExecRequest {
+            spec: &spec,
+            dirs: &dirs,
+            sink: None,
+            cancel: CancellationToken::new(),
+        },
     )
     .await;
     let error = report.result.unwrap_err();
@@ -409,12 +500,20 @@ async fn broken_sandbox_setup_is_an_infrastructure_failure() {
     let gone = Sandbox::bubblewrap("/nonexistent/bwrap");
     let report = execute(
         &gone,
-        ExecRequest { spec: &spec, dirs: &dirs, sink: None, cancel: CancellationToken::new() },
+        ExecRequest {
+            spec: &spec,
+            dirs: &dirs,
+            sink: None,
+            cancel: CancellationToken::new(),
+        },
     )
     .await;
     assert!(matches!(
         report.result,
-        Err(BuildError::Infrastructure(InfraError::ToolMissing { in_sandbox: false, .. }))
+        Err(BuildError::Infrastructure(InfraError::ToolMissing {
+            in_sandbox: false,
+            ..
+        }))
     ));
 }
 
@@ -424,29 +523,54 @@ async fn runner_checks_its_directories_and_declared_outputs() {
     let scratch = tempfile::tempdir().unwrap();
     let runner = BuildRunner::new(sandbox, scratch.path().join("work"));
 
-    let mut spec = shell("partial", &["mkdir -p $FACTORY_OUT/bin && touch $FACTORY_OUT/bin/tool"]);
+    let mut spec = shell(
+        "partial",
+        &["mkdir -p $FACTORY_OUT/bin && touch $FACTORY_OUT/bin/tool"],
+    );
     spec.outputs = vec!["bin/tool".into(), "share/doc/README".into()];
-    let failure = runner.run(BuildRequest::new(spec, scratch.path().join("out1"))).await.unwrap_err();
-    assert!(matches!(&failure.error, BuildError::MissingOutput { path, .. } if path == "share/doc/README"));
+    let failure = runner
+        .run(BuildRequest::new(spec, scratch.path().join("out1")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&failure.error, BuildError::MissingOutput { path, .. } if path == "share/doc/README")
+    );
     assert_eq!(failure.error.class(), FailureClass::Build);
 
     let mut request = BuildRequest::new(shell("src", &["true"]), scratch.path().join("out2"));
     request.source = Some(scratch.path().join("vanished-source"));
     let failure = runner.run(request).await.unwrap_err();
-    assert!(matches!(&failure.error, BuildError::Infrastructure(InfraError::Io { path, .. }) if path.ends_with("vanished-source")));
+    assert!(
+        matches!(&failure.error, BuildError::Infrastructure(InfraError::Io { path, .. }) if path.ends_with("vanished-source"))
+    );
 
     let stale = scratch.path().join("stale");
     write(&stale.join("old-output"), "old");
-    let failure = runner.run(BuildRequest::new(shell("stale", &["true"]), &stale)).await.unwrap_err();
-    assert!(failure.error.to_string().contains("must be empty"), "{}", failure.error);
+    let failure = runner
+        .run(BuildRequest::new(shell("stale", &["true"]), &stale))
+        .await
+        .unwrap_err();
+    assert!(
+        failure.error.to_string().contains("must be empty"),
+        "{}",
+        failure.error
+    );
 
     let mut bad = shell("bad", &["true"]);
     bad.outputs = vec!["../escape".into()];
-    let failure = runner.run(BuildRequest::new(bad, scratch.path().join("out3"))).await.unwrap_err();
+    let failure = runner
+        .run(BuildRequest::new(bad, scratch.path().join("out3")))
+        .await
+        .unwrap_err();
     assert!(matches!(failure.error, BuildError::InvalidSpec { .. }));
 
     // Work directories are private and removed afterwards.
-    assert_eq!(std::fs::read_dir(scratch.path().join("work")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(scratch.path().join("work"))
+            .unwrap()
+            .count(),
+        0
+    );
 }
 
 /// A real compile in the sandbox: the fixed in-sandbox paths make the

@@ -57,7 +57,9 @@ impl DebControl {
         if !package_ok {
             return Err(bad(
                 "Package",
-                format!("`{p}`: expected at least two characters of a-z, 0-9, `+`, `-`, `.`, starting with a letter or digit"),
+                format!(
+                    "`{p}`: expected at least two characters of a-z, 0-9, `+`, `-`, `.`, starting with a letter or digit"
+                ),
             ));
         }
         let v = &self.version;
@@ -67,7 +69,9 @@ impl DebControl {
         if !version_ok {
             return Err(bad(
                 "Version",
-                format!("`{v}`: expected a version starting with a digit, made of letters, digits and `.+~-:`"),
+                format!(
+                    "`{v}`: expected a version starting with a digit, made of letters, digits and `.+~-:`"
+                ),
             ));
         }
         for (field, value) in [
@@ -79,8 +83,16 @@ impl DebControl {
         for dep in &self.depends {
             single_line("Depends", dep)?;
         }
-        if self.description.lines().next().is_none_or(|s| s.trim().is_empty()) {
-            return Err(bad("Description", "the first line (synopsis) must not be empty".into()));
+        if self
+            .description
+            .lines()
+            .next()
+            .is_none_or(|s| s.trim().is_empty())
+        {
+            return Err(bad(
+                "Description",
+                "the first line (synopsis) must not be empty".into(),
+            ));
         }
         for (name, value) in &self.extra {
             let name_ok = !name.is_empty()
@@ -148,7 +160,12 @@ fn installed_size_kib(root: &Path) -> Result<u64, ArchiveError> {
 
 /// Writes the package whose installed files are the tree at `root` to
 /// `dest` and returns the .deb's sha256.
-pub fn write_deb(root: &Path, control: &DebControl, dest: &Path, mtime: u64) -> Result<Digest, ArchiveError> {
+pub fn write_deb(
+    root: &Path,
+    control: &DebControl,
+    dest: &Path,
+    mtime: u64,
+) -> Result<Digest, ArchiveError> {
     control.validate()?;
     let options = TarOptions {
         mtime,
@@ -156,9 +173,11 @@ pub fn write_deb(root: &Path, control: &DebControl, dest: &Path, mtime: u64) -> 
     };
     let data = compress_tar(root, &options, dest)?;
     let control_text = control.render(installed_size_kib(root)?);
-    let control_dir = tempfile::tempdir().map_err(ArchiveError::io("creating a temporary directory for", dest))?;
+    let control_dir = tempfile::tempdir()
+        .map_err(ArchiveError::io("creating a temporary directory for", dest))?;
     let control_file = control_dir.path().join("control");
-    std::fs::write(&control_file, control_text).map_err(ArchiveError::io("writing", &control_file))?;
+    std::fs::write(&control_file, control_text)
+        .map_err(ArchiveError::io("writing", &control_file))?;
     let control_tar = compress_tar(control_dir.path(), &options, dest)?;
 
     let mut archive = ar::Builder::new(Vec::new());
@@ -170,14 +189,22 @@ pub fn write_deb(root: &Path, control: &DebControl, dest: &Path, mtime: u64) -> 
         let mut header = ar::Header::new(name.as_bytes().to_vec(), bytes.len() as u64);
         header.set_mode(0o100644);
         header.set_mtime(mtime);
-        archive.append(&header, bytes).map_err(ArchiveError::io("assembling", dest))?;
+        archive
+            .append(&header, bytes)
+            .map_err(ArchiveError::io("assembling", dest))?;
     }
-    let deb = archive.into_inner().map_err(ArchiveError::io("assembling", dest))?;
+    let deb = archive
+        .into_inner()
+        .map_err(ArchiveError::io("assembling", dest))?;
     write_atomically(dest, &deb)
 }
 
 fn compress_tar(root: &Path, options: &TarOptions, dest: &Path) -> Result<Vec<u8>, ArchiveError> {
     let mut encoder = write_tar(root, gzip(Vec::new()), options)?;
-    encoder.flush().map_err(ArchiveError::io("compressing", dest))?;
-    encoder.finish().map_err(ArchiveError::io("compressing", dest))
+    encoder
+        .flush()
+        .map_err(ArchiveError::io("compressing", dest))?;
+    encoder
+        .finish()
+        .map_err(ArchiveError::io("compressing", dest))
 }

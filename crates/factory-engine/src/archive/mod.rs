@@ -20,7 +20,9 @@ use crate::digest::Digest;
 use crate::tree::TreeError;
 
 pub use self::deb::{DebControl, write_deb};
-pub use self::oci::{OciBase, OciImageInfo, OciImageSpec, OciLayer, OciLayerInfo, write_oci_layout};
+pub use self::oci::{
+    OciBase, OciImageInfo, OciImageSpec, OciLayer, OciLayerInfo, write_oci_layout,
+};
 pub use self::tar::{TarOptions, write_tar, write_tarball};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +43,10 @@ pub enum ArchiveError {
 }
 
 impl ArchiveError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
         move |source| ArchiveError::Io {
             action,
@@ -71,7 +76,8 @@ pub(crate) fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<Digest, Arch
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(ArchiveError::io("creating a file in", dir))?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)
+        .map_err(ArchiveError::io("creating a file in", dir))?;
     file.write_all(bytes)
         .and_then(|()| file.as_file().sync_all())
         .map_err(ArchiveError::io("writing", dest))?;

@@ -127,7 +127,10 @@ pub fn write_oci_layout(spec: &OciImageSpec, dest: &Path) -> Result<OciImageInfo
             "annotations": { REF_NAME: spec.tag },
         }],
     });
-    write_atomically(&dest.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    write_atomically(
+        &dest.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
     write_atomically(&dest.join("index.json"), &to_json(&index, dest)?)?;
     Ok(OciImageInfo {
         manifest_digest,
@@ -170,7 +173,9 @@ fn write_layer(layer: &OciLayer, dest: &Path, mtime: u64) -> Result<OciLayerInfo
         hasher: Sha256::new(),
     };
     let mut writer = write_tar(&layer.root, writer, &options)?;
-    writer.flush().map_err(ArchiveError::io("compressing layer", &layer.root))?;
+    writer
+        .flush()
+        .map_err(ArchiveError::io("compressing layer", &layer.root))?;
     let diff_id = Digest::from_bytes(writer.hasher.finalize().into());
     let compressed = writer
         .inner
@@ -317,7 +322,12 @@ fn read_blob_json(layout: &Path, digest: &Value) -> Result<Value, ArchiveError> 
     })
 }
 
-fn copy_blob(from: &Path, to: &Path, digest: &Digest, descriptor: &Value) -> Result<(), ArchiveError> {
+fn copy_blob(
+    from: &Path,
+    to: &Path,
+    digest: &Digest,
+    descriptor: &Value,
+) -> Result<(), ArchiveError> {
     if blob_path(to, digest).exists() && from != to {
         return Ok(());
     }
@@ -331,8 +341,13 @@ fn copy_blob(from: &Path, to: &Path, digest: &Digest, descriptor: &Value) -> Res
     write_blob(to, &bytes).map(drop)
 }
 
-fn image_config(spec: &OciImageSpec, base: &BaseImage, layers: &[OciLayerInfo]) -> Result<Value, ArchiveError> {
-    let created = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(spec.created)).to_string();
+fn image_config(
+    spec: &OciImageSpec,
+    base: &BaseImage,
+    layers: &[OciLayerInfo],
+) -> Result<Value, ArchiveError> {
+    let created = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(spec.created))
+        .to_string();
     let mut runtime = match &base.config["config"] {
         Value::Object(map) => map.clone(),
         _ => serde_json::Map::new(),
@@ -359,7 +374,10 @@ fn image_config(spec: &OciImageSpec, base: &BaseImage, layers: &[OciLayerInfo]) 
         }
         runtime.insert("Labels".into(), Value::Object(labels));
     }
-    let mut history = base.config["history"].as_array().cloned().unwrap_or_default();
+    let mut history = base.config["history"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for layer in &spec.layers {
         history.push(json!({
             "created": created,
@@ -384,7 +402,11 @@ fn merge_env(runtime: &serde_json::Map<String, Value>, extra: &[String]) -> Vec<
     let mut env: Vec<String> = runtime
         .get("Env")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     for entry in extra {
         let name = name_of(entry);

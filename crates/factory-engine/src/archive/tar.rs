@@ -21,7 +21,11 @@ pub struct TarOptions {
 }
 
 /// Writes `root`'s tree as a tar stream into `writer` and returns the writer.
-pub fn write_tar<W: Write>(root: &Path, writer: W, options: &TarOptions) -> Result<W, ArchiveError> {
+pub fn write_tar<W: Write>(
+    root: &Path,
+    writer: W,
+    options: &TarOptions,
+) -> Result<W, ArchiveError> {
     let entries = walk_tree(root)?;
     let mut builder = Builder::new(writer);
     let out_err = |e| ArchiveError::io("writing tar of", root)(e);
@@ -51,7 +55,10 @@ pub fn write_tar<W: Write>(root: &Path, writer: W, options: &TarOptions) -> Resu
                 let file = File::open(&path).map_err(ArchiveError::io("reading", &path))?;
                 // The size comes from the open file, and exactly that many
                 // bytes are copied, so the header and data always agree.
-                let size = file.metadata().map_err(ArchiveError::io("reading", &path))?.len();
+                let size = file
+                    .metadata()
+                    .map_err(ArchiveError::io("reading", &path))?
+                    .len();
                 let mode = if *executable { 0o755 } else { 0o644 };
                 let header = header(EntryType::Regular, mode, size, options.mtime);
                 append(&mut builder, header, &name, None, file.take(size)).map_err(out_err)?;
@@ -68,7 +75,9 @@ pub fn write_tarball(root: &Path, dest: &Path, mtime: u64) -> Result<Digest, Arc
         dot_prefix: false,
     };
     let encoder = write_tar(root, gzip(Vec::new()), &options)?;
-    let bytes = encoder.finish().map_err(ArchiveError::io("compressing", dest))?;
+    let bytes = encoder
+        .finish()
+        .map_err(ArchiveError::io("compressing", dest))?;
     write_atomically(dest, &bytes)
 }
 

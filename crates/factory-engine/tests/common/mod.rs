@@ -20,7 +20,10 @@ pub async fn bwrap() -> Sandbox {
 pub fn shell(name: &str, scripts: &[&str]) -> BuildSpec {
     BuildSpec::new(
         name,
-        scripts.iter().map(|s| BuildCommand::Shell(s.to_string())).collect(),
+        scripts
+            .iter()
+            .map(|s| BuildCommand::Shell(s.to_string()))
+            .collect(),
     )
 }
 
