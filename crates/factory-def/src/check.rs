@@ -658,6 +658,32 @@ impl<'s> Checker<'s> {
             &mut diags,
         );
         self.diags.extend(diags);
+        self.debian_field(
+            deb.package.as_ref().unwrap_or(&c.name),
+            "package name",
+            is_debian_package_name,
+            "Debian package names are lowercase letters, digits, `+`, `-` and `.`, at least two characters, starting with a letter or digit: set `package = \"...\"`",
+        );
+        if let Some(version) = deb.version.as_ref().or(c.version.as_ref()) {
+            self.debian_field(
+                version,
+                "version",
+                is_debian_version,
+                "a Debian version starts with a digit and holds only letters, digits and `.+~-:`, e.g. `1.0.0-1`",
+            );
+        }
+        if let Some(arch) = &deb.architecture {
+            self.debian_field(
+                arch,
+                "architecture",
+                |a| {
+                    !a.is_empty()
+                        && a.chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                },
+                "write a Debian architecture such as `amd64`, `arm64` or `all`",
+            );
+        }
         if let Some(prefix) = &deb.prefix
             && !prefix.value.starts_with('/')
         {
@@ -670,6 +696,26 @@ impl<'s> Checker<'s> {
             .help("write e.g. `prefix = \"/usr\"`");
             self.push(d);
         }
+    }
+
+    fn debian_field(
+        &mut self,
+        value: &L<String>,
+        what: &str,
+        valid: impl Fn(&str) -> bool,
+        help: &str,
+    ) {
+        if valid(&value.value) {
+            return;
+        }
+        let d = Diagnostic::new(
+            ErrorCode::InvalidValue,
+            format!("invalid Debian {what} `{}`", value.value),
+        )
+        .at(self.sources.location(&value.at))
+        .label(format!("dpkg would reject this {what}"))
+        .help(help.to_string());
+        self.push(d);
     }
 
     /// Every parameter a component sets must be declared by its kind.
@@ -1071,6 +1117,30 @@ impl<'s> Checker<'s> {
             self.push(d.help(help));
         }
     }
+}
+
+/// Debian policy 5.6.1.
+fn is_debian_package_name(name: &str) -> bool {
+    name.len() >= 2
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.'))
+}
+
+/// Debian policy 5.6.12, loosely: `[epoch:]upstream[-revision]` starting with a digit.
+fn is_debian_version(version: &str) -> bool {
+    let upstream = version.split_once(':').map_or(version, |(epoch, rest)| {
+        if epoch.chars().all(|c| c.is_ascii_digit()) && !epoch.is_empty() {
+            rest
+        } else {
+            ""
+        }
+    });
+    upstream.starts_with(|c: char| c.is_ascii_digit())
+        && upstream
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '~' | '-'))
 }
 
 fn looks_like_shell_variable(name: &str) -> bool {
