@@ -1,5 +1,10 @@
 //! Running a build's commands: clean environment, sandbox, process-group
 //! lifetime, timeout/cancellation and line-by-line log capture.
+//!
+//! Call [`execute`] from async tasks on the runtime's worker threads, not
+//! from `spawn_blocking`: bubblewrap's `--die-with-parent` is tied to the
+//! thread that spawned it, and blocking-pool threads exit when idle, which
+//! would kill a running build.
 
 use std::collections::BTreeMap;
 use std::process::{ExitStatus, Stdio};
@@ -8,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::process::Child;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -47,6 +52,44 @@ pub trait LogSink: Send + Sync {
 impl<F: Fn(&LogLine) + Send + Sync> LogSink for F {
     fn line(&self, line: &LogLine) {
         self(line)
+    }
+}
+
+/// Every sink of the list gets every line, in list order.
+impl LogSink for Vec<Arc<dyn LogSink>> {
+    fn line(&self, line: &LogLine) {
+        for sink in self {
+            sink.line(line);
+        }
+    }
+}
+
+/// Appends every line to a file the moment it arrives (one `write` per
+/// line, no buffering), so a running build's log can be followed with
+/// `tail -f`-like readers. Engine lines are written as they are (`$ command`).
+#[derive(Debug)]
+pub struct LogFile {
+    file: Mutex<std::fs::File>,
+}
+
+impl LogFile {
+    /// Creates (or truncates) the file.
+    pub fn create(path: &std::path::Path) -> std::io::Result<LogFile> {
+        Ok(LogFile {
+            file: Mutex::new(std::fs::File::create(path)?),
+        })
+    }
+}
+
+impl LogSink for LogFile {
+    fn line(&self, line: &LogLine) {
+        use std::io::Write;
+        let mut bytes = line.text.clone().into_bytes();
+        bytes.push(b'\n');
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(error) = file.write_all(&bytes) {
+            tracing::warn!(%error, "cannot append to a build log file; the in-memory log is complete");
+        }
     }
 }
 
@@ -210,6 +253,9 @@ impl Drop for GroupKiller {
     }
 }
 
+/// Longest log line kept as one line.
+pub const MAX_LINE_BYTES: u64 = 64 * 1024;
+
 /// How long to wait for the output pipes to close after the group was
 /// killed; only a process that escaped the group (setsid) could hold them longer.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -314,7 +360,10 @@ impl CommandRun<'_> {
             let mut buf = Vec::new();
             loop {
                 buf.clear();
-                match reader.read_until(b'\n', &mut buf).await {
+                // Longer lines are split, so output without newlines cannot
+                // make one line grow without bound.
+                let mut limited = (&mut reader).take(MAX_LINE_BYTES);
+                match limited.read_until(b'\n', &mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
                         if buf.last() == Some(&b'\n') {

@@ -21,7 +21,10 @@ pub mod tree;
 
 pub use digest::Digest;
 pub use error::{BuildError, ExitKind, FailureClass, InfraError};
-pub use exec::{ExecReport, ExecRequest, LogLine, LogSink, LogStream, execute, input_env_name};
+pub use exec::{
+    ExecReport, ExecRequest, LogFile, LogLine, LogSink, LogStream, MAX_LINE_BYTES, execute,
+    input_env_name,
+};
 pub use key::{BUILD_KEY_FORMAT_VERSION, BuildKey, KeyMaterial};
 pub use runner::{BuildFailure, BuildOutcome, BuildRequest, BuildRunner};
 pub use sandbox::{HostDirs, Layout, Sandbox, SandboxKind};

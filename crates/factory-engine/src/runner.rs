@@ -13,7 +13,7 @@ use crate::error::{BuildError, InfraError};
 use crate::exec::{ExecRequest, LogLine, LogSink, execute};
 use crate::sandbox::{HostDirs, Layout, Sandbox};
 use crate::spec::BuildSpec;
-use crate::tree::digest_tree;
+use crate::tree::{TreeEntry, TreeError, digest_tree, walk_tree};
 
 /// Runs single builds in fresh private work directories below a scratch root.
 #[derive(Debug, Clone)]
@@ -182,24 +182,50 @@ fn require_dir(action: &'static str, path: &Path) -> Result<(), InfraError> {
 }
 
 async fn check_outputs(spec: &BuildSpec, out: &Path) -> Result<Digest, BuildError> {
-    for declared in &spec.outputs {
-        if std::fs::symlink_metadata(out.join(declared)).is_err() {
-            return Err(BuildError::MissingOutput {
-                build: spec.name.clone(),
-                path: declared.clone(),
-            });
-        }
-    }
     let root = out.to_path_buf();
-    let digest = tokio::task::spawn_blocking(move || digest_tree(&root))
+    let declared = spec.outputs.clone();
+    let checked =
+        tokio::task::spawn_blocking(move || -> Result<Result<Digest, String>, TreeError> {
+            let entries = walk_tree(&root)?;
+            if let Some(missing) = declared
+                .iter()
+                .find(|pattern| !matches_any(pattern, &entries))
+            {
+                return Ok(Err(missing.clone()));
+            }
+            digest_tree(&root).map(Ok)
+        })
         .await
         .map_err(|join| InfraError::Io {
-            action: "digesting outputs in",
+            action: "checking outputs in",
             path: out.to_path_buf(),
             source: io::Error::other(join.to_string()),
         })?;
-    digest.map_err(|source| BuildError::BadOutput {
-        build: spec.name.clone(),
-        source,
-    })
+    match checked {
+        Ok(Ok(digest)) => Ok(digest),
+        Ok(Err(path)) => Err(BuildError::MissingOutput {
+            build: spec.name.clone(),
+            path,
+        }),
+        Err(source) => Err(BuildError::BadOutput {
+            build: spec.name.clone(),
+            source,
+        }),
+    }
+}
+
+/// Whether a declared output (a path or glob, already validated) names at
+/// least one produced entry. `*` does not cross `/`, as in the shell.
+fn matches_any(pattern: &str, entries: &[TreeEntry]) -> bool {
+    let Ok(pattern) = glob::Pattern::new(pattern.trim_start_matches("./")) else {
+        return false;
+    };
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    entries
+        .iter()
+        .any(|entry| pattern.matches_path_with(&entry.rel, options))
 }

@@ -48,7 +48,8 @@ pub struct BuildSpec {
     pub network: bool,
     /// Wall-clock limit for all commands together.
     pub timeout: Option<Duration>,
-    /// Paths relative to the output directory that the build must produce.
+    /// Paths or glob patterns (`bin/*`) relative to the output directory;
+    /// each must match at least one entry the build produced.
     pub outputs: Vec<String>,
     /// Exported as `SOURCE_DATE_EPOCH` and used as the mtime of archives.
     pub source_date_epoch: u64,
@@ -133,6 +134,10 @@ fn validate_output_path(output: &str) -> Result<(), SpecError> {
             path: output.into(),
         });
     }
+    glob::Pattern::new(output).map_err(|e| SpecError::BadOutputPattern {
+        path: output.into(),
+        problem: e.msg.to_string(),
+    })?;
     Ok(())
 }
 
@@ -158,6 +163,8 @@ pub enum SpecError {
         "declared output `{path}` must be a relative path inside the output directory (no `/` prefix, no `..`)"
     )]
     BadOutputPath { path: String },
+    #[error("declared output `{path}` is not a valid glob pattern: {problem}")]
+    BadOutputPattern { path: String, problem: String },
 }
 
 #[cfg(test)]
@@ -193,6 +200,13 @@ mod tests {
         let mut s = spec();
         s.env.insert("HOME".into(), "/".into());
         assert!(matches!(s.validate(), Err(SpecError::ReservedEnv { .. })));
+
+        let mut s = spec();
+        s.outputs.push("bin/[".into());
+        assert!(matches!(
+            s.validate(),
+            Err(SpecError::BadOutputPattern { .. })
+        ));
 
         for bad in ["/etc/passwd", "../x", "a/../../b", ""] {
             let mut s = spec();

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use common::{assert_no_process_left, bwrap, shell, write};
 use factory_engine::{
     BuildCommand, BuildError, BuildFailure, BuildOutcome, BuildRequest, BuildRunner, BuildSpec,
-    CancellationToken, ExecRequest, ExitKind, FailureClass, HostDirs, InfraError, LogLine,
-    LogStream, Sandbox, digest_tree, execute,
+    CancellationToken, ExecRequest, ExitKind, FailureClass, HostDirs, InfraError, LogFile, LogLine,
+    LogSink, LogStream, Sandbox, digest_tree, execute,
 };
 
 async fn run_in(
@@ -365,7 +365,10 @@ async fn logs_are_delivered_while_the_build_runs() {
         ),
         scratch.path().join("out"),
     );
-    request.sink = Some(Arc::new(tx));
+    let log_path = scratch.path().join("build.log");
+    let log_file: Arc<dyn LogSink> = Arc::new(LogFile::create(&log_path).unwrap());
+    let channel: Arc<dyn LogSink> = Arc::new(tx);
+    request.sink = Some(Arc::new(vec![channel, log_file]));
     let build = tokio::spawn(async move { runner.run(request).await });
 
     let mut early = Vec::new();
@@ -409,6 +412,29 @@ async fn logs_are_delivered_while_the_build_runs() {
         streamed.push(line);
     }
     assert_eq!(streamed, outcome.log);
+    let file_lines: Vec<String> = std::fs::read_to_string(&log_path)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let log_lines: Vec<String> = outcome.log.iter().map(|l| l.text.clone()).collect();
+    assert_eq!(file_lines, log_lines);
+}
+
+#[tokio::test]
+async fn endless_lines_are_split_instead_of_growing_without_bound() {
+    let scratch = tempfile::tempdir().unwrap();
+    // 200 KiB without a newline.
+    let spec = shell("noisy", &["head -c 204800 /dev/zero | tr '\\0' x"]);
+    let (result, _) = run_in(&bwrap().await, scratch.path(), spec, None).await;
+    let outcome = result.unwrap();
+    let chunks: Vec<usize> = outcome
+        .log
+        .iter()
+        .filter(|l| l.stream == LogStream::Stdout)
+        .map(|l| l.text.len())
+        .collect();
+    assert_eq!(chunks, [65536, 65536, 65536, 8192]);
 }
 
 #[tokio::test]
