@@ -20,6 +20,13 @@ pub trait EventLog: Clone + Send + Sync + 'static {
     /// them is written.
     fn append(&self, events: Vec<Event>) -> impl Future<Output = Result<Vec<Seq>>> + Send;
 
+    /// Like [`EventLog::append`], but the events are handed to the writer *now*, before the
+    /// returned future is awaited. Submissions from one task are committed in the order they
+    /// were submitted, so a producer (e.g. a log forwarder) can keep many appends in flight
+    /// and await only the acknowledgements it needs.
+    fn submit(&self, events: Vec<Event>)
+    -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static;
+
     /// Appends one event; see [`EventLog::append`].
     fn append_one(&self, event: Event) -> impl Future<Output = Result<Seq>> + Send {
         async move {

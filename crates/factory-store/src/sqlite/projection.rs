@@ -1,8 +1,9 @@
-//! Maintains the projection tables from events. `apply` runs inside the append transaction,
+//! Maintains the projection tables from events. `apply_all` runs inside the append transaction,
 //! so the projections never lag behind the log; `rebuild` replays the whole log into empty
 //! tables. Only data stored in the event row is used (never the clock), so a replay writes
 //! exactly what the original appends wrote.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use sqlx::Row;
@@ -39,14 +40,85 @@ fn wave_id(wave: WaveId) -> i64 {
     i64::try_from(wave.0).unwrap_or(i64::MAX)
 }
 
-/// Applies one event to the projections. Rejects events that contradict them (unknown
-/// build, transition out of a final state) with [`StoreError::InvalidEvent`].
-pub(super) async fn apply(
+/// Applies events, in order, to the projections. Rejects events that contradict them
+/// (unknown build, transition out of a final state) with [`StoreError::InvalidEvent`].
+///
+/// Log chunks are by far the most frequent events and only add to a build's log size, a sum
+/// no other event reads: they are added up per build and written with one statement per
+/// build at the end, instead of one statement per chunk.
+pub(super) async fn apply_all<'e>(
     conn: &mut SqliteConnection,
-    seq: Seq,
-    at: i64,
+    events: &[(Seq, i64, &'e Event)],
+) -> Result<()> {
+    let mut log_bytes: BTreeMap<BuildId, (i64, &'e Event)> = BTreeMap::new();
+    for &(seq, at, event) in events {
+        if let Event::BuildLog { build, chunk, .. } = event {
+            log_bytes.entry(*build).or_insert((0, event)).0 += chunk.len() as i64;
+        } else {
+            apply_one(conn, seq, at, event).await?;
+        }
+    }
+    add_all_log_bytes(conn, &log_bytes).await
+}
+
+/// One statement for all builds of a group (one per build costs more than the rest of a
+/// group's work when many builds log at once).
+async fn add_all_log_bytes(
+    conn: &mut SqliteConnection,
+    log_bytes: &BTreeMap<BuildId, (i64, &Event)>,
+) -> Result<()> {
+    if log_bytes.is_empty() {
+        return Ok(());
+    }
+    let increments: BTreeMap<String, i64> = log_bytes
+        .iter()
+        .map(|(build, (bytes, _))| (build.0.to_string(), *bytes))
+        .collect();
+    let done = sqlx::query(
+        "UPDATE builds SET log_bytes = log_bytes + increment.value \
+         FROM json_each(?1) AS increment WHERE builds.id = CAST(increment.key AS INTEGER)",
+    )
+    .bind(json(&increments))
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    if done.rows_affected() == log_bytes.len() as u64 {
+        return Ok(());
+    }
+    // Some build does not exist: find which one to say so.
+    for (build, (_, event)) in log_bytes {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM builds WHERE id = ?")
+            .bind(build_id(*build))
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
+        if exists.is_none() {
+            return Err(invalid(event, format!("build {build} does not exist")));
+        }
+    }
+    Ok(())
+}
+
+/// Logs may still drain after a build was cancelled, so any state accepts them.
+async fn add_log_bytes(
+    conn: &mut SqliteConnection,
+    build: BuildId,
+    bytes: i64,
     event: &Event,
 ) -> Result<()> {
+    let done = sqlx::query("UPDATE builds SET log_bytes = log_bytes + ?2 WHERE id = ?1")
+        .bind(build_id(build))
+        .bind(bytes)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    if done.rows_affected() == 0 {
+        return Err(invalid(event, format!("build {build} does not exist")));
+    }
+    Ok(())
+}
+
+async fn apply_one(conn: &mut SqliteConnection, seq: Seq, at: i64, event: &Event) -> Result<()> {
     match event {
         Event::ChangeDetected {
             component,
@@ -172,16 +244,7 @@ pub(super) async fn apply(
             .await?;
         }
         Event::BuildLog { build, chunk, .. } => {
-            // Logs may still drain after a build was cancelled, so any state accepts them.
-            let done = sqlx::query("UPDATE builds SET log_bytes = log_bytes + ?2 WHERE id = ?1")
-                .bind(build_id(*build))
-                .bind(chunk.len() as i64)
-                .execute(&mut *conn)
-                .await
-                .map_err(db)?;
-            if done.rows_affected() == 0 {
-                return Err(invalid(event, format!("build {build} does not exist")));
-            }
+            add_log_bytes(conn, *build, chunk.len() as i64, event).await?;
         }
         Event::BuildSucceeded { build, outputs } => {
             let sql = "UPDATE builds SET state = 'succeeded', outputs = ?2, finished_at_ms = ?3, \
@@ -367,16 +430,15 @@ pub(super) async fn rebuild(conn: &mut SqliteConnection) -> Result<Seq> {
         .map_err(db)?;
         let Some(last_row) = rows.last() else { break };
         after = last_row.get(0);
-        for row in &rows {
-            let recorded = decode_event_row(row)?;
-            apply(
-                &mut tx,
-                recorded.seq,
-                recorded.recorded_at_ms,
-                &recorded.event,
-            )
-            .await?;
-        }
+        let recorded = rows
+            .iter()
+            .map(decode_event_row)
+            .collect::<Result<Vec<_>>>()?;
+        let events: Vec<(Seq, i64, &Event)> = recorded
+            .iter()
+            .map(|r| (r.seq, r.recorded_at_ms, &r.event))
+            .collect();
+        apply_all(&mut tx, &events).await?;
     }
     tx.commit().await.map_err(db)?;
     Ok(last)
