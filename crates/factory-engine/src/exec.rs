@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{BuildError, ExitKind, InfraError};
 use crate::sandbox::{BUILD_PATH, HostDirs, Layout, Sandbox, SandboxKind};
-use crate::spec::{BuildCommand, BuildSpec};
+use crate::spec::{BuildCommand, BuildSpec, validate_input_names};
 
 /// Which stream a log line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -144,10 +144,12 @@ async fn run_all(
     started: Instant,
 ) -> Result<(), BuildError> {
     let spec = request.spec;
-    spec.validate().map_err(|source| BuildError::InvalidSpec {
-        build: spec.name.clone(),
-        source,
-    })?;
+    spec.validate()
+        .and_then(|()| validate_input_names(request.dirs.inputs.keys()))
+        .map_err(|source| BuildError::InvalidSpec {
+            build: spec.name.clone(),
+            source,
+        })?;
     let env = build_env(spec, layout);
     let deadline = spec.timeout.map(|limit| started + limit);
     for (index, command) in spec.commands.iter().enumerate() {

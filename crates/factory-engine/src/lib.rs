@@ -28,6 +28,8 @@ pub use exec::{
 pub use key::{BUILD_KEY_FORMAT_VERSION, BuildKey, KeyMaterial};
 pub use runner::{BuildFailure, BuildOutcome, BuildRequest, BuildRunner};
 pub use sandbox::{HostDirs, Layout, Sandbox, SandboxKind};
-pub use spec::{BuildCommand, BuildSpec, DEFAULT_SOURCE_DATE_EPOCH, SpecError};
+pub use spec::{
+    BuildCommand, BuildSpec, DEFAULT_SOURCE_DATE_EPOCH, SpecError, validate_input_names,
+};
 pub use tokio_util::sync::CancellationToken;
 pub use tree::{TreeError, digest_tree, walk_tree};

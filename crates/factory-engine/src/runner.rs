@@ -12,7 +12,7 @@ use crate::digest::Digest;
 use crate::error::{BuildError, InfraError};
 use crate::exec::{ExecRequest, LogLine, LogSink, execute};
 use crate::sandbox::{HostDirs, Layout, Sandbox};
-use crate::spec::BuildSpec;
+use crate::spec::{BuildSpec, validate_input_names};
 use crate::tree::{TreeEntry, TreeError, digest_tree, walk_tree};
 
 /// Runs single builds in fresh private work directories below a scratch root.
@@ -93,7 +93,10 @@ impl BuildRunner {
             duration: started.elapsed(),
         };
         let spec = &request.spec;
-        if let Err(source) = spec.validate() {
+        if let Err(source) = spec
+            .validate()
+            .and_then(|()| validate_input_names(request.inputs.keys()))
+        {
             let build = spec.name.clone();
             return Err(fail(BuildError::InvalidSpec { build, source }, Vec::new()));
         }

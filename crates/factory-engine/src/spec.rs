@@ -107,6 +107,34 @@ pub const RESERVED_ENV: &[&str] = &[
     "FACTORY_OUT",
 ];
 
+/// Input names become a path component (`/build/inputs/NAME`) and an
+/// environment variable (`FACTORY_INPUT_NAME`), so they must be safe for
+/// both and must not collide after upper-casing.
+pub fn validate_input_names<'a>(
+    names: impl IntoIterator<Item = &'a String>,
+) -> Result<(), SpecError> {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for name in names {
+        let safe = !name.is_empty()
+            && name != "."
+            && name != ".."
+            && !name.contains(['/', '\0'])
+            && !name.chars().any(char::is_control);
+        if !safe {
+            return Err(SpecError::BadInputName { name: name.clone() });
+        }
+        let variable = crate::exec::input_env_name(name);
+        if let Some(other) = seen.insert(variable.clone(), name) {
+            return Err(SpecError::InputNameClash {
+                first: other.to_string(),
+                second: name.clone(),
+                variable,
+            });
+        }
+    }
+    Ok(())
+}
+
 fn validate_env(name: &str, value: &str) -> Result<(), SpecError> {
     let valid_name = !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit())
@@ -163,6 +191,16 @@ pub enum SpecError {
         "declared output `{path}` must be a relative path inside the output directory (no `/` prefix, no `..`)"
     )]
     BadOutputPath { path: String },
+    #[error(
+        "input name `{name}` cannot name a directory: use a non-empty name without `/`, not `.` or `..`"
+    )]
+    BadInputName { name: String },
+    #[error("inputs `{first}` and `{second}` would both be exported as `{variable}`; rename one")]
+    InputNameClash {
+        first: String,
+        second: String,
+        variable: String,
+    },
     #[error("declared output `{path}` is not a valid glob pattern: {problem}")]
     BadOutputPattern { path: String, problem: String },
 }
@@ -173,6 +211,25 @@ mod tests {
 
     fn spec() -> BuildSpec {
         BuildSpec::new("x", vec![BuildCommand::Shell("true".into())])
+    }
+
+    #[test]
+    fn input_names_must_be_safe_and_distinct() {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            validate_input_names(&names(&["libgreet", "zlib1g-dev"])),
+            Ok(())
+        );
+        for bad in ["", ".", "..", "../work", "a/b"] {
+            assert_eq!(
+                validate_input_names(&names(&[bad])),
+                Err(SpecError::BadInputName { name: bad.into() })
+            );
+        }
+        assert!(matches!(
+            validate_input_names(&names(&["lib-x", "lib_x"])),
+            Err(SpecError::InputNameClash { variable, .. }) if variable == "FACTORY_INPUT_LIB_X"
+        ));
     }
 
     #[test]

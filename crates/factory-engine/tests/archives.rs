@@ -485,3 +485,67 @@ fn corrupt_or_ambiguous_base_layouts_are_refused() {
     .unwrap_err();
     assert!(err.to_string().contains("corrupt"), "{err}");
 }
+
+/// A base written by another tool (umoci), so reading bases does not only
+/// work for layouts Factory wrote itself.
+#[test]
+fn oci_image_on_a_base_made_by_umoci() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    static_hello(&w.join("src"));
+    let base = w.join("umoci-base");
+    let base_str = base.to_str().unwrap();
+    run_tool("umoci", &["init", "--layout", base_str]);
+    run_tool("umoci", &["new", "--image", &format!("{base_str}:base")]);
+    run_tool(
+        "umoci",
+        &[
+            "insert",
+            "--rootless",
+            "--image",
+            &format!("{base_str}:base"),
+            w.join("src/rootfs/bin/hello").to_str().unwrap(),
+            "/bin/hello",
+        ],
+    );
+
+    let (pkg, _) = two_trees();
+    let spec = image(
+        "app",
+        Some(OciBase {
+            layout: base.clone(),
+            tag: Some("base".into()),
+        }),
+        vec![OciLayer {
+            name: "hello".into(),
+            root: pkg.path().to_path_buf(),
+        }],
+    );
+    let layout = w.join("app");
+    let info = write_oci_layout(&spec, &layout).unwrap();
+    assert_eq!(info.layers.len(), 2);
+
+    let inspected: serde_json::Value = serde_json::from_str(&run_tool(
+        "skopeo",
+        &["inspect", &format!("oci:{}:app", layout.display())],
+    ))
+    .unwrap();
+    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 2);
+    let bundle = w.join("bundle");
+    run_tool(
+        "umoci",
+        &[
+            "unpack",
+            "--rootless",
+            "--image",
+            &format!("{}:app", layout.display()),
+            bundle.to_str().unwrap(),
+        ],
+    );
+    let rootfs = bundle.join("rootfs");
+    assert_eq!(
+        run_tool(rootfs.join("bin/hello").to_str().unwrap(), &[]),
+        "hello from the image\n"
+    );
+    assert!(rootfs.join("usr/bin/hello").is_file());
+}
