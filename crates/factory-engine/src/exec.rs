@@ -153,6 +153,12 @@ async fn run_all(
     let env = build_env(spec, layout);
     let deadline = spec.timeout.map(|limit| started + limit);
     for (index, command) in spec.commands.iter().enumerate() {
+        if request.cancel.is_cancelled() {
+            return Err(BuildError::Cancelled {
+                build: spec.name.clone(),
+                reason: "cancellation requested before command started".into(),
+            });
+        }
         log.push(index, LogStream::Engine, format!("$ {}", command.display()));
         let run = CommandRun {
             sandbox,

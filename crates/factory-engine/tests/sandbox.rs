@@ -626,3 +626,15 @@ async fn compiling_in_the_sandbox_is_reproducible_across_host_directories() {
     }
     assert_eq!(digests[0], digests[1]);
 }
+
+#[tokio::test]
+async fn a_build_cancelled_before_it_starts_runs_nothing() {
+    let scratch = tempfile::tempdir().unwrap();
+    let runner = BuildRunner::new(Sandbox::plain(), scratch.path().join("work"));
+    let out = scratch.path().join("out");
+    let mut request = BuildRequest::new(shell("early", &["touch $FACTORY_OUT/ran"]), &out);
+    request.cancel.cancel();
+    let failure = runner.run(request).await.unwrap_err();
+    assert!(matches!(failure.error, BuildError::Cancelled { .. }));
+    assert!(!out.join("ran").exists());
+}
