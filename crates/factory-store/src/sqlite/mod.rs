@@ -103,6 +103,7 @@ impl SqliteStore {
         let (commits_tx, commits) = watch::channel(last);
         let writer_task = Writer {
             path: path.to_owned(),
+            options: options.clone(),
             conn: writer,
             commits: commits_tx,
         };
@@ -262,6 +263,7 @@ async fn gather_next(
 
 struct Writer {
     path: PathBuf,
+    options: SqliteConnectOptions,
     conn: SqliteConnection,
     commits: watch::Sender<Seq>,
 }
@@ -340,6 +342,30 @@ impl Writer {
 
     /// One transaction: events get MAX(seq)+1, +2, ... and the projections are updated.
     async fn commit(&mut self, batches: &[&[(Event, WireEvent)]]) -> Result<Vec<Vec<Seq>>> {
+        let result = self.try_commit(batches).await;
+        if result.is_err() && self.conn.is_in_transaction() {
+            // A failed ROLLBACK (e.g. after SQLite already rolled back on a full disk) can
+            // leave the driver believing a transaction is open; a fresh connection is the
+            // reliable way back to a clean state.
+            self.reconnect().await;
+        }
+        result
+    }
+
+    async fn reconnect(&mut self) {
+        match SqliteConnection::connect_with(&self.options).await {
+            Ok(fresh) => {
+                let stale = std::mem::replace(&mut self.conn, fresh);
+                let _ = stale.close_hard().await;
+            }
+            Err(err) => {
+                tracing::warn!(path = %self.path.display(), %err, "cannot reopen the database")
+            }
+        }
+    }
+
+    /// One transaction: events get MAX(seq)+1, +2, ... and the projections are updated.
+    async fn try_commit(&mut self, batches: &[&[(Event, WireEvent)]]) -> Result<Vec<Vec<Seq>>> {
         let path = self.path.clone();
         let db_err = |e| StoreError::database(&path, e);
         // IMMEDIATE takes the write lock now, so the MAX(seq) read below cannot be overtaken
@@ -349,33 +375,49 @@ impl Writer {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db_err)?;
-        let mut next = read_last_seq(&mut tx).await.map_err(db_err)?.0 + 1;
-        let recorded_at = now_ms();
-
-        let mut assigned = Vec::with_capacity(batches.len());
-        let mut rows: Vec<(Seq, &Event, &WireEvent)> = Vec::new();
-        for batch in batches {
-            let mut seqs = Vec::with_capacity(batch.len());
-            for (event, wire) in batch.iter() {
-                seqs.push(Seq(next));
-                rows.push((Seq(next), event, wire));
-                next += 1;
+        let written = write_group(&mut tx, batches).await;
+        match written {
+            Ok(assigned) => {
+                tx.commit().await.map_err(db_err)?;
+                Ok(assigned)
             }
-            assigned.push(seqs);
+            Err(err) => {
+                let _ = tx.rollback().await;
+                Err(err.with_path(&path))
+            }
         }
-        insert_events(&mut tx, &rows, recorded_at)
-            .await
-            .map_err(db_err)?;
-        let events: Vec<(Seq, i64, &Event)> = rows
-            .iter()
-            .map(|(seq, event, _)| (*seq, recorded_at, *event))
-            .collect();
-        projection::apply_all(&mut tx, &events)
-            .await
-            .map_err(|e| e.with_path(&path))?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(assigned)
     }
+}
+
+/// Numbers the events of a group after the last one in the log, inserts them and updates the
+/// projections (inside the caller's transaction).
+async fn write_group(
+    conn: &mut SqliteConnection,
+    batches: &[&[(Event, WireEvent)]],
+) -> Result<Vec<Vec<Seq>>> {
+    let db_err = |e| StoreError::database(Path::new(""), e);
+    let mut next = read_last_seq(&mut *conn).await.map_err(db_err)?.0 + 1;
+    let recorded_at = now_ms();
+    let mut assigned = Vec::with_capacity(batches.len());
+    let mut rows: Vec<(Seq, &Event, &WireEvent)> = Vec::new();
+    for batch in batches {
+        let mut seqs = Vec::with_capacity(batch.len());
+        for (event, wire) in batch.iter() {
+            seqs.push(Seq(next));
+            rows.push((Seq(next), event, wire));
+            next += 1;
+        }
+        assigned.push(seqs);
+    }
+    insert_events(&mut *conn, &rows, recorded_at)
+        .await
+        .map_err(db_err)?;
+    let events: Vec<(Seq, i64, &Event)> = rows
+        .iter()
+        .map(|(seq, event, _)| (*seq, recorded_at, *event))
+        .collect();
+    projection::apply_all(conn, &events).await?;
+    Ok(assigned)
 }
 
 async fn insert_events(
@@ -451,6 +493,15 @@ impl StoreError {
     fn with_path(self, path: &Path) -> Self {
         match self {
             StoreError::Database { source, .. } => StoreError::database(path, source),
+            StoreError::DiskFull {
+                op,
+                path: empty,
+                source,
+            } if empty.as_os_str().is_empty() => StoreError::DiskFull {
+                op,
+                path: path.to_owned(),
+                source,
+            },
             other => other,
         }
     }

@@ -1,0 +1,335 @@
+//! The content-addressed store on real directories: layout, deduplication, atomic writes,
+//! verification, garbage collection, and a full disk (a small tmpfs).
+
+mod common;
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::queued;
+use factory_store::{
+    BuildId, BuildOutput, Cas, Digest, Event, EventLog, Projections, Seq, Store, StoreError, Verify,
+};
+
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn identical_content_is_stored_once_under_its_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let cas = Cas::open(dir.path()).unwrap();
+    let first = cas.put_bytes(b"hello world").unwrap();
+    let second = cas.put_bytes(b"hello world").unwrap();
+    assert!(!first.deduplicated);
+    assert!(second.deduplicated);
+    assert_eq!(first.digest, second.digest);
+    assert_eq!(first.size, 11);
+
+    let hex = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
+    assert_eq!(first.digest.to_string(), format!("sha256:{hex}"));
+    let expected = dir.path().join("sha256").join(&hex[..2]).join(hex);
+    assert_eq!(cas.path_of(&first.digest), expected);
+    assert_eq!(files_under(dir.path()), vec![expected.clone()]);
+    let mode = fs::metadata(&expected).unwrap().permissions().mode();
+    assert_eq!(mode & 0o222, 0, "blobs are read-only");
+    assert_eq!(
+        cas.read(&first.digest, Verify::Yes).unwrap(),
+        b"hello world"
+    );
+    assert_eq!(cas.list().unwrap(), vec![(first.digest, 11)]);
+}
+
+#[test]
+fn files_and_streams_larger_than_the_buffer_hash_like_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cas = Cas::open(&dir.path().join("cas")).unwrap();
+    let content: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let file = dir.path().join("big.bin");
+    fs::write(&file, &content).unwrap();
+    let from_file = cas.put_file(&file).unwrap();
+    assert_eq!(from_file.digest, Digest::of(&content));
+    assert_eq!(from_file.size, content.len() as u64);
+    let from_stream = cas.put_reader(&content[..]).unwrap();
+    assert!(from_stream.deduplicated);
+    cas.verify(&from_file.digest).unwrap();
+    let out = dir.path().join("out/copy.bin");
+    fs::create_dir_all(out.parent().unwrap()).unwrap();
+    cas.copy_to(&from_file.digest, &out).unwrap();
+    assert_eq!(fs::read(&out).unwrap(), content);
+}
+
+struct FailsMidway {
+    sent: usize,
+}
+
+impl Read for FailsMidway {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.sent >= 600_000 {
+            return Err(io::Error::other("network went away"));
+        }
+        let n = buf.len().min(100_000);
+        buf[..n].fill(b'x');
+        self.sent += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_failed_write_leaves_no_partial_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let cas = Cas::open(dir.path()).unwrap();
+    match cas.put_reader(FailsMidway { sent: 0 }) {
+        Err(StoreError::Io { op, source, .. }) => {
+            assert_eq!(op, "read");
+            assert!(source.to_string().contains("network went away"));
+        }
+        other => panic!("expected an I/O error, got {other:?}"),
+    }
+    assert!(
+        files_under(dir.path()).is_empty(),
+        "{:?}",
+        files_under(dir.path())
+    );
+    // A missing source file names its path.
+    let missing = dir.path().join("no-such-file");
+    let err = cas.put_file(&missing).unwrap_err();
+    assert!(err.to_string().contains("no-such-file"), "{err}");
+}
+
+#[test]
+fn leftover_temporaries_are_removed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    Cas::open(dir.path()).unwrap();
+    let stale = dir.path().join("tmp/.put-crashed");
+    fs::write(&stale, b"half a blob").unwrap();
+    Cas::open(dir.path()).unwrap();
+    assert!(!stale.exists());
+}
+
+#[test]
+fn corruption_and_absence_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cas = Cas::open(dir.path()).unwrap();
+    let put = cas.put_bytes(b"original").unwrap();
+    let path = cas.path_of(&put.digest);
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(&path, b"tampered").unwrap();
+    assert!(matches!(
+        cas.verify(&put.digest),
+        Err(StoreError::BlobCorrupt { actual, .. }) if actual == Digest::of(b"tampered").to_string()
+    ));
+    assert!(matches!(
+        cas.read(&put.digest, Verify::Yes),
+        Err(StoreError::BlobCorrupt { .. })
+    ));
+    assert_eq!(cas.read(&put.digest, Verify::No).unwrap(), b"tampered");
+    let absent = Digest::of(b"never stored");
+    assert!(matches!(
+        cas.read(&absent, Verify::No),
+        Err(StoreError::BlobMissing { .. })
+    ));
+    assert!(!cas.contains(&absent));
+}
+
+#[test]
+fn gc_removes_only_unreferenced_old_blobs_and_reports_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cas = Cas::open(dir.path()).unwrap();
+    let keep = cas.put_bytes(b"keep me").unwrap();
+    let drop_a = cas.put_bytes(b"garbage a").unwrap();
+    let drop_b = cas.put_bytes(b"garbage bb").unwrap();
+    let live = HashSet::from([keep.digest]);
+
+    // Too young: a running build may not have recorded it yet.
+    let report = cas.gc(&live, Duration::from_secs(3600)).unwrap();
+    assert_eq!(report.removed, 0);
+    assert_eq!(report.kept, 3);
+
+    let report = cas.gc(&live, Duration::ZERO).unwrap();
+    assert_eq!(report.removed, 2);
+    assert_eq!(report.bytes_freed, 9 + 10);
+    assert_eq!(report.kept, 1);
+    assert_eq!(report.bytes_kept, 7);
+    assert!(cas.contains(&keep.digest));
+    assert!(!cas.contains(&drop_a.digest) && !cas.contains(&drop_b.digest));
+    assert_eq!(cas.gc(&live, Duration::ZERO).unwrap().removed, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_gc_keeps_what_live_builds_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let db = store.db();
+    let work = tempfile::tempdir().unwrap();
+    let mut builds = Vec::new();
+    for version in ["v1", "v2"] {
+        let build: BuildId = db
+            .append_one(queued(None, "hello", &format!("key-{version}")))
+            .await
+            .unwrap()
+            .into();
+        let file = work.path().join(format!("hello-{version}.deb"));
+        fs::write(&file, format!("hello {version}")).unwrap();
+        let (put, _) = store
+            .store_artifact(&file, "hello.deb", "deb", Some(build))
+            .await
+            .unwrap();
+        db.append(vec![
+            Event::BuildStarted { build, attempt: 1 },
+            Event::BuildSucceeded {
+                build,
+                outputs: vec![BuildOutput {
+                    name: "hello.deb".into(),
+                    digest: put.digest,
+                    size: put.size,
+                }],
+            },
+        ])
+        .await
+        .unwrap();
+        builds.push((build, put.digest));
+    }
+    let base = work.path().join("base.tar");
+    fs::write(&base, "base layer").unwrap();
+    let (base_put, _) = store
+        .store_artifact(&base, "base.tar", "tarball", None)
+        .await
+        .unwrap();
+    let stray = store.cas().put_bytes(b"never recorded").unwrap();
+
+    assert!(
+        store
+            .reusable_build(&factory_store::BuildKey("key-v1".into()))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let report = store.gc(Duration::ZERO).await.unwrap();
+    assert_eq!(report.removed, 2, "v1's output and the stray blob");
+    assert_eq!(report.bytes_freed, 8 + 14);
+    assert!(store.cas().contains(&builds[1].1));
+    assert!(store.cas().contains(&base_put.digest));
+    assert!(!store.cas().contains(&builds[0].1));
+    assert!(!store.cas().contains(&stray.digest));
+    // A key whose outputs were collected is no longer reusable; the newer one is.
+    let key = |k: &str| factory_store::BuildKey(k.into());
+    assert!(
+        store
+            .reusable_build(&key("key-v1"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .reusable_build(&key("key-v2"))
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        builds[1].0
+    );
+}
+
+/// A small tmpfs mounted for the test's lifetime (the test needs root, as on CI).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status();
+        match status {
+            Ok(status) if status.success() => Some(SmallDisk { dir }),
+            _ => {
+                eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_a_typed_error_that_leaves_nothing_behind() {
+    let Some(disk) = SmallDisk::mount("512k") else {
+        return;
+    };
+    let cas = Cas::open(disk.dir.path()).unwrap();
+    let small = cas.put_bytes(b"fits").unwrap();
+    let big = vec![7u8; 2 * 1024 * 1024];
+    match cas.put_bytes(&big) {
+        Err(StoreError::DiskFull { path, op, .. }) => {
+            assert!(path.starts_with(disk.dir.path().join("tmp")), "{path:?}");
+            assert_eq!(op, "write");
+        }
+        other => panic!("expected DiskFull, got {other:?}"),
+    }
+    assert_eq!(
+        files_under(disk.dir.path()),
+        vec![cas.path_of(&small.digest)],
+        "no partial object or temporary file"
+    );
+    // The store still works for what fits.
+    assert!(!cas.put_bytes(b"still fits").unwrap().deduplicated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_rejects_appends_cleanly_and_the_log_stays_whole() {
+    let Some(disk) = SmallDisk::mount("2m") else {
+        return;
+    };
+    let store = Store::open(disk.dir.path()).await.unwrap();
+    let db = store.db();
+    let build: BuildId = db
+        .append_one(queued(None, "hello", "k"))
+        .await
+        .unwrap()
+        .into();
+    // Fill the disk.
+    let filler = disk.dir.path().join("filler");
+    let _ = fs::write(&filler, vec![0u8; 4 * 1024 * 1024]);
+    let huge = "y".repeat(1024 * 1024);
+    let result = db
+        .append(vec![common::log(build, &huge), common::log(build, &huge)])
+        .await;
+    assert!(
+        matches!(&result, Err(StoreError::DiskFull { path, .. }) if path.ends_with("factory.db")),
+        "expected DiskFull, got {result:?}"
+    );
+    assert_eq!(db.last_seq().await.unwrap(), Seq(1));
+    // Space comes back: appending works again and numbering continues without a gap.
+    fs::remove_file(&filler).unwrap();
+    let seq = db.append_one(common::log(build, "ok")).await.unwrap();
+    assert_eq!(seq, Seq(2));
+    assert_eq!(db.build(build).await.unwrap().unwrap().log_bytes, 2);
+    store.close().await;
+}
