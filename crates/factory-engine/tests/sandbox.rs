@@ -632,7 +632,7 @@ async fn a_build_cancelled_before_it_starts_runs_nothing() {
     let scratch = tempfile::tempdir().unwrap();
     let runner = BuildRunner::new(Sandbox::plain(), scratch.path().join("work"));
     let out = scratch.path().join("out");
-    let mut request = BuildRequest::new(shell("early", &["touch $FACTORY_OUT/ran"]), &out);
+    let request = BuildRequest::new(shell("early", &["touch $FACTORY_OUT/ran"]), &out);
     request.cancel.cancel();
     let failure = runner.run(request).await.unwrap_err();
     assert!(matches!(failure.error, BuildError::Cancelled { .. }));
