@@ -359,7 +359,7 @@ async fn logs_are_delivered_while_the_build_runs() {
         shell(
             "chatty",
             &[
-                "echo first; echo oops >&2; sleep 2; echo second",
+                "echo first; echo oops >&2; sleep 4; echo second",
                 "printf 'no newline'",
             ],
         ),
@@ -373,7 +373,7 @@ async fn logs_are_delivered_while_the_build_runs() {
 
     let mut early = Vec::new();
     while early.len() < 3 {
-        let line = tokio::time::timeout(Duration::from_millis(1500), rx.recv())
+        let line = tokio::time::timeout(Duration::from_millis(3000), rx.recv())
             .await
             .expect("log lines must arrive while the command still sleeps")
             .unwrap();
