@@ -327,9 +327,14 @@ impl<'s> Reader<'s> {
             for error in errors {
                 let span = error.span().unwrap_or(0..0);
                 let message = error.message().lines().next().unwrap_or("").to_string();
+                let help = if message.starts_with("duplicate key") {
+                    "a table or key may appear only once in a file: merge the two or rename one"
+                } else {
+                    "fix the TOML syntax; strings need quotes, tables are written [section.name]"
+                };
                 let d = Diagnostic::new(ErrorCode::Syntax, format!("invalid TOML: {message}"))
                     .at(self.loc(&self.at(span)))
-                    .help("fix the TOML syntax; strings need quotes, tables are written [section.name]");
+                    .help(help);
                 self.push(d);
             }
             return false;
