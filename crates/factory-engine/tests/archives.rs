@@ -198,6 +198,11 @@ fn deb_is_byte_identical_and_valid_for_dpkg_deb() {
         std::fs::read(&deb_b).unwrap()
     );
     let deb = deb_a.to_str().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&deb_a).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
 
     let info = run_tool("dpkg-deb", &["-I", deb]);
     for expected in [

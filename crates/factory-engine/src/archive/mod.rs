@@ -10,6 +10,7 @@ pub mod oci;
 pub mod tar;
 
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use flate2::Compression;
@@ -78,7 +79,10 @@ pub(crate) fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<Digest, Arch
     };
     let mut file = tempfile::NamedTempFile::new_in(dir)
         .map_err(ArchiveError::io("creating a file in", dir))?;
+    // Temporary files are private (0600); published archives are world-readable like any package.
+    let readable = std::fs::Permissions::from_mode(0o644);
     file.write_all(bytes)
+        .and_then(|()| file.as_file().set_permissions(readable))
         .and_then(|()| file.as_file().sync_all())
         .map_err(ArchiveError::io("writing", dest))?;
     file.persist(dest)
