@@ -6,17 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::diag::{Diagnostic, ErrorCode};
-use crate::model::{
-    BuiltinKind, Component, ComponentStream, DebPackage, Definition, Image, ImageBase, Kind,
-    Module, ModuleStream, Policy, Product, ProductStream, Profile, Recipe, Source, TarballSpec,
-    Test,
-};
+use crate::model::BuiltinKind;
 use crate::source::{At, Sources};
 use crate::suggest::did_you_mean;
-use crate::template::{self, Template, TemplateErrorKind, VAR_NAMES, Var};
+use crate::template::{self, TemplateErrorKind, VAR_NAMES, Var};
 use crate::wire::{
-    L, Pairs, RawBase, RawComponent, RawDefinition, RawImage, RawKind, RawModule, RawOpaque,
-    RawProduct, RawSource,
+    L, RawBase, RawComponent, RawDefinition, RawImage, RawKind, RawModule, RawProduct,
 };
 
 /// Name -> position in the raw vector, first definition wins.
@@ -266,53 +261,10 @@ impl<'s> Checker<'s> {
     /// Parses and checks a template; returns the placeholders it uses with their places.
     fn template(&mut self, text: &L<String>, scope: &Scope<'_>) -> Vec<(Var, At)> {
         let parsed = template::parse(&text.value);
-        {
-            {
-                for error in parsed.errors {
-                    let at = self.within(&text.at, &text.value, error.range.clone());
-                    let d = match error.kind {
-                        TemplateErrorKind::Unclosed => Diagnostic::new(
-                            ErrorCode::Placeholder,
-                            format!("unclosed placeholder in a command of {}", scope.owner),
-                        )
-                        .label("`{` without `}`")
-                        .help("close it, e.g. `{out}`; write `{{` for a literal `{` (shell `${VAR}` is `${{VAR}}`)"),
-                        TemplateErrorKind::StrayClose => Diagnostic::new(
-                            ErrorCode::Placeholder,
-                            format!("unmatched `}}` in a command of {}", scope.owner),
-                        )
-                        .label("`}` without `{`")
-                        .help("write `}}` for a literal `}`"),
-                        TemplateErrorKind::Unknown(name) if looks_like_shell_variable(&name) => Diagnostic::new(
-                            ErrorCode::Placeholder,
-                            format!("unknown placeholder `{{{name}}}` in {}", scope.owner),
-                        )
-                        .label("not a placeholder")
-                        .help(format!("for the shell variable write `${name}` or `${{{{{name}}}}}`; braces are doubled to stay literal")),
-                        TemplateErrorKind::Unknown(name) => {
-                            let suggestion = did_you_mean(&name, VAR_NAMES.iter().copied());
-                            Diagnostic::new(
-                                ErrorCode::Placeholder,
-                                format!("unknown placeholder `{{{name}}}` in {}", scope.owner),
-                            )
-                            .label("not a placeholder")
-                            .help(match suggestion {
-                                Some(s) => format!("did you mean `{{{s}}}`?"),
-                                None => format!(
-                                    "placeholders are {}; write `{{{{` and `}}}}` for literal braces",
-                                    VAR_NAMES
-                                        .iter()
-                                        .map(|v| format!("`{{{v}}}`"))
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                ),
-                            })
-                        }
-                    };
-                    let d = d.at(self.sources.location(&at));
-                    self.push(d);
-                }
-            }
+        for error in parsed.errors {
+            let at = self.within(&text.at, &text.value, error.range.clone());
+            let d = template_error(error.kind, &scope.owner).at(self.sources.location(&at));
+            self.push(d);
         }
         let mut out = Vec::with_capacity(parsed.located.len());
         for (var, range) in parsed.located {
@@ -1143,6 +1095,47 @@ fn is_debian_version(version: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '~' | '-'))
 }
 
+/// The diagnostic (without location) for a malformed template of `owner`.
+fn template_error(kind: TemplateErrorKind, owner: &str) -> Diagnostic {
+    match kind {
+        TemplateErrorKind::Unclosed => Diagnostic::new(
+            ErrorCode::Placeholder,
+            format!("unclosed placeholder in a command of {owner}"),
+        )
+        .label("`{` without `}`")
+        .help(
+            "close it, e.g. `{out}`; write `{{` for a literal `{` (shell `${VAR}` is `${{VAR}}`)",
+        ),
+        TemplateErrorKind::StrayClose => Diagnostic::new(
+            ErrorCode::Placeholder,
+            format!("unmatched `}}` in a command of {owner}"),
+        )
+        .label("`}` without `{`")
+        .help("write `}}` for a literal `}`"),
+        TemplateErrorKind::Unknown(name) => {
+            let help = if looks_like_shell_variable(&name) {
+                format!(
+                    "for the shell variable write `${name}` or `${{{{{name}}}}}`; braces are doubled to stay literal"
+                )
+            } else if let Some(s) = did_you_mean(&name, VAR_NAMES.iter().copied()) {
+                format!("did you mean `{{{s}}}`?")
+            } else {
+                let all: Vec<String> = VAR_NAMES.iter().map(|v| format!("`{{{v}}}`")).collect();
+                format!(
+                    "placeholders are {}; write `{{{{` and `}}}}` for literal braces",
+                    all.join(", ")
+                )
+            };
+            Diagnostic::new(
+                ErrorCode::Placeholder,
+                format!("unknown placeholder `{{{name}}}` in {owner}"),
+            )
+            .label("not a placeholder")
+            .help(help)
+        }
+    }
+}
+
 fn looks_like_shell_variable(name: &str) -> bool {
     !name.is_empty()
         && name
@@ -1199,7 +1192,7 @@ fn cycle_through(graph: &DiGraph<usize, usize>, scc: &[NodeIndex], names: &[&str
 }
 
 /// The component a `deb` or `tarball` component packages (a misplaced table counts for nothing).
-fn packaged(c: &RawComponent) -> impl Iterator<Item = &L<String>> {
+pub(crate) fn packaged(c: &RawComponent) -> impl Iterator<Item = &L<String>> {
     let kind = c.kind.as_ref().map(|k| k.value.as_str());
     let deb = c.deb.as_ref().filter(|_| kind == Some("deb"));
     let tarball = c.tarball.as_ref().filter(|_| kind == Some("tarball"));
@@ -1225,7 +1218,7 @@ fn build_inputs(c: &RawComponent) -> impl Iterator<Item = &L<String>> {
 }
 
 /// Components whose output another component (`deb`, `tarball`) packages.
-fn packaged_components(raw: &RawDefinition) -> BTreeSet<String> {
+pub(crate) fn packaged_components(raw: &RawDefinition) -> BTreeSet<String> {
     raw.components
         .iter()
         .flat_map(packaged)
@@ -1236,7 +1229,10 @@ fn packaged_components(raw: &RawDefinition) -> BTreeSet<String> {
 /// The packages a component produces: `deb.package` for a `deb`, else `packages`, else
 /// one named like the component, unless another component packages its output (then
 /// that one's package is what gets published).
-fn produced_packages(c: &RawComponent, packaged_by_others: &BTreeSet<String>) -> Vec<L<String>> {
+pub(crate) fn produced_packages(
+    c: &RawComponent,
+    packaged_by_others: &BTreeSet<String>,
+) -> Vec<L<String>> {
     if c.kind.as_ref().is_some_and(|k| k.value == "deb") {
         let package = c.deb.as_ref().and_then(|d| d.package.clone());
         return vec![package.unwrap_or_else(|| c.name.clone())];
@@ -1246,332 +1242,4 @@ fn produced_packages(c: &RawComponent, packaged_by_others: &BTreeSet<String>) ->
         None if packaged_by_others.contains(&c.name.value) => Vec::new(),
         None => vec![c.name.clone()],
     }
-}
-
-// ---- lowering: only called on a definition without problems ----
-
-pub(crate) fn lower(sources: &Sources, raw: RawDefinition) -> Definition {
-    let origin = |at: &At| sources.origin(at);
-    let packaged = packaged_components(&raw);
-    let mut def = Definition {
-        files: sources.files.iter().map(|f| f.name.clone()).collect(),
-        ..Definition::default()
-    };
-    for k in raw.kinds {
-        let kind = Kind {
-            origin: origin(&k.name.at),
-            description: text(k.description),
-            commands: k.commands.iter().filter_map(parse_template).collect(),
-            outputs: values(k.outputs),
-            network: k.network,
-            timeout: k.timeout,
-            env: template_map(&k.env),
-            params: map(k.params),
-            name: k.name.value,
-        };
-        def.kinds.insert(kind.name.clone(), kind);
-    }
-    for c in raw.components {
-        let recipe = lower_recipe(&c, &def.kinds);
-        let packages = produced_packages(&c, &packaged)
-            .into_iter()
-            .map(|l| l.value)
-            .collect();
-        let component = Component {
-            origin: origin(&c.name.at),
-            description: text(c.description),
-            version: text(c.version),
-            source: c.source.map(lower_source),
-            recipe,
-            build_requires: values(c.build_requires),
-            requires: values(c.requires),
-            owners: values(c.owners),
-            packages,
-            streams: c
-                .streams
-                .into_iter()
-                .map(|s| {
-                    let stream = ComponentStream {
-                        name: s.name.value,
-                        source: s.source.map(lower_source),
-                        version: text(s.version),
-                    };
-                    (stream.name.clone(), stream)
-                })
-                .collect(),
-            env: template_map(&c.env),
-            name: c.name.value,
-        };
-        def.components.insert(component.name.clone(), component);
-    }
-    for m in raw.modules {
-        let components = values(m.components);
-        let build_order = match m.build_order {
-            Some(order) => order.into_iter().map(values).collect(),
-            None => derive_build_order(&components, &def),
-        };
-        let module = Module {
-            origin: origin(&m.name.at),
-            description: text(m.description),
-            components,
-            build_order,
-            streams: m
-                .streams
-                .into_iter()
-                .map(|s| {
-                    let stream = ModuleStream {
-                        name: s.name.value,
-                        description: text(s.description),
-                        components: map(s.components),
-                    };
-                    (stream.name.clone(), stream)
-                })
-                .collect(),
-            profiles: m
-                .profiles
-                .into_iter()
-                .map(|p| {
-                    let profile = Profile {
-                        name: p.name.value,
-                        description: text(p.description),
-                        packages: values(p.packages),
-                    };
-                    (profile.name.clone(), profile)
-                })
-                .collect(),
-            name: m.name.value,
-        };
-        def.modules.insert(module.name.clone(), module);
-    }
-    for i in raw.images {
-        let image = Image {
-            origin: origin(&i.name.at),
-            description: text(i.description),
-            base: match i.base {
-                Some(RawBase::Image(name)) => ImageBase::Image(name.value),
-                Some(RawBase::OciLayout(path)) => ImageBase::OciLayout(path.value.into()),
-                Some(RawBase::Scratch) | None => ImageBase::Scratch,
-            },
-            packages: values(i.packages),
-            components: values(i.components),
-            entrypoint: values(i.entrypoint),
-            cmd: values(i.cmd),
-            env: map(i.env),
-            labels: map(i.labels),
-            name: i.name.value,
-        };
-        def.images.insert(image.name.clone(), image);
-    }
-    for p in raw.products {
-        let product = Product {
-            origin: origin(&p.name.at),
-            description: text(p.description),
-            images: values(p.images),
-            modules: values(p.modules),
-            components: values(p.components),
-            streams: p
-                .streams
-                .into_iter()
-                .filter_map(|s| {
-                    let stream = ProductStream {
-                        end_of_life: s.end_of_life?,
-                        name: s.name.value,
-                        description: text(s.description),
-                        modules: map(s.modules),
-                    };
-                    Some((stream.name.clone(), stream))
-                })
-                .collect(),
-            name: p.name.value,
-        };
-        def.products.insert(product.name.clone(), product);
-    }
-    for t in raw.tests {
-        let (name, origin, description, fields) = lower_opaque(sources, t);
-        def.tests.insert(
-            name.clone(),
-            Test {
-                name,
-                origin,
-                description,
-                fields,
-            },
-        );
-    }
-    for p in raw.policies {
-        let (name, origin, description, fields) = lower_opaque(sources, p);
-        def.policies.insert(
-            name.clone(),
-            Policy {
-                name,
-                origin,
-                description,
-                fields,
-            },
-        );
-    }
-    def
-}
-
-type Opaque = (
-    String,
-    crate::model::Origin,
-    Option<String>,
-    BTreeMap<String, toml::Value>,
-);
-
-fn lower_opaque(sources: &Sources, raw: RawOpaque) -> Opaque {
-    (
-        raw.name.value,
-        sources.origin(&raw.name.at),
-        text(raw.description),
-        raw.fields,
-    )
-}
-
-fn lower_recipe(c: &RawComponent, kinds: &BTreeMap<String, Kind>) -> Recipe {
-    let kind = c.kind.as_ref().map_or("command", |k| k.value.as_str());
-    match BuiltinKind::from_name(kind) {
-        Some(BuiltinKind::Deb) => {
-            let deb = c.deb.as_ref();
-            let field = |f: fn(&crate::wire::RawDeb) -> &Option<L<String>>| {
-                deb.and_then(|d| f(d).as_ref()).map(|l| l.value.clone())
-            };
-            let list = |f: fn(&crate::wire::RawDeb) -> &Vec<L<String>>| {
-                deb.map(|d| f(d).iter().map(|l| l.value.clone()).collect())
-                    .unwrap_or_default()
-            };
-            Recipe::Deb(Box::new(DebPackage {
-                from: field(|d| &d.from).unwrap_or_default(),
-                package: field(|d| &d.package).unwrap_or_else(|| c.name.value.clone()),
-                version: field(|d| &d.version)
-                    .or_else(|| text(c.version.clone()))
-                    .unwrap_or_default(),
-                architecture: field(|d| &d.architecture).unwrap_or_default(),
-                maintainer: field(|d| &d.maintainer),
-                description: field(|d| &d.description)
-                    .or_else(|| text(c.description.clone()))
-                    .unwrap_or_default(),
-                section: field(|d| &d.section),
-                priority: field(|d| &d.priority),
-                depends: list(|d| &d.depends),
-                pre_depends: list(|d| &d.pre_depends),
-                provides: list(|d| &d.provides),
-                conflicts: list(|d| &d.conflicts),
-                prefix: field(|d| &d.prefix).unwrap_or_else(|| "/usr".to_string()),
-            }))
-        }
-        Some(BuiltinKind::Tarball) => {
-            let t = c.tarball.as_ref();
-            Recipe::Tarball(TarballSpec {
-                from: t
-                    .and_then(|t| t.from.as_ref())
-                    .map(|l| l.value.clone())
-                    .unwrap_or_default(),
-                prefix: t
-                    .and_then(|t| t.prefix.as_ref())
-                    .map(|l| l.value.clone())
-                    .unwrap_or_default(),
-            })
-        }
-        Some(BuiltinKind::Command | BuiltinKind::OciImage) => Recipe::Command {
-            commands: c
-                .commands
-                .iter()
-                .flat_map(|(cmds, _)| cmds)
-                .filter_map(parse_template)
-                .collect(),
-            outputs: c
-                .outputs
-                .iter()
-                .flat_map(|(outs, _)| outs)
-                .map(|l| l.value.clone())
-                .collect(),
-        },
-        None => {
-            let mut params = kinds
-                .get(kind)
-                .map(|k| k.params.clone())
-                .unwrap_or_default();
-            params.extend(
-                c.params
-                    .iter()
-                    .map(|(k, v)| (k.value.clone(), v.value.clone())),
-            );
-            Recipe::Kind {
-                kind: kind.to_string(),
-                params,
-            }
-        }
-    }
-}
-
-fn lower_source(source: RawSource) -> Source {
-    match source {
-        RawSource::Path(p) => Source::Path(p.value.into()),
-        RawSource::Git { url, rev } => Source::Git {
-            url: url.value,
-            rev: rev.value,
-        },
-        RawSource::Tarball { url, sha256 } => Source::Tarball {
-            url: url.value,
-            sha256: sha256.value,
-        },
-    }
-}
-
-/// Batches by depth: a component goes one batch after the deepest module member it needs.
-fn derive_build_order(members: &[String], def: &Definition) -> Vec<Vec<String>> {
-    let member_set: BTreeSet<&str> = members.iter().map(String::as_str).collect();
-    let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
-    // Acyclic (checked), so each pass fixes at least one more component.
-    for _ in 0..=members.len() {
-        for name in members {
-            if depth.contains_key(name.as_str()) {
-                continue;
-            }
-            let Some(c) = def.components.get(name) else {
-                continue;
-            };
-            let deps: Vec<&str> = c
-                .build_inputs()
-                .filter(|d| member_set.contains(d))
-                .collect();
-            if deps.iter().all(|d| depth.contains_key(d)) {
-                let d = deps.iter().map(|d| depth[d] + 1).max().unwrap_or(0);
-                depth.insert(name, d);
-            }
-        }
-    }
-    let mut batches: Vec<Vec<String>> = Vec::new();
-    for (name, d) in depth {
-        if batches.len() <= d {
-            batches.resize(d + 1, Vec::new());
-        }
-        batches[d].push(name.to_string());
-    }
-    batches
-}
-
-fn parse_template(text: &L<String>) -> Option<Template> {
-    template::parse(&text.value).ok()
-}
-
-fn template_map(pairs: &Pairs) -> BTreeMap<String, Template> {
-    pairs
-        .iter()
-        .filter_map(|(k, v)| Some((k.value.clone(), parse_template(v)?)))
-        .collect()
-}
-
-fn text(value: Option<L<String>>) -> Option<String> {
-    value.map(|l| l.value)
-}
-
-fn values(list: Vec<L<String>>) -> Vec<String> {
-    list.into_iter().map(|l| l.value).collect()
-}
-
-fn map(pairs: Pairs) -> BTreeMap<String, String> {
-    pairs.into_iter().map(|(k, v)| (k.value, v.value)).collect()
 }

@@ -9,6 +9,7 @@
 
 mod check;
 mod diag;
+mod lower;
 mod model;
 mod source;
 mod suggest;
@@ -183,7 +184,7 @@ fn build(
     if !diags.is_empty() {
         return Err(Diagnostics::from_vec(diags));
     }
-    let mut definition = check::lower(&sources, raw);
+    let mut definition = lower::lower(&sources, raw);
     definition.root = root.map(Path::to_path_buf);
     definition.files = included;
     Ok(definition)

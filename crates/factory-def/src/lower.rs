@@ -1,0 +1,340 @@
+//! Lowering: turns a raw definition that passed every check into the domain types.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::check::{packaged_components, produced_packages};
+use crate::model::{
+    BuiltinKind, Component, ComponentStream, DebPackage, Definition, Image, ImageBase, Kind,
+    Module, ModuleStream, Policy, Product, ProductStream, Profile, Recipe, Source, TarballSpec,
+    Test,
+};
+use crate::source::{At, Sources};
+use crate::template::{self, Template};
+use crate::wire::{L, Pairs, RawBase, RawComponent, RawDefinition, RawOpaque, RawSource};
+
+/// Only called on a definition without problems.
+pub(crate) fn lower(sources: &Sources, raw: RawDefinition) -> Definition {
+    let origin = |at: &At| sources.origin(at);
+    let packaged = packaged_components(&raw);
+    let mut def = Definition {
+        files: sources.files.iter().map(|f| f.name.clone()).collect(),
+        ..Definition::default()
+    };
+    for k in raw.kinds {
+        let kind = Kind {
+            origin: origin(&k.name.at),
+            description: text(k.description),
+            commands: k.commands.iter().filter_map(parse_template).collect(),
+            outputs: values(k.outputs),
+            network: k.network,
+            timeout: k.timeout,
+            env: template_map(&k.env),
+            params: map(k.params),
+            name: k.name.value,
+        };
+        def.kinds.insert(kind.name.clone(), kind);
+    }
+    for c in raw.components {
+        let recipe = lower_recipe(&c, &def.kinds);
+        let packages = produced_packages(&c, &packaged)
+            .into_iter()
+            .map(|l| l.value)
+            .collect();
+        let component = Component {
+            origin: origin(&c.name.at),
+            description: text(c.description),
+            version: text(c.version),
+            source: c.source.map(lower_source),
+            recipe,
+            build_requires: values(c.build_requires),
+            requires: values(c.requires),
+            owners: values(c.owners),
+            packages,
+            streams: c
+                .streams
+                .into_iter()
+                .map(|s| {
+                    let stream = ComponentStream {
+                        name: s.name.value,
+                        source: s.source.map(lower_source),
+                        version: text(s.version),
+                    };
+                    (stream.name.clone(), stream)
+                })
+                .collect(),
+            env: template_map(&c.env),
+            name: c.name.value,
+        };
+        def.components.insert(component.name.clone(), component);
+    }
+    for m in raw.modules {
+        let components = values(m.components);
+        let build_order = match m.build_order {
+            Some(order) => order.into_iter().map(values).collect(),
+            None => derive_build_order(&components, &def),
+        };
+        let module = Module {
+            origin: origin(&m.name.at),
+            description: text(m.description),
+            components,
+            build_order,
+            streams: m
+                .streams
+                .into_iter()
+                .map(|s| {
+                    let stream = ModuleStream {
+                        name: s.name.value,
+                        description: text(s.description),
+                        components: map(s.components),
+                    };
+                    (stream.name.clone(), stream)
+                })
+                .collect(),
+            profiles: m
+                .profiles
+                .into_iter()
+                .map(|p| {
+                    let profile = Profile {
+                        name: p.name.value,
+                        description: text(p.description),
+                        packages: values(p.packages),
+                    };
+                    (profile.name.clone(), profile)
+                })
+                .collect(),
+            name: m.name.value,
+        };
+        def.modules.insert(module.name.clone(), module);
+    }
+    for i in raw.images {
+        let image = Image {
+            origin: origin(&i.name.at),
+            description: text(i.description),
+            base: match i.base {
+                Some(RawBase::Image(name)) => ImageBase::Image(name.value),
+                Some(RawBase::OciLayout(path)) => ImageBase::OciLayout(path.value.into()),
+                Some(RawBase::Scratch) | None => ImageBase::Scratch,
+            },
+            packages: values(i.packages),
+            components: values(i.components),
+            entrypoint: values(i.entrypoint),
+            cmd: values(i.cmd),
+            env: map(i.env),
+            labels: map(i.labels),
+            name: i.name.value,
+        };
+        def.images.insert(image.name.clone(), image);
+    }
+    for p in raw.products {
+        let product = Product {
+            origin: origin(&p.name.at),
+            description: text(p.description),
+            images: values(p.images),
+            modules: values(p.modules),
+            components: values(p.components),
+            streams: p
+                .streams
+                .into_iter()
+                .filter_map(|s| {
+                    let stream = ProductStream {
+                        end_of_life: s.end_of_life?,
+                        name: s.name.value,
+                        description: text(s.description),
+                        modules: map(s.modules),
+                    };
+                    Some((stream.name.clone(), stream))
+                })
+                .collect(),
+            name: p.name.value,
+        };
+        def.products.insert(product.name.clone(), product);
+    }
+    for t in raw.tests {
+        let (name, origin, description, fields) = lower_opaque(sources, t);
+        def.tests.insert(
+            name.clone(),
+            Test {
+                name,
+                origin,
+                description,
+                fields,
+            },
+        );
+    }
+    for p in raw.policies {
+        let (name, origin, description, fields) = lower_opaque(sources, p);
+        def.policies.insert(
+            name.clone(),
+            Policy {
+                name,
+                origin,
+                description,
+                fields,
+            },
+        );
+    }
+    def
+}
+
+type Opaque = (
+    String,
+    crate::model::Origin,
+    Option<String>,
+    BTreeMap<String, toml::Value>,
+);
+
+fn lower_opaque(sources: &Sources, raw: RawOpaque) -> Opaque {
+    (
+        raw.name.value,
+        sources.origin(&raw.name.at),
+        text(raw.description),
+        raw.fields,
+    )
+}
+
+fn lower_recipe(c: &RawComponent, kinds: &BTreeMap<String, Kind>) -> Recipe {
+    let kind = c.kind.as_ref().map_or("command", |k| k.value.as_str());
+    match BuiltinKind::from_name(kind) {
+        Some(BuiltinKind::Deb) => {
+            let deb = c.deb.as_ref();
+            let field = |f: fn(&crate::wire::RawDeb) -> &Option<L<String>>| {
+                deb.and_then(|d| f(d).as_ref()).map(|l| l.value.clone())
+            };
+            let list = |f: fn(&crate::wire::RawDeb) -> &Vec<L<String>>| {
+                deb.map(|d| f(d).iter().map(|l| l.value.clone()).collect())
+                    .unwrap_or_default()
+            };
+            Recipe::Deb(Box::new(DebPackage {
+                from: field(|d| &d.from).unwrap_or_default(),
+                package: field(|d| &d.package).unwrap_or_else(|| c.name.value.clone()),
+                version: field(|d| &d.version)
+                    .or_else(|| text(c.version.clone()))
+                    .unwrap_or_default(),
+                architecture: field(|d| &d.architecture).unwrap_or_default(),
+                maintainer: field(|d| &d.maintainer),
+                description: field(|d| &d.description)
+                    .or_else(|| text(c.description.clone()))
+                    .unwrap_or_default(),
+                section: field(|d| &d.section),
+                priority: field(|d| &d.priority),
+                depends: list(|d| &d.depends),
+                pre_depends: list(|d| &d.pre_depends),
+                provides: list(|d| &d.provides),
+                conflicts: list(|d| &d.conflicts),
+                prefix: field(|d| &d.prefix).unwrap_or_else(|| "/usr".to_string()),
+            }))
+        }
+        Some(BuiltinKind::Tarball) => {
+            let t = c.tarball.as_ref();
+            Recipe::Tarball(TarballSpec {
+                from: t
+                    .and_then(|t| t.from.as_ref())
+                    .map(|l| l.value.clone())
+                    .unwrap_or_default(),
+                prefix: t
+                    .and_then(|t| t.prefix.as_ref())
+                    .map(|l| l.value.clone())
+                    .unwrap_or_default(),
+            })
+        }
+        Some(BuiltinKind::Command | BuiltinKind::OciImage) => Recipe::Command {
+            commands: c
+                .commands
+                .iter()
+                .flat_map(|(cmds, _)| cmds)
+                .filter_map(parse_template)
+                .collect(),
+            outputs: c
+                .outputs
+                .iter()
+                .flat_map(|(outs, _)| outs)
+                .map(|l| l.value.clone())
+                .collect(),
+        },
+        None => {
+            let mut params = kinds
+                .get(kind)
+                .map(|k| k.params.clone())
+                .unwrap_or_default();
+            params.extend(
+                c.params
+                    .iter()
+                    .map(|(k, v)| (k.value.clone(), v.value.clone())),
+            );
+            Recipe::Kind {
+                kind: kind.to_string(),
+                params,
+            }
+        }
+    }
+}
+
+fn lower_source(source: RawSource) -> Source {
+    match source {
+        RawSource::Path(p) => Source::Path(p.value.into()),
+        RawSource::Git { url, rev } => Source::Git {
+            url: url.value,
+            rev: rev.value,
+        },
+        RawSource::Tarball { url, sha256 } => Source::Tarball {
+            url: url.value,
+            sha256: sha256.value,
+        },
+    }
+}
+
+/// Batches by depth: a component goes one batch after the deepest module member it needs.
+fn derive_build_order(members: &[String], def: &Definition) -> Vec<Vec<String>> {
+    let member_set: BTreeSet<&str> = members.iter().map(String::as_str).collect();
+    let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
+    // Acyclic (checked), so each pass fixes at least one more component.
+    for _ in 0..=members.len() {
+        for name in members {
+            if depth.contains_key(name.as_str()) {
+                continue;
+            }
+            let Some(c) = def.components.get(name) else {
+                continue;
+            };
+            let deps: Vec<&str> = c
+                .build_inputs()
+                .filter(|d| member_set.contains(d))
+                .collect();
+            if deps.iter().all(|d| depth.contains_key(d)) {
+                let d = deps.iter().map(|d| depth[d] + 1).max().unwrap_or(0);
+                depth.insert(name, d);
+            }
+        }
+    }
+    let mut batches: Vec<Vec<String>> = Vec::new();
+    for (name, d) in depth {
+        if batches.len() <= d {
+            batches.resize(d + 1, Vec::new());
+        }
+        batches[d].push(name.to_string());
+    }
+    batches
+}
+
+fn parse_template(text: &L<String>) -> Option<Template> {
+    template::parse(&text.value).ok()
+}
+
+fn template_map(pairs: &Pairs) -> BTreeMap<String, Template> {
+    pairs
+        .iter()
+        .filter_map(|(k, v)| Some((k.value.clone(), parse_template(v)?)))
+        .collect()
+}
+
+fn text(value: Option<L<String>>) -> Option<String> {
+    value.map(|l| l.value)
+}
+
+fn values(list: Vec<L<String>>) -> Vec<String> {
+    list.into_iter().map(|l| l.value).collect()
+}
+
+fn map(pairs: Pairs) -> BTreeMap<String, String> {
+    pairs.into_iter().map(|(k, v)| (k.value, v.value)).collect()
+}
