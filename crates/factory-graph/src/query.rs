@@ -93,24 +93,20 @@ pub fn affected(graph: &Graph, reverse: &Reverse, changed: &[NodeId], mode: Mode
         } else {
             seen[node as usize] = true;
         }
-        let expand = match (mode, graph.kind(node)) {
-            (Mode::Local, _) => false,
-            (_, NodeKind::Binary) => true,
-            (_, NodeKind::Source) => {
-                // A changed source changes every binary it builds.
-                for &bin in graph.builds(node) {
-                    if !seen[bin as usize] {
-                        seen[bin as usize] = true;
-                        queue.push_back(bin);
-                    }
-                }
-                false
+        if mode == Mode::Local {
+            // Only what builds the changed thing: a binary's own source.
+            let source = producer(graph, node);
+            if graph.kind(source).is_buildable() {
+                mark(&mut seen, &mut result, source);
             }
-            _ => true,
-        };
-        if expand && !queue.contains(&node) {
-            queue.push_back(node);
+            continue;
         }
+        // A changed source changes its binaries, and its output tree for
+        // whatever names the source itself (definition components).
+        if graph.kind(node) == NodeKind::Source {
+            push_binaries(graph, node, &mut seen, &mut queue);
+        }
+        queue.push_back(node);
     }
     if mode == Mode::Local {
         return sorted_by_name(graph, result);
@@ -130,13 +126,8 @@ pub fn affected(graph: &Graph, reverse: &Reverse, changed: &[NodeId], mode: Mode
                 (Mode::Direct, _) => false,
                 (_, NodeKind::Binary) => true,
                 (Mode::Transitive, NodeKind::Source) => {
-                    for &bin in graph.builds(dependent) {
-                        if !seen[bin as usize] {
-                            seen[bin as usize] = true;
-                            queue.push_back(bin);
-                        }
-                    }
-                    false
+                    push_binaries(graph, dependent, &mut seen, &mut queue);
+                    true
                 }
                 (_, NodeKind::Source) => false,
                 // Images, modules and products: what contains them changes too.
@@ -148,6 +139,14 @@ pub fn affected(graph: &Graph, reverse: &Reverse, changed: &[NodeId], mode: Mode
         }
     }
     sorted_by_name(graph, result)
+}
+
+fn push_binaries(graph: &Graph, source: NodeId, seen: &mut [bool], queue: &mut VecDeque<NodeId>) {
+    for &bin in graph.builds(source) {
+        if !std::mem::replace(&mut seen[bin as usize], true) {
+            queue.push_back(bin);
+        }
+    }
 }
 
 fn mark(seen: &mut [bool], result: &mut Vec<NodeId>, node: NodeId) {

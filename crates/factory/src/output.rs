@@ -38,3 +38,8 @@ pub fn print_wrapped(labels: impl Iterator<Item = String>) {
         println!("{line}");
     }
 }
+
+/// `1 build`, `2 builds`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}

@@ -8,17 +8,38 @@ use anyhow::{Context, Result};
 use factory_graph::{Graph, GraphBuilder};
 use factory_import::arch::BuildProfiles;
 use factory_import::debian::{BinaryPackage, SourcePackage, load_packages, load_sources};
-use factory_import::resolve::{DebianTarget, add_debian};
+use factory_import::modulemd::load_modulemd;
+use factory_import::resolve::{DebianTarget, add_debian, add_definition, add_modulemd, add_rpm};
+use factory_import::rpm::load_spec;
 
 use crate::cli::Import;
 use crate::store_dir::{GRAPH_FILE, ImportSpec, Manifest, absolute};
 
-pub fn check(_dir: &Path) -> Result<ExitCode> {
-    anyhow::bail!("check: not wired yet")
+/// `factory check DIR`: every problem of the definition, or a summary.
+pub fn check(dir: &Path) -> Result<ExitCode> {
+    match factory_def::load(dir) {
+        Ok(def) => {
+            println!("{}: ok — {}", dir.display(), def.summary());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(diagnostics) => {
+            eprint!("{diagnostics}");
+            eprintln!(
+                "{}: {} problem{} found; nothing was changed",
+                dir.display(),
+                diagnostics.len(),
+                if diagnostics.len() == 1 { "" } else { "s" }
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
-pub fn demo(_definition: Option<&Path>) -> Result<()> {
-    anyhow::bail!("demo: not wired yet")
+/// Loads a definition, turning its diagnostics into one error.
+pub fn load_definition(dir: &Path) -> Result<factory_def::Definition> {
+    factory_def::load(dir).map_err(|diagnostics| {
+        anyhow::anyhow!("{diagnostics}{} problem(s) in the definition at {}; run `factory check {}`", diagnostics.len(), dir.display(), dir.display())
+    })
 }
 
 pub fn import(store: &Path, what: &Import) -> Result<()> {
@@ -28,11 +49,9 @@ pub fn import(store: &Path, what: &Import) -> Result<()> {
     // Everything is read and resolved before anything is written: bad
     // input leaves the store as it was.
     let graph = build_graph(&manifest, &mut |line| println!("{line}"))?;
-    eprintln!("TIMING finished {:?}", std::time::SystemTime::now());
     fs_err::create_dir_all(store)?;
     graph.save(&store.join(GRAPH_FILE))?;
     manifest.save(store)?;
-    eprintln!("TIMING saved {:?}", std::time::SystemTime::now());
     println!(
         "graph: {} nodes, {} dependency clauses, {} edges; stored in {} ({:.2} s)",
         graph.node_count(),
@@ -76,7 +95,36 @@ pub fn build_graph(manifest: &Manifest, report: &mut dyn FnMut(String)) -> Resul
             ImportSpec::Debian { sources, packages, arch, profiles } => {
                 import_debian(&mut builder, sources, packages, arch, profiles, report)?;
             }
-            other => anyhow::bail!("importing {other:?} is not available yet"),
+            ImportSpec::Definition { dir } => {
+                let def = load_definition(dir)?;
+                let r = add_definition(&mut builder, &def);
+                report(format!(
+                    "definition {}: {} components, {} packages, {} images, {} modules, {} products, {} dependency clauses",
+                    dir.display(),
+                    r.components,
+                    r.packages,
+                    r.images,
+                    r.modules,
+                    r.products,
+                    r.clauses
+                ));
+            }
+            ImportSpec::Rpm { specs } => {
+                let sources = load_all(specs, |p| load_spec(p).map(|s| vec![s]))?;
+                let r = add_rpm(&mut builder, &sources);
+                report(format!(
+                    "rpm: {} specs, {} binary packages, {} dependency clauses, {} edges, {} unresolved names",
+                    r.sources, r.binaries, r.clauses, r.edges, r.unresolved_names
+                ));
+            }
+            ImportSpec::Modulemd { files } => {
+                let streams = load_all(files, load_modulemd)?;
+                let r = add_modulemd(&mut builder, &streams);
+                report(format!(
+                    "modulemd: {} module streams, {} components, {} dependency clauses",
+                    r.streams, r.components, r.clauses
+                ));
+            }
         }
     }
     Ok(builder.finish())
@@ -98,10 +146,8 @@ fn import_debian(
         (sources, binaries)
     });
     let (sources, binaries): (Vec<SourcePackage>, Vec<BinaryPackage>) = (sources?, binaries?);
-    eprintln!("TIMING parsed {:?}", std::time::SystemTime::now());
     let target = DebianTarget { arch: arch.to_owned(), profiles: BuildProfiles::new(profiles.iter().cloned()) };
     let r = add_debian(builder, &sources, &binaries, &target);
-    eprintln!("TIMING resolved {:?}", std::time::SystemTime::now());
     // Freeing a million parsed records takes a noticeable share of an
     // import; let another thread do it while this one goes on.
     std::thread::spawn(move || drop((sources, binaries)));
@@ -121,7 +167,7 @@ fn import_debian(
     Ok(())
 }
 
-fn load_all<T, E>(paths: &[PathBuf], load: fn(&Path) -> Result<Vec<T>, E>) -> Result<Vec<T>>
+fn load_all<T, E>(paths: &[PathBuf], load: impl Fn(&Path) -> Result<Vec<T>, E>) -> Result<Vec<T>>
 where
     E: std::error::Error + Send + Sync + 'static,
 {
@@ -131,3 +177,4 @@ where
     }
     Ok(all)
 }
+

@@ -1,5 +1,6 @@
 //! One module per group of commands; `run` dispatches.
 
+mod demo;
 mod import;
 mod query;
 
@@ -18,7 +19,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan(args) => query::plan(store, args)?,
         Command::Trace { name, depth, format } => query::trace(store, name, *depth, *format)?,
         Command::Why { from, to, format } => query::why(store, from, to, *format)?,
-        Command::Demo { definition } => import::demo(definition.as_deref())?,
+        Command::Demo { definition } => demo::demo(definition.as_deref())?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,7 @@ use factory_graph::{Alternatives, Graph, Link, Mode, NodeId, NodeKind};
 use serde_json::json;
 
 use crate::cli::{AffectedArgs, AlternativesArg, Format, ModeArg, PlanArgs, Selection};
-use crate::output::{node_json, node_label, print_wrapped};
+use crate::output::{node_json, node_label, plural, print_wrapped};
 use crate::store_dir::load_graph;
 
 /// Turns `src:NAME` / `NAME` into a node, with a suggestion when unknown.
@@ -68,8 +68,11 @@ pub fn affected_set(graph: &Graph, selection: &Selection) -> Result<(Vec<NodeId>
 }
 
 pub fn affected(store: &Path, args: &AffectedArgs) -> Result<()> {
-    let graph = load_graph(store)?;
-    let (changed, set) = affected_set(&graph, &args.selection)?;
+    print_affected(&load_graph(store)?, args)
+}
+
+pub fn print_affected(graph: &Graph, args: &AffectedArgs) -> Result<()> {
+    let (changed, set) = affected_set(graph, &args.selection)?;
     match args.format {
         Format::Lines => {
             let mut out = String::with_capacity(set.len() * 16);
@@ -81,20 +84,20 @@ pub fn affected(store: &Path, args: &AffectedArgs) -> Result<()> {
         }
         Format::Json => {
             let value = json!({
-                "changed": changed.iter().map(|&n| node_json(&graph, n)).collect::<Vec<_>>(),
+                "changed": changed.iter().map(|&n| node_json(graph, n)).collect::<Vec<_>>(),
                 "mode": format!("{:?}", args.selection.mode).to_lowercase(),
                 "alternatives": format!("{:?}", args.selection.alternatives).to_lowercase(),
                 "count": set.len(),
-                "affected": set.iter().map(|&n| node_json(&graph, n)).collect::<Vec<_>>(),
+                "affected": set.iter().map(|&n| node_json(graph, n)).collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&value)?);
         }
         Format::Dot => {
-            let plan = factory_graph::plan(&graph, &set, alternatives(args.selection.alternatives), |_| 1.0);
-            print_dot(&graph, &set, &plan.edges);
+            let plan = factory_graph::plan(graph, &set, alternatives(args.selection.alternatives), |_| 1.0);
+            print_dot(graph, &set, &plan.edges);
         }
         Format::Text => {
-            let names: Vec<String> = changed.iter().map(|&n| node_label(&graph, n)).collect();
+            let names: Vec<String> = changed.iter().map(|&n| node_label(graph, n)).collect();
             println!(
                 "{} to rebuild if {} changes (mode {}, alternatives {}):",
                 set.len(),
@@ -102,18 +105,21 @@ pub fn affected(store: &Path, args: &AffectedArgs) -> Result<()> {
                 format!("{:?}", args.selection.mode).to_lowercase(),
                 format!("{:?}", args.selection.alternatives).to_lowercase()
             );
-            print_wrapped(set.iter().map(|&n| node_label(&graph, n)));
+            print_wrapped(set.iter().map(|&n| node_label(graph, n)));
         }
     }
     Ok(())
 }
 
 pub fn plan(store: &Path, args: &PlanArgs) -> Result<()> {
-    let graph = load_graph(store)?;
-    let (changed, set) = affected_set(&graph, &args.selection)?;
+    print_plan(&load_graph(store)?, args)
+}
+
+pub fn print_plan(graph: &Graph, args: &PlanArgs) -> Result<()> {
+    let (changed, set) = affected_set(graph, &args.selection)?;
     // Build history enters here once the engine records durations.
     let default = args.default_duration;
-    let plan = factory_graph::plan(&graph, &set, alternatives(args.selection.alternatives), |_| default);
+    let plan = factory_graph::plan(graph, &set, alternatives(args.selection.alternatives), |_| default);
     let names = |nodes: &[NodeId]| nodes.iter().map(|&n| graph.name(n).to_owned()).collect::<Vec<_>>();
     match args.format {
         Format::Json => {
@@ -136,7 +142,7 @@ pub fn plan(store: &Path, args: &PlanArgs) -> Result<()> {
                 }
             }
         }
-        Format::Dot => print_dot(&graph, &set, &plan.edges),
+        Format::Dot => print_dot(graph, &set, &plan.edges),
         Format::Text => {
             println!(
                 "{} builds in {} waves, at most {} at once; {} build cycles.",
@@ -146,12 +152,12 @@ pub fn plan(store: &Path, args: &PlanArgs) -> Result<()> {
                 plan.cycles.len()
             );
             for (i, wave) in plan.waves.iter().enumerate() {
-                println!("wave {} ({} builds):", i + 1, wave.len());
-                print_wrapped(wave.iter().map(|&n| node_label(&graph, n)));
+                println!("wave {} ({}):", i + 1, plural(wave.len(), "build", "builds"));
+                print_wrapped(wave.iter().map(|&n| node_label(graph, n)));
             }
             for (i, cycle) in plan.cycles.iter().enumerate() {
                 println!("cycle {} ({} sources, built as one unit):", i + 1, cycle.len());
-                print_wrapped(cycle.iter().map(|&n| node_label(&graph, n)));
+                print_wrapped(cycle.iter().map(|&n| node_label(graph, n)));
             }
             println!(
                 "critical path ({:.0} s of {:.0} s total work): {}",
@@ -176,19 +182,22 @@ fn print_dot(graph: &Graph, set: &[NodeId], edges: &[(NodeId, NodeId)]) {
 }
 
 pub fn trace(store: &Path, name: &str, depth: usize, format: Format) -> Result<()> {
-    let graph = load_graph(store)?;
-    let root = resolve_name(&graph, name)?;
+    print_trace(&load_graph(store)?, name, depth, format)
+}
+
+pub fn print_trace(graph: &Graph, name: &str, depth: usize, format: Format) -> Result<()> {
+    let root = resolve_name(graph, name)?;
     let reverse = graph.reverse(Alternatives::All);
-    let up = walk(&graph, root, depth, |n| factory_graph::upstream(&graph, n));
-    let down = walk(&graph, root, depth, |n| factory_graph::downstream(&graph, &reverse, n));
+    let up = walk(graph, root, depth, |n| factory_graph::upstream(graph, n));
+    let down = walk(graph, root, depth, |n| factory_graph::downstream(graph, &reverse, n));
     match format {
         Format::Json => {
             let edges = |list: &[(usize, NodeId, Link, NodeId)]| {
                 list.iter()
-                    .map(|&(d, a, link, b)| json!({"depth": d, "from": node_json(&graph, a), "edge": link.as_str(), "to": node_json(&graph, b)}))
+                    .map(|&(d, a, link, b)| json!({"depth": d, "from": node_json(graph, a), "edge": link.as_str(), "to": node_json(graph, b)}))
                     .collect::<Vec<_>>()
             };
-            let value = json!({"node": node_json(&graph, root), "built_from": edges(&up), "builds": edges(&down)});
+            let value = json!({"node": node_json(graph, root), "built_from": edges(&up), "builds": edges(&down)});
             println!("{}", serde_json::to_string_pretty(&value)?);
         }
         Format::Dot => {
@@ -202,14 +211,14 @@ pub fn trace(store: &Path, name: &str, depth: usize, format: Format) -> Result<(
                 nodes.extend([a, b]);
                 edges.push((a, b));
             }
-            print_dot(&graph, &nodes.into_iter().collect::<Vec<_>>(), &edges);
+            print_dot(graph, &nodes.into_iter().collect::<Vec<_>>(), &edges);
         }
         Format::Text | Format::Lines => {
-            println!("{}", node_label(&graph, root));
+            println!("{}", node_label(graph, root));
             println!("made from:");
-            print_tree(&graph, &up, "<-");
+            print_tree(graph, &up, "<-");
             println!("made into:");
-            print_tree(&graph, &down, "->");
+            print_tree(graph, &down, "->");
         }
     }
     Ok(())
@@ -227,6 +236,9 @@ fn walk(
     let mut frontier = vec![root];
     let mut out = Vec::new();
     for depth in 1..=max_depth {
+        if frontier.is_empty() {
+            break;
+        }
         let mut following = Vec::new();
         for &node in &frontier {
             for (link, to) in next(node) {
@@ -258,11 +270,11 @@ fn print_tree(graph: &Graph, edges: &[(usize, NodeId, Link, NodeId)], arrow: &st
 }
 
 pub fn why(store: &Path, from: &str, to: &str, format: Format) -> Result<()> {
-    let graph = load_graph(store)?;
-    let a = resolve_name(&graph, from)?;
-    let b = resolve_name(&graph, to)?;
-    let Some(path) = factory_graph::why(&graph, a, b) else {
-        let hint = if factory_graph::why(&graph, b, a).is_some() {
+    let graph = &load_graph(store)?;
+    let a = resolve_name(graph, from)?;
+    let b = resolve_name(graph, to)?;
+    let Some(path) = factory_graph::why(graph, a, b) else {
+        let hint = if factory_graph::why(graph, b, a).is_some() {
             format!(" (but `{to}` depends on `{from}`: try `factory why {to} {from}`)")
         } else {
             String::new()
@@ -273,14 +285,14 @@ pub fn why(store: &Path, from: &str, to: &str, format: Format) -> Result<()> {
         Format::Json => {
             let steps: Vec<_> = path
                 .iter()
-                .map(|&(x, link, y)| json!({"from": node_json(&graph, x), "edge": link.as_str(), "to": node_json(&graph, y)}))
+                .map(|&(x, link, y)| json!({"from": node_json(graph, x), "edge": link.as_str(), "to": node_json(graph, y)}))
                 .collect();
             println!("{}", serde_json::to_string_pretty(&json!({"path": steps}))?);
         }
         _ => {
-            println!("{}", node_label(&graph, a));
+            println!("{}", node_label(graph, a));
             for &(_, link, y) in &path {
-                println!("  --{}--> {}", link.as_str(), node_label(&graph, y));
+                println!("  --{}--> {}", link.as_str(), node_label(graph, y));
             }
         }
     }
