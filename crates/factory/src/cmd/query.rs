@@ -17,7 +17,7 @@ pub fn resolve_name(graph: &Graph, name: &str) -> Result<NodeId> {
         if let Some(id) = graph.find(NodeKind::Source, source) {
             return Ok(id);
         }
-        bail!("unknown source package `{source}`{}", suggestion(graph, source, "src:"));
+        bail!("unknown source package `{source}`{}", suggestion(graph, source, Some(NodeKind::Source)));
     }
     // A bare name is a binary first, then anything else of that name.
     if let Some(id) = graph.find(NodeKind::Binary, name) {
@@ -26,19 +26,22 @@ pub fn resolve_name(graph: &Graph, name: &str) -> Result<NodeId> {
     let others = graph.find_all(name);
     match others {
         [only] => Ok(*only),
-        [] => bail!("unknown name `{name}`{}", suggestion(graph, name, "")),
+        [] => bail!("unknown name `{name}`{}", suggestion(graph, name, None)),
         _ => Ok(others[0]),
     }
 }
 
-fn suggestion(graph: &Graph, name: &str, prefix: &str) -> String {
+/// The closest name of that kind (any kind when `None`): fewest edits,
+/// then the most similar start (typos tend to be late in a name).
+fn suggestion(graph: &Graph, name: &str, kind: Option<NodeKind>) -> String {
     let best = graph
-        .names()
-        .map(|candidate| (strsim::levenshtein(name, candidate), candidate))
-        .filter(|&(d, _)| d <= 2.max(name.len() / 4))
-        .min();
+        .nodes()
+        .filter(|&n| kind.is_none_or(|k| graph.kind(n) == k))
+        .map(|n| (strsim::levenshtein(name, graph.name(n)), -strsim::jaro_winkler(name, graph.name(n)), n))
+        .filter(|&(d, _, _)| d <= 2.max(name.len() / 4))
+        .min_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
     match best {
-        Some((_, candidate)) => format!(" — did you mean `{prefix}{candidate}`?"),
+        Some((_, _, node)) => format!(" — did you mean `{}`?", node_label(graph, node)),
         None => " — check the spelling, or `factory import` the archive that has it".to_owned(),
     }
 }
