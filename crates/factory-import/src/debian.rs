@@ -149,7 +149,7 @@ fn required<'p, 'a>(
                 file,
                 (last_line + 1, 1),
                 format!(
-                    "a `{name}` field in the stanza starting at line {}",
+                    "the `{name}` field in the stanza starting at line {}",
                     paragraph.line
                 ),
                 "the end of the stanza",
