@@ -83,6 +83,23 @@ async fn one_at_a_time(store: &Store, producers: usize, total: usize) -> Figure 
     }
 }
 
+/// Latency of one durable append when nothing else is appending (median and 99th percentile).
+async fn idle_latency(store: &Store, appends: usize) -> (Duration, Duration) {
+    let build = queue_builds(store, 1).await[0];
+    let mut samples = Vec::with_capacity(appends);
+    for i in 0..appends {
+        let start = Instant::now();
+        store
+            .db()
+            .append_one(log_event(build, i))
+            .await
+            .expect("append");
+        samples.push(start.elapsed());
+    }
+    samples.sort();
+    (samples[appends / 2], samples[appends * 99 / 100])
+}
+
 /// `producers` tasks, each keeping up to `window` single-event appends in flight.
 async fn pipelined(store: &Store, producers: usize, window: usize, total: usize) -> Figure {
     let builds = queue_builds(store, producers).await;
@@ -335,6 +352,15 @@ fn main() {
             print(figures.last().expect("figure"));
             verify_gap_free(&store).await;
         }
+        let store = Store::open(&dir.path().join("latency"))
+            .await
+            .expect("open");
+        let (median, p99) = idle_latency(&store, 300).await;
+        println!(
+            "factory: one append alone, durable: median {} us, p99 {} us",
+            median.as_micros(),
+            p99.as_micros()
+        );
         let store = Store::open(&dir.path().join("pipelined"))
             .await
             .expect("open");
