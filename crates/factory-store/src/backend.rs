@@ -197,3 +197,61 @@ impl<L: EventLog> EventFollower<L> {
         Ok(events)
     }
 }
+
+/// Follows one build's log: returns chunks as they are appended, and `None` once the build
+/// has finished and everything it logged was returned (for `factory log BUILD --follow`).
+pub struct LogFollower<S: EventLog + Projections> {
+    store: S,
+    build: BuildId,
+    cursor: Seq,
+    commits: watch::Receiver<Seq>,
+    poll_interval: Duration,
+}
+
+impl<S: EventLog + Projections> LogFollower<S> {
+    pub fn new(store: S, build: BuildId) -> Self {
+        let commits = store.commits();
+        LogFollower {
+            store,
+            build,
+            cursor: Seq(0),
+            commits,
+            poll_interval: Duration::from_millis(200),
+        }
+    }
+
+    /// How often to look for appends by other processes (default 200 ms).
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// The next chunks, waiting for them while the build is unfinished; `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<Vec<LogChunk>>> {
+        loop {
+            self.commits.borrow_and_update();
+            // Read the state before the log: a chunk appended after a finished state was
+            // read is still returned by the read that follows.
+            let build = self.store.build(self.build).await?;
+            let Some(build) = build else {
+                return Err(crate::error::StoreError::UnknownBuild { build: self.build });
+            };
+            let chunks = self.store.build_log(self.build, self.cursor).await?;
+            if let Some(last) = chunks.last() {
+                self.cursor = last.seq;
+                return Ok(Some(chunks));
+            }
+            if !build.state.is_unfinished() {
+                return Ok(None);
+            }
+            tokio::select! {
+                changed = self.commits.changed() => {
+                    if changed.is_err() {
+                        tokio::time::sleep(self.poll_interval).await;
+                    }
+                }
+                _ = tokio::time::sleep(self.poll_interval) => {}
+            }
+        }
+    }
+}

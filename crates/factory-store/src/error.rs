@@ -51,6 +51,10 @@ pub enum StoreError {
     #[error("rejected event `{kind}`: {reason}")]
     InvalidEvent { kind: &'static str, reason: String },
 
+    /// No build has this id.
+    #[error("build {build} does not exist; `factory status` lists builds")]
+    UnknownBuild { build: crate::event::BuildId },
+
     /// A stored event could not be decoded.
     #[error("event #{seq} (`{kind}`, schema v{schema_version}) cannot be decoded: {reason}")]
     CorruptEvent {

@@ -123,8 +123,10 @@ pub enum LogStream {
 
 /// Everything that happens in the factory.
 ///
-/// Adding a variant is a compatible change (older rows still decode); changing the fields of an
-/// existing variant needs a new schema version. The serialized tag (`type`) is the stable name.
+/// The serialized tag (`type`) is the stable name. Adding a variant or changing a variant's
+/// fields needs a new [`SCHEMA_VERSION`]: older rows still decode (with an upcast where fields
+/// changed), and an older Factory reading a newer log stops with
+/// [`StoreError::FutureSchema`] ("upgrade Factory") instead of misreading it.
 #[derive(Clone, PartialEq, Serialize, Deserialize, Debug)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 #[non_exhaustive]

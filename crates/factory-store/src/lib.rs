@@ -17,7 +17,7 @@ mod sqlite;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use backend::{EventFollower, EventLog, Projections};
+pub use backend::{EventFollower, EventLog, LogFollower, Projections};
 pub use cas::{Cas, GcReport, PutOutcome, Verify};
 pub use digest::Digest;
 pub use error::StoreError;

@@ -266,3 +266,61 @@ async fn empty_append_is_a_no_op() {
     assert!(dir.path().join("factory.db").is_file());
     assert!(dir.path().join("cas/sha256").is_dir());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_garbage_database_file_is_a_precise_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("factory.db");
+    std::fs::write(
+        &db,
+        b"this is not a database, just some text of a few bytes\n".repeat(100),
+    )
+    .unwrap();
+    let err = match Store::open(dir.path()).await {
+        Err(err) => err,
+        Ok(_) => panic!("a garbage file must not open"),
+    };
+    assert!(
+        matches!(
+            err,
+            StoreError::Database { .. } | StoreError::Migration { .. }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("factory.db"), "{err}");
+    // Nothing was changed.
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        b"this is not a database, just some text of a few bytes\n".repeat(100)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_from_a_newer_factory_is_refused_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    store.db().append_one(change("a", "1")).await.unwrap();
+    let url = format!("sqlite:{}", dir.path().join("factory.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (seq, recorded_at_ms, kind, schema_version, body) \
+         VALUES (2, 0, 'quantum_build', 99, '{}')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let err = store.db().events_since(Seq(0), 10).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::FutureSchema {
+                seq: Seq(2),
+                found: 99,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("upgrade Factory"), "{err}");
+    assert_eq!(store.db().events_since(Seq(0), 1).await.unwrap().len(), 1);
+}

@@ -514,3 +514,54 @@ async fn replaying_the_log_rebuilds_identical_projections() {
     store.db().rebuild_projections().await.unwrap();
     assert_eq!(store.db().dump_projections().await.unwrap(), original);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_log_can_be_followed_until_the_build_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let db = store.db().clone();
+    let build = one(&db, queued(None, "hello", "k")).await;
+    db.append(vec![
+        Event::BuildStarted { build, attempt: 1 },
+        log(build, "one\n"),
+    ])
+    .await
+    .unwrap();
+    let mut follower = factory_store::LogFollower::new(db.clone(), build);
+    let writer = tokio::spawn(async move {
+        for i in 0..20 {
+            db.append_one(log(build, &format!("line {i}\n")))
+                .await
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        db.append_one(Event::BuildSucceeded {
+            build,
+            outputs: vec![],
+        })
+        .await
+        .unwrap();
+    });
+    let mut text = String::new();
+    while let Some(chunks) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), follower.next())
+            .await
+            .expect("follower stalled")
+            .unwrap()
+    {
+        text.extend(chunks.into_iter().map(|c| c.chunk));
+    }
+    writer.await.unwrap();
+    let expected: String = std::iter::once("one\n".to_string())
+        .chain((0..20).map(|i| format!("line {i}\n")))
+        .collect();
+    assert_eq!(text, expected);
+
+    let mut unknown = factory_store::LogFollower::new(store.db().clone(), BuildId(4242));
+    assert!(matches!(
+        unknown.next().await,
+        Err(StoreError::UnknownBuild {
+            build: BuildId(4242)
+        })
+    ));
+}
