@@ -23,9 +23,14 @@ pub trait EventLog: Clone + Send + Sync + 'static {
     /// Like [`EventLog::append`], but the events are handed to the writer *now*, before the
     /// returned future is awaited. Submissions from one task are committed in the order they
     /// were submitted, so a producer (e.g. a log forwarder) can keep many appends in flight
-    /// and await only the acknowledgements it needs.
+    /// and await only the acknowledgements it needs. Dropping the returned future does not
+    /// cancel the append (fire and forget); [`EventLog::flush`] waits for such appends.
     fn submit(&self, events: Vec<Event>)
     -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static;
+
+    /// Waits until everything submitted before this call is durable (or was rejected), e.g.
+    /// before exiting after fire-and-forget submissions.
+    fn flush(&self) -> impl Future<Output = Result<()>> + Send;
 
     /// Appends one event; see [`EventLog::append`].
     fn append_one(&self, event: Event) -> impl Future<Output = Result<Seq>> + Send {

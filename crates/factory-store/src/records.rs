@@ -52,7 +52,8 @@ impl BuildState {
         BuildState::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
-    /// Scheduled and building builds still have work to do (e.g. after a crash).
+    /// Scheduled and building builds still have work to do (e.g. after a crash). Blocked
+    /// builds are done for their wave: a later wave queues them again.
     pub fn is_unfinished(self) -> bool {
         matches!(self, BuildState::Scheduled | BuildState::Building)
     }
@@ -148,6 +149,3 @@ pub struct LogChunk {
     pub stream: LogStream,
     pub chunk: String,
 }
-
-/// Count of builds per state in a wave (for progress display).
-pub type StateCounts = BTreeMap<&'static str, u64>;

@@ -324,3 +324,15 @@ async fn an_event_from_a_newer_factory_is_refused_with_a_hint() {
     assert!(err.to_string().contains("upgrade Factory"), "{err}");
     assert_eq!(store.db().events_since(Seq(0), 1).await.unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_waits_for_fire_and_forget_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    for i in 0..500 {
+        // The returned futures are dropped: the events are still written.
+        drop(store.db().submit(vec![change("x", &i.to_string())]));
+    }
+    store.db().flush().await.unwrap();
+    assert_eq!(store.db().last_seq().await.unwrap(), Seq(500));
+}

@@ -62,6 +62,9 @@ enum WriterRequest {
     RebuildProjections {
         reply: oneshot::Sender<Result<Seq>>,
     },
+    Flush {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 impl SqliteStore {
@@ -189,6 +192,12 @@ impl EventLog for SqliteStore {
         }
     }
 
+    async fn flush(&self) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.send(WriterRequest::Flush { reply })?;
+        answer.await.map_err(|_| self.stopped())
+    }
+
     async fn events_since(&self, after: Seq, limit: u32) -> Result<Vec<RecordedEvent>> {
         let rows = sqlx::query(
             "SELECT seq, recorded_at_ms, kind, schema_version, body FROM events \
@@ -289,6 +298,13 @@ impl Writer {
                             .await
                             .map_err(|e| e.with_path(&self.path));
                         let _ = reply.send(result);
+                    }
+                    WriterRequest::Flush { reply } => {
+                        // Requests are handled in arrival order: committing the group that
+                        // is being gathered finishes everything sent before the flush.
+                        self.commit_group(&mut group).await;
+                        group_events = 0;
+                        let _ = reply.send(());
                     }
                 }
                 if group_events < MAX_GROUP_EVENTS {
