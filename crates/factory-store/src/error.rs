@@ -38,7 +38,10 @@ pub enum StoreError {
     },
 
     /// Applying the schema migrations failed (e.g. the database was written by a newer Factory).
-    #[error("migrating database `{}`: {source}", path.display())]
+    #[error(
+        "migrating database `{}`: {source} (if a newer Factory wrote it, upgrade Factory)",
+        path.display()
+    )]
     Migration {
         path: PathBuf,
         #[source]

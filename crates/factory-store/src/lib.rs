@@ -5,6 +5,42 @@
 //!   [`SqliteStore`]; a PostgreSQL backend can be added behind the same traits.
 //! - [`cas`]: the content-addressed blob store.
 //! - [`Store`]: both together in one directory, `<dir>/factory.db` and `<dir>/cas/`.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use factory_store::{BuildId, BuildKey, BuildOutput, Event, EventLog, Projections, Store};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), factory_store::StoreError> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let store = Store::open(dir.path()).await?;
+//! let db = store.db();
+//! // A build's id is the sequence number of the event that queued it.
+//! let build: BuildId = db
+//!     .append_one(Event::BuildQueued {
+//!         wave: None,
+//!         component: "hello".into(),
+//!         key: BuildKey("k1".into()),
+//!         reason: "first build".into(),
+//!         inputs: BTreeMap::new(),
+//!     })
+//!     .await?
+//!     .into();
+//! let blob = store.cas().put_bytes(b"hello binary")?;
+//! db.append(vec![
+//!     Event::BuildStarted { build, attempt: 1 },
+//!     Event::BuildSucceeded {
+//!         build,
+//!         outputs: vec![BuildOutput { name: "hello".into(), digest: blob.digest, size: blob.size }],
+//!     },
+//! ])
+//! .await?;
+//! // The next time this key comes up, the engine reuses the build instead of running it.
+//! let reusable = store.reusable_build(&BuildKey("k1".into())).await?.unwrap();
+//! assert_eq!(reusable.outputs[0].digest, blob.digest);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod backend;
 pub mod cas;
