@@ -102,15 +102,15 @@ impl<'a> Parser<'a> {
                     } else if let Some(field) = paragraph.fields.last_mut() {
                         if field.value.is_empty() {
                             // The first line was empty: the value starts here.
-                            let first = first_non_blank(&bytes[start..end]);
-                            field.value = trim_end(&self.text[start + first..end]);
+                            let first = start + first_non_blank(&bytes[start..end]);
+                            field.value = &self.text[first..trimmed_end(bytes, end)];
                             field.value_line = line_no;
-                            field.value_column = first + 1;
+                            field.value_column = first - start + 1;
                         } else {
                             // Continuation: the value now extends to this line's end.
                             let value_start =
                                 field.value.as_ptr() as usize - self.text.as_ptr() as usize;
-                            field.value = trim_end(&self.text[value_start..end]);
+                            field.value = &self.text[value_start..trimmed_end(bytes, end)];
                         }
                     } else {
                         self.failed = true;
@@ -158,7 +158,24 @@ impl<'a> Parser<'a> {
                 "signed files (InRelease, .dsc) need their OpenPGP armor removed first",
             ));
         }
-        let Some(colon) = memchr::memchr(b':', bytes) else {
+        // One pass finds the colon and checks the name: names are short, so
+        // a plain loop beats a memchr call followed by a second scan.
+        let mut colon = 0;
+        while colon < bytes.len() && bytes[colon] != b':' {
+            let has_colon = || memchr::memchr(b':', &bytes[colon..]).is_some();
+            if !(b'!'..=b'~').contains(&bytes[colon]) && has_colon() {
+                self.failed = true;
+                let column = line[..colon].chars().count() + 1;
+                return Err(self.error(
+                    (line_no, column),
+                    "a field name character (printable ASCII, no space or `:`)",
+                    &line[colon..],
+                    "field names are printable ASCII without spaces, followed by `:`",
+                ));
+            }
+            colon += 1;
+        }
+        if colon == bytes.len() {
             self.failed = true;
             return Err(self.error(
                 (line_no, line.chars().count() + 1),
@@ -166,19 +183,6 @@ impl<'a> Parser<'a> {
                 "end of line",
                 "every line of a paragraph is `Name: value` or a continuation starting with a blank; \
                  a truncated or garbled index shows up like this",
-            ));
-        };
-        if let Some(bad) = bytes[..colon]
-            .iter()
-            .position(|&b| !(b'!'..=b'~').contains(&b))
-        {
-            self.failed = true;
-            let column = line[..bad].chars().count() + 1;
-            return Err(self.error(
-                (line_no, column),
-                "a field name character (printable ASCII, no space or `:`)",
-                &line[bad..],
-                "field names are printable ASCII without spaces, followed by `:`",
             ));
         }
         if colon == 0 {
@@ -191,13 +195,13 @@ impl<'a> Parser<'a> {
             ));
         }
         let first = colon + 1 + first_non_blank(&bytes[colon + 1..]);
-        let value = trim_end(&line[first.min(line.len())..]);
+        // Everything before `first` is ASCII, so its byte count is the column.
         Ok(Field {
             name: &line[..colon],
-            value,
+            value: &line[first..trimmed_end(bytes, bytes.len()).max(first)],
             line: line_no,
             value_line: line_no,
-            value_column: line[..first.min(line.len())].chars().count() + 1,
+            value_column: first + 1,
         })
     }
 
@@ -233,8 +237,13 @@ fn first_non_blank(bytes: &[u8]) -> usize {
         .unwrap_or(bytes.len())
 }
 
-fn trim_end(s: &str) -> &str {
-    s.trim_end_matches([' ', '\t', '\r', '\n'])
+/// The end of `bytes[..end]` without trailing blanks (never below a
+/// non-blank byte, so slicing there stays on a character boundary).
+fn trimmed_end(bytes: &[u8], mut end: usize) -> usize {
+    while end > 0 && matches!(bytes[end - 1], b' ' | b'\t' | b'\r') {
+        end -= 1;
+    }
+    end
 }
 
 /// Parses all paragraphs of a text (convenient for small files and tests).

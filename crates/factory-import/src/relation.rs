@@ -203,11 +203,11 @@ impl<'a> Scanner<'a> {
     /// A run of bytes accepted by `accept`; must not be empty.
     fn word(
         &mut self,
-        accept: fn(u8) -> bool,
+        accept: impl Fn(u8) -> bool,
         expected: &'static str,
     ) -> Result<&'a str, RelationError> {
         let start = self.pos;
-        while self.peek().is_some_and(accept) {
+        while self.pos < self.bytes.len() && accept(self.bytes[self.pos]) {
             self.pos += 1;
         }
         if self.pos == start {

@@ -75,65 +75,56 @@ impl<'a> Version<'a> {
     /// parts, a non-numeric epoch, blanks); characters dpkg only warns about
     /// are accepted.
     pub fn parse(text: &'a str) -> Result<Self, VersionError> {
+        let error = |offset, message| Err(VersionError { offset, message });
         if text.is_empty() {
-            return Err(VersionError {
-                offset: 0,
-                message: "version string is empty",
-            });
+            return error(0, "version string is empty");
         }
-        if let Some(offset) = text.find(|c: char| c.is_ascii_whitespace()) {
-            return Err(VersionError {
-                offset,
-                message: "version string has embedded blanks",
-            });
+        // One pass over the bytes: the character set, the first `:` (end
+        // of the epoch) and the last `-` (start of the revision).
+        let (mut colon, mut hyphen) = (None, None);
+        for (at, byte) in text.bytes().enumerate() {
+            match byte {
+                b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'+' | b'.' | b'~' => {}
+                b':' => {
+                    colon.get_or_insert(at);
+                }
+                b'-' => hyphen = Some(at),
+                b' ' | b'\t' | b'\n' | b'\r' => {
+                    return error(at, "version string has embedded blanks");
+                }
+                _ => {
+                    return error(
+                        at,
+                        "invalid character in version (allowed: letters, digits, `+ . ~ - :`)",
+                    );
+                }
+            }
         }
-        let (epoch, rest, rest_offset) = match text.find(':') {
+        let (epoch, rest_offset) = match colon {
             Some(colon) => {
                 let digits = &text[..colon];
                 if digits.is_empty() {
-                    return Err(VersionError {
-                        offset: 0,
-                        message: "epoch in version is empty",
-                    });
+                    return error(0, "epoch in version is empty");
                 }
-                if let Some(bad) = digits.find(|c: char| !c.is_ascii_digit()) {
-                    return Err(VersionError {
-                        offset: bad,
-                        message: "epoch in version is not a number",
-                    });
+                if let Some(bad) = digits.bytes().position(|b| !b.is_ascii_digit()) {
+                    return error(bad, "epoch in version is not a number");
                 }
-                let epoch = digits.parse::<u64>().map_err(|_| VersionError {
-                    offset: 0,
-                    message: "epoch in version is too big",
-                })?;
-                (epoch, &text[colon + 1..], colon + 1)
+                let Ok(epoch) = digits.parse::<u64>() else {
+                    return error(0, "epoch in version is too big");
+                };
+                (epoch, colon + 1)
             }
-            None => (0, text, 0),
+            None => (0, 0),
         };
-        let (upstream, revision) = match rest.rfind('-') {
-            Some(hyphen) => {
-                if hyphen + 1 == rest.len() {
-                    return Err(VersionError {
-                        offset: rest_offset + hyphen,
-                        message: "revision number is empty",
-                    });
-                }
-                (&rest[..hyphen], &rest[hyphen + 1..])
+        let (upstream, revision) = match hyphen {
+            Some(hyphen) if hyphen + 1 == text.len() => {
+                return error(hyphen, "revision number is empty");
             }
-            None => (rest, ""),
+            Some(hyphen) => (&text[rest_offset..hyphen], &text[hyphen + 1..]),
+            None => (&text[rest_offset..], ""),
         };
         if upstream.is_empty() {
-            return Err(VersionError {
-                offset: rest_offset,
-                message: "upstream version is empty",
-            });
-        }
-        if let Some(bad) = rest.find(|c: char| !(c.is_ascii_alphanumeric() || "+.~-:".contains(c)))
-        {
-            return Err(VersionError {
-                offset: rest_offset + bad,
-                message: "invalid character in version (allowed: letters, digits, `+ . ~ - :`)",
-            });
+            return error(rest_offset, "upstream version is empty");
         }
         Ok(Self {
             epoch,
