@@ -8,12 +8,16 @@
 //! - [`key`] and [`tree`]: build keys and deterministic tree digests.
 //! - [`archive`]: byte-reproducible tar, tarball, .deb and OCI image layout writers.
 //! - [`runner`]: [`BuildRunner`], the facade the orchestrator calls.
+//! - [`recipe`]: a definition job + its inputs' digests -> key material and work.
+//! - [`orchestrator`]: changes -> waves of builds, reuse, early cutoff, events.
 
 pub mod archive;
 pub mod digest;
 pub mod error;
 pub mod exec;
 pub mod key;
+pub mod orchestrator;
+pub mod recipe;
 pub mod runner;
 pub mod sandbox;
 pub mod spec;
@@ -33,3 +37,8 @@ pub use spec::{
 };
 pub use tokio_util::sync::CancellationToken;
 pub use tree::{TreeError, digest_tree, walk_tree};
+pub use orchestrator::{
+    BuildReport, Change, ChangeReason, Observer, Orchestrator, OrchestratorError, Quiet, Settings,
+    Stop, StopReason, WaveReport,
+};
+pub use recipe::{Job, RecipeError};

@@ -46,12 +46,53 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Load the bundled example definition and show its trace, affected set and plan.
+    /// The whole pipeline on the bundled example: build everything, an upstream change,
+    /// then a comment-only change (early cutoff). A second run on the same --dir builds nothing.
     Demo {
         /// The definition to use (default: the bundled example).
         #[arg(long)]
         definition: Option<PathBuf>,
+        /// Work directory (definition copy, store, exported artifacts); default: a temporary one.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Builds run at the same time (default: the number of cores).
+        #[arg(long, short = 'j')]
+        jobs: Option<usize>,
     },
+    /// Run the factory in the foreground: build what changed, watch for changes.
+    Up(crate::cmd::engine::UpArgs),
+    /// Recent waves and the state of every component.
+    Status,
+    /// The log of a build (`b12`, `12` or a build key prefix).
+    Log {
+        build: String,
+        /// Keep printing while the build runs.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// The event log, one line per event.
+    Events {
+        /// Keep printing new events.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Start after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+    },
+    /// Rebuild components (or images) by hand, and what depends on them.
+    Rebuild {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[command(flatten)]
+        run: crate::cmd::engine::RunArgs,
+    },
+    /// Why a build ran: what changed against the previous build of the same component.
+    Explain {
+        /// `b12`, `12` or a build key prefix.
+        build: String,
+    },
+    /// Remove stored outputs that no live build references.
+    Gc,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! One module per group of commands; `run` dispatches.
 
 mod demo;
+pub mod engine;
 mod import;
 mod query;
 
@@ -19,7 +20,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan(args) => query::plan(store, args)?,
         Command::Trace { name, depth, format } => query::trace(store, name, *depth, *format)?,
         Command::Why { from, to, format } => query::why(store, from, to, *format)?,
-        Command::Demo { definition } => demo::demo(definition.as_deref())?,
+        Command::Demo { definition, dir, jobs } => demo::demo(definition.as_deref(), dir.as_deref(), *jobs)?,
+        Command::Up(args) => engine::up(store, args)?,
+        Command::Status => engine::status(store)?,
+        Command::Log { build, follow } => engine::log(store, build, *follow)?,
+        Command::Events { follow, after } => engine::events(store, *follow, *after)?,
+        Command::Rebuild { names, run } => engine::rebuild(store, run, names)?,
+        Command::Explain { build } => engine::explain(store, build)?,
+        Command::Gc => engine::gc(store)?,
     }
     Ok(ExitCode::SUCCESS)
 }

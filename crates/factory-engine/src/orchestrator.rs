@@ -1,0 +1,1493 @@
+//! The orchestrator: a change becomes a wave of builds.
+//!
+//! A change (jobs + reason) gives the affected set through the graph
+//! (transitive mode). Every job is dispatched the moment its inputs exist —
+//! no barrier between levels — longest remaining chain first, at most
+//! `jobs` at a time. Before running, the build key is looked up: a key that
+//! already succeeded is never run again (reused; when it is the key of the
+//! component's latest build the event is an early cutoff, because an input
+//! was rebuilt with identical output). Every state change is an event in
+//! the store; outputs are stored in the content-addressed store as
+//! deterministic tars so any later build can materialise them.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use factory_def::Definition;
+use factory_graph::{GraphBuilder, Mode, NodeKind, Reverse as GraphReverse};
+use factory_store::{
+    BuildId, BuildKey as StoreKey, BuildOutput, BuildRecord, BuildState, Event, EventLog,
+    FailureKind, LogStream as StoreStream, Projections, Store, StoreError, WaveId,
+};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::archive::{
+    ArchiveError, OciBase, OciImageSpec, OciLayer, TarOptions, write_deb, write_oci_layout,
+    write_tar, write_tarball,
+};
+use crate::digest::Digest;
+use crate::error::{BuildError, FailureClass};
+use crate::exec::{LogLine, LogSink, LogStream};
+use crate::recipe::{self, ImageBaseRef, ImageWork, Job, Prepared, RecipeError, Work};
+use crate::runner::{BuildRequest, BuildRunner};
+
+/// Name of the output every build records: its output tree as a deterministic tar.
+pub const TREE_OUTPUT: &str = "tree.tar";
+
+/// Why a wave runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeReason {
+    /// Bring every job up to date (first build, or `factory up` starting).
+    Reconcile,
+    /// A local source directory changed.
+    SourceChanged,
+    /// `factory rebuild NAME`.
+    Manual,
+    /// The definition of the job (its component, kind or image) changed.
+    DefinitionChanged,
+    /// The wave was interrupted (crash, kill, Ctrl-C) and is run again.
+    Resumed(WaveId),
+}
+
+impl ChangeReason {
+    pub fn describe(&self) -> String {
+        match self {
+            ChangeReason::Reconcile => "bring up to date".into(),
+            ChangeReason::SourceChanged => "source changed".into(),
+            ChangeReason::Manual => "manual rebuild".into(),
+            ChangeReason::DefinitionChanged => "definition changed".into(),
+            ChangeReason::Resumed(wave) => format!("resuming interrupted wave {wave}"),
+        }
+    }
+}
+
+/// A change to some jobs.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub jobs: Vec<Job>,
+    pub reason: ChangeReason,
+}
+
+/// Why a wave stopped early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// Ctrl-C or shutdown: the wave stays unfinished and is resumed on the next start.
+    Shutdown,
+    /// A newer change supersedes the wave's remaining builds.
+    Superseded(String),
+}
+
+/// Stops a running wave: running builds are killed, nothing new is dispatched.
+#[derive(Debug, Clone, Default)]
+pub struct Stop {
+    token: CancellationToken,
+    why: Arc<Mutex<Option<StopReason>>>,
+}
+
+impl Stop {
+    pub fn new() -> Stop {
+        Stop::default()
+    }
+
+    pub fn stop(&self, reason: StopReason) {
+        self.why
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(reason);
+        self.token.cancel();
+    }
+
+    pub fn reason(&self) -> Option<StopReason> {
+        self.why.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+}
+
+/// How one job of a wave ended.
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    pub job: String,
+    pub build: BuildId,
+    pub state: BuildState,
+    /// Why it was queued.
+    pub reason: String,
+    /// Failure, cutoff, reuse or block detail.
+    pub detail: Option<String>,
+    /// Set when the build ran.
+    pub duration: Option<Duration>,
+    /// The output digest (tree tar) when usable.
+    pub output: Option<factory_store::Digest>,
+    /// The build ran and its output equals the output of the component's previous build.
+    pub output_unchanged: bool,
+}
+
+/// What a wave did.
+#[derive(Debug, Clone)]
+pub struct WaveReport {
+    pub wave: WaveId,
+    pub affected: Vec<String>,
+    pub builds: Vec<BuildReport>,
+    pub stopped: Option<StopReason>,
+    pub duration: Duration,
+}
+
+impl WaveReport {
+    pub fn count(&self, state: BuildState) -> usize {
+        self.builds.iter().filter(|b| b.state == state).count()
+    }
+
+    /// Builds that ran (succeeded or failed after running).
+    pub fn ran(&self) -> usize {
+        self.builds.iter().filter(|b| b.duration.is_some()).count()
+    }
+
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        for state in BuildState::ALL {
+            let n = self.count(state);
+            if n > 0 {
+                parts.push(format!("{n} {state}"));
+            }
+        }
+        if parts.is_empty() {
+            "nothing to do".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// Progress callbacks for a user interface. Called from the orchestrator's tasks.
+pub trait Observer: Send + Sync {
+    fn wave_planned(&self, _wave: WaveId, _jobs: &[String]) {}
+    fn build_started(&self, _job: &str, _build: BuildId) {}
+    fn build_finished(&self, _report: &BuildReport) {}
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrchestratorError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Recipe(#[from] RecipeError),
+    #[error("{action} `{path}`: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> OrchestratorError {
+    let path = path.to_path_buf();
+    move |source| OrchestratorError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Settings of an [`Orchestrator`].
+#[derive(Clone)]
+pub struct Settings {
+    /// Builds run at the same time.
+    pub jobs: usize,
+    /// Tries for an infrastructure failure (the first included).
+    pub tries: u32,
+    /// Wait before the second try; doubled for each further one.
+    pub backoff: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            tries: 3,
+            backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Runs waves. Cheap to clone.
+#[derive(Clone)]
+pub struct Orchestrator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    runner: BuildRunner,
+    settings: Settings,
+    environment: BTreeMap<String, String>,
+    trees: PathBuf,
+    scratch: PathBuf,
+    observer: Arc<dyn Observer>,
+}
+
+impl Orchestrator {
+    /// Scratch work directories and materialised trees live below the store directory.
+    pub fn new(
+        store: Store,
+        sandbox: crate::Sandbox,
+        settings: Settings,
+        observer: Arc<dyn Observer>,
+    ) -> Orchestrator {
+        let environment = recipe::environment_facts(&sandbox);
+        let scratch = store.dir().join("scratch");
+        let trees = store.dir().join("trees");
+        let runner = BuildRunner::new(sandbox, scratch.join("work"));
+        Orchestrator {
+            inner: Arc::new(Inner {
+                store,
+                runner,
+                settings,
+                environment,
+                trees,
+                scratch,
+                observer,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Every job of the definition: components and images.
+    pub fn all_jobs(def: &Definition) -> Vec<Job> {
+        def.components
+            .keys()
+            .map(|c| Job::Component(c.clone()))
+            .chain(def.images.keys().map(|i| Job::Image(i.clone())))
+            .collect()
+    }
+
+    /// Records the change, computes the affected set and runs it.
+    pub async fn run_change(
+        &self,
+        def: Arc<Definition>,
+        change: Change,
+        stop: Stop,
+    ) -> Result<WaveReport, OrchestratorError> {
+        for job in &change.jobs {
+            if !job.exists_in(&def) {
+                return Err(RecipeError::Unknown { job: job.name() }.into());
+            }
+        }
+        let affected = affected_jobs(&def, &change.jobs);
+        let changed: BTreeSet<Job> = change.jobs.iter().cloned().collect();
+        let mut events: Vec<Event> = change
+            .jobs
+            .iter()
+            .map(|job| Event::ChangeDetected {
+                component: job.name(),
+                reason: change.reason.describe(),
+                revision: None,
+            })
+            .collect();
+        let set = self.with_missing_inputs(&def, affected).await?;
+        let trigger = format!(
+            "{}: {}",
+            change.reason.describe(),
+            change
+                .jobs
+                .iter()
+                .map(Job::name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        events.push(Event::WavePlanned {
+            trigger,
+            affected: set.iter().map(Job::name).collect(),
+            plan: levels(&def, &set),
+        });
+        let seqs = self.inner.store.db().append(events).await?;
+        let wave = WaveId::from(*seqs.last().expect("at least the wave event"));
+        self.run_wave(def, wave, set, changed, change.reason, stop)
+            .await
+    }
+
+    /// Finishes the waves a crash or kill left unfinished: their unfinished builds are
+    /// cancelled and their affected sets run again in new waves (what already succeeded
+    /// is reused by key, never run again).
+    pub async fn resume(
+        &self,
+        def: Arc<Definition>,
+        stop: Stop,
+    ) -> Result<Vec<WaveReport>, OrchestratorError> {
+        let db = self.inner.store.db();
+        let mut reports = Vec::new();
+        for wave in db.unfinished_waves().await? {
+            let mut events = Vec::new();
+            for build in db.builds_of_wave(wave.id).await? {
+                if build.state.is_unfinished() {
+                    events.push(Event::BuildCancelled {
+                        build: build.id,
+                        reason: format!(
+                            "interrupted: the factory stopped while the build was {}; wave {} is resumed",
+                            build.state, wave.id
+                        ),
+                    });
+                }
+            }
+            events.push(Event::WaveFinished {
+                wave: wave.id,
+                summary: "interrupted; resumed in a new wave".into(),
+            });
+            db.append(events).await?;
+            let jobs: Vec<Job> = wave
+                .affected
+                .iter()
+                .map(|name| Job::parse(name))
+                .filter(|job| job.exists_in(&def))
+                .collect();
+            let set = self.with_missing_inputs(&def, jobs).await?;
+            let seq = db
+                .append_one(Event::WavePlanned {
+                    trigger: ChangeReason::Resumed(wave.id).describe(),
+                    affected: set.iter().map(Job::name).collect(),
+                    plan: levels(&def, &set),
+                })
+                .await?;
+            let report = self
+                .run_wave(
+                    def.clone(),
+                    WaveId::from(seq),
+                    set,
+                    BTreeSet::new(),
+                    ChangeReason::Resumed(wave.id),
+                    stop.clone(),
+                )
+                .await?;
+            let stopped = report.stopped.is_some();
+            reports.push(report);
+            if stopped {
+                break;
+            }
+        }
+        Ok(reports)
+    }
+
+    /// Adds, to a fixpoint, every input of the set that has no usable build yet.
+    async fn with_missing_inputs(
+        &self,
+        def: &Definition,
+        jobs: Vec<Job>,
+    ) -> Result<Vec<Job>, OrchestratorError> {
+        let mut set: BTreeSet<Job> = jobs.into_iter().collect();
+        let mut todo: Vec<Job> = set.iter().cloned().collect();
+        while let Some(job) = todo.pop() {
+            for input in job.inputs(def)?.into_values() {
+                if set.contains(&input) {
+                    continue;
+                }
+                if self.usable_output(&input.name()).await?.is_none() {
+                    set.insert(input.clone());
+                    todo.push(input);
+                }
+            }
+        }
+        Ok(set.into_iter().collect())
+    }
+
+    /// The output digest and build of a job's latest usable build, if its tree is in the CAS.
+    async fn usable_output(
+        &self,
+        job: &str,
+    ) -> Result<Option<(factory_store::Digest, BuildRecord)>, OrchestratorError> {
+        let Some(build) = self.inner.store.db().latest_successful_build(job).await? else {
+            return Ok(None);
+        };
+        Ok(tree_digest(&build)
+            .filter(|d| self.inner.store.cas().contains(d))
+            .map(|d| (d, build)))
+    }
+
+    async fn run_wave(
+        &self,
+        def: Arc<Definition>,
+        wave: WaveId,
+        set: Vec<Job>,
+        changed: BTreeSet<Job>,
+        reason: ChangeReason,
+        stop: Stop,
+    ) -> Result<WaveReport, OrchestratorError> {
+        let started = Instant::now();
+        let names: Vec<String> = set.iter().map(Job::name).collect();
+        self.inner.observer.wave_planned(wave, &names);
+        let mut sched = Scheduler::new(&def, &set)?;
+        let mut done: HashMap<Job, Done> = HashMap::new();
+        let mut reports = Vec::new();
+        let mut running: JoinSet<(Job, Result<BuildReport, OrchestratorError>)> = JoinSet::new();
+        let mut first_error = None;
+        loop {
+            while running.len() < self.inner.settings.jobs.max(1) && !stop.is_stopped() {
+                let Some(job) = sched.pop_ready() else { break };
+                let inputs = self.resolve_inputs(&def, &job, &done).await?;
+                let this = self.clone();
+                let def = def.clone();
+                let ctx = JobContext {
+                    wave,
+                    is_changed: changed.contains(&job),
+                    reason: reason.clone(),
+                    cancel: stop.token().child_token(),
+                    stop: stop.clone(),
+                };
+                running.spawn(async move {
+                    let result = this.process(def, job.clone(), inputs, ctx).await;
+                    (job, result)
+                });
+            }
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
+            let (job, result) = joined.map_err(|e| OrchestratorError::Task(e.to_string()))?;
+            let report = match result {
+                Ok(report) => report,
+                Err(error) => {
+                    // The store or the disk failed under us: stop dispatching, let
+                    // running builds finish, and report the error.
+                    stop.stop(StopReason::Shutdown);
+                    first_error.get_or_insert(error);
+                    continue;
+                }
+            };
+            if report.state.has_usable_outputs() {
+                done.insert(
+                    job.clone(),
+                    Done {
+                        output: report.output.expect("usable builds have an output"),
+                        build: report.build,
+                        rebuilt_identical: report.output_unchanged,
+                    },
+                );
+                sched.finished(&job);
+            } else if matches!(report.state, BuildState::Failed | BuildState::Blocked) {
+                let blocked = sched.block_dependents(&job);
+                for dependent in blocked {
+                    let blocked_report =
+                        self.record_blocked(wave, &dependent, &job, &report).await?;
+                    self.inner.observer.build_finished(&blocked_report);
+                    reports.push(blocked_report);
+                }
+            }
+            self.inner.observer.build_finished(&report);
+            reports.push(report);
+        }
+        if let Some(error) = first_error {
+            return Err(error);
+        }
+        let stopped = stop.reason();
+        let mut report = WaveReport {
+            wave,
+            affected: names,
+            builds: reports,
+            stopped: stopped.clone(),
+            duration: started.elapsed(),
+        };
+        let summary = match &stopped {
+            // Left unfinished on purpose: the next start resumes it.
+            Some(StopReason::Shutdown) => None,
+            Some(StopReason::Superseded(by)) => {
+                Some(format!("superseded by {by}: {}", report.summary()))
+            }
+            None => Some(report.summary()),
+        };
+        if let Some(summary) = summary {
+            self.inner
+                .store
+                .db()
+                .append_one(Event::WaveFinished { wave, summary })
+                .await?;
+        }
+        report.builds.sort_by_key(|b| b.build);
+        Ok(report)
+    }
+
+    /// Output digests of a job's inputs: from this wave, else the latest usable build.
+    async fn resolve_inputs(
+        &self,
+        def: &Definition,
+        job: &Job,
+        done: &HashMap<Job, Done>,
+    ) -> Result<BTreeMap<String, InputState>, OrchestratorError> {
+        let mut inputs = BTreeMap::new();
+        for (name, input) in job.inputs(def)? {
+            let state = match done.get(&input) {
+                Some(d) => InputState {
+                    digest: d.output,
+                    in_wave: Some((d.build, d.rebuilt_identical)),
+                },
+                None => match self.usable_output(&input.name()).await? {
+                    Some((digest, _)) => InputState {
+                        digest,
+                        in_wave: None,
+                    },
+                    None => {
+                        return Err(RecipeError::MissingInput {
+                            job: job.name(),
+                            input: name,
+                        }
+                        .into());
+                    }
+                },
+            };
+            inputs.insert(name, state);
+        }
+        Ok(inputs)
+    }
+
+    async fn record_blocked(
+        &self,
+        wave: WaveId,
+        job: &Job,
+        failed: &Job,
+        failure: &BuildReport,
+    ) -> Result<BuildReport, OrchestratorError> {
+        let reason = format!("input {failed} did not build");
+        let detail = format!(
+            "blocked: {failed} {} in build {}{}",
+            failure.state,
+            failure.build,
+            failure
+                .detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        );
+        let db = self.inner.store.db();
+        let seq = db
+            .append_one(Event::BuildQueued {
+                wave: Some(wave),
+                component: job.name(),
+                key: StoreKey(String::new()),
+                reason: reason.clone(),
+                inputs: BTreeMap::new(),
+            })
+            .await?;
+        let build = BuildId::from(seq);
+        db.append_one(Event::BuildBlocked {
+            build,
+            by: vec![failure.build],
+            reason: detail.clone(),
+        })
+        .await?;
+        Ok(BuildReport {
+            job: job.name(),
+            build,
+            state: BuildState::Blocked,
+            reason,
+            detail: Some(detail),
+            duration: None,
+            output: None,
+            output_unchanged: false,
+        })
+    }
+
+    /// Queues one job, then reuses, cuts off or runs it.
+    async fn process(
+        self,
+        def: Arc<Definition>,
+        job: Job,
+        inputs: BTreeMap<String, InputState>,
+        ctx: JobContext,
+    ) -> Result<BuildReport, OrchestratorError> {
+        let db = self.inner.store.db().clone();
+        let digests: BTreeMap<String, Digest> = inputs
+            .iter()
+            .map(|(name, s)| (name.clone(), engine_digest(&s.digest)))
+            .collect();
+        let environment = self.inner.environment.clone();
+        let (def2, job2) = (def.clone(), job.clone());
+        let prepared = tokio::task::spawn_blocking(move || {
+            recipe::prepare(&def2, &job2, &digests, &environment)
+        })
+        .await
+        .map_err(|e| OrchestratorError::Task(e.to_string()))?;
+        let previous = db.latest_successful_build(&job.name()).await?;
+        let prepared = match prepared {
+            Ok(prepared) => prepared,
+            Err(error) => return self.record_unpreparable(&job, ctx.wave, error).await,
+        };
+        let key = prepared.material.key();
+        let store_key = StoreKey(key.to_string());
+        let why_inputs = why_inputs(&prepared);
+        let reason = queue_reason(&ctx, previous.as_ref(), &why_inputs);
+        let build = BuildId::from(
+            db.append_one(Event::BuildQueued {
+                wave: Some(ctx.wave),
+                component: job.name(),
+                key: store_key.clone(),
+                reason: reason.clone(),
+                inputs: why_inputs,
+            })
+            .await?,
+        );
+        let mut report = BuildReport {
+            job: job.name(),
+            build,
+            state: BuildState::Scheduled,
+            reason,
+            detail: None,
+            duration: None,
+            output: None,
+            output_unchanged: false,
+        };
+        if let Some(existing) = self.inner.store.reusable_build(&store_key).await? {
+            return self
+                .record_reuse(report, existing, previous, &ctx, &inputs)
+                .await;
+        }
+        self.inner.observer.build_started(&job.name(), build);
+        let started = Instant::now();
+        let result = self.run_with_retries(build, &prepared, &inputs, &ctx).await;
+        report.duration = Some(started.elapsed());
+        match result {
+            Ok(tree) => {
+                let outputs = self.store_outputs(build, &prepared, &tree).await?;
+                let digest = outputs[0].digest;
+                db.append_one(Event::BuildSucceeded { build, outputs })
+                    .await?;
+                report.state = BuildState::Succeeded;
+                report.output = Some(digest);
+                if let Some(prev) = &previous
+                    && tree_digest(prev) == Some(digest)
+                {
+                    report.output_unchanged = true;
+                    report.detail = Some(format!(
+                        "output identical to build {} (early cutoff for what depends on it)",
+                        prev.id
+                    ));
+                }
+            }
+            Err(failure) => {
+                let (event, state) = match failure.class {
+                    FailureClass::Cancelled => (
+                        Event::BuildCancelled {
+                            build,
+                            reason: failure.message.clone(),
+                        },
+                        BuildState::Cancelled,
+                    ),
+                    class => (
+                        Event::BuildFailed {
+                            build,
+                            reason: failure.message.clone(),
+                            kind: if class == FailureClass::Infrastructure {
+                                FailureKind::Infrastructure
+                            } else {
+                                FailureKind::User
+                            },
+                        },
+                        BuildState::Failed,
+                    ),
+                };
+                db.append_one(event).await?;
+                report.state = state;
+                report.detail = Some(failure.message);
+            }
+        }
+        Ok(report)
+    }
+
+    async fn record_unpreparable(
+        &self,
+        job: &Job,
+        wave: WaveId,
+        error: RecipeError,
+    ) -> Result<BuildReport, OrchestratorError> {
+        let db = self.inner.store.db();
+        let reason = "cannot compute the build key".to_owned();
+        let build = BuildId::from(
+            db.append_one(Event::BuildQueued {
+                wave: Some(wave),
+                component: job.name(),
+                key: StoreKey(String::new()),
+                reason: reason.clone(),
+                inputs: BTreeMap::new(),
+            })
+            .await?,
+        );
+        let message = error.to_string();
+        db.append_one(Event::BuildFailed {
+            build,
+            reason: message.clone(),
+            kind: FailureKind::User,
+        })
+        .await?;
+        Ok(BuildReport {
+            job: job.name(),
+            build,
+            state: BuildState::Failed,
+            reason,
+            detail: Some(message),
+            duration: None,
+            output: None,
+            output_unchanged: false,
+        })
+    }
+
+    async fn record_reuse(
+        &self,
+        mut report: BuildReport,
+        existing: BuildRecord,
+        previous: Option<BuildRecord>,
+        ctx: &JobContext,
+        inputs: &BTreeMap<String, InputState>,
+    ) -> Result<BuildReport, OrchestratorError> {
+        let db = self.inner.store.db();
+        let build = report.build;
+        let same_as_latest = previous.as_ref().filter(|p| p.key == existing.key);
+        match same_as_latest {
+            Some(latest) if !ctx.is_changed => {
+                let identical: Vec<String> = inputs
+                    .iter()
+                    .filter_map(|(name, s)| match s.in_wave {
+                        Some((b, true)) => Some(format!("{name} (rebuilt in {b})")),
+                        _ => None,
+                    })
+                    .collect();
+                let detail = if identical.is_empty() {
+                    format!("inputs identical to those of {}: nothing to do", latest.id)
+                } else {
+                    format!(
+                        "early cutoff: {} produced output identical to before, so the build key equals {}'s",
+                        identical.join(", "),
+                        latest.id
+                    )
+                };
+                db.append_one(Event::BuildCutOff {
+                    build,
+                    reason: detail.clone(),
+                    previous: Some(latest.id),
+                })
+                .await?;
+                report.state = BuildState::Unchanged;
+                report.detail = Some(detail);
+            }
+            _ => {
+                db.append_one(Event::BuildReused {
+                    build,
+                    from: existing.id,
+                })
+                .await?;
+                report.state = BuildState::Reused;
+                report.detail = Some(format!(
+                    "build key already succeeded in {}: outputs reused",
+                    existing.id
+                ));
+            }
+        }
+        report.output = tree_digest(&existing);
+        Ok(report)
+    }
+
+    async fn run_with_retries(
+        &self,
+        build: BuildId,
+        prepared: &Prepared,
+        inputs: &BTreeMap<String, InputState>,
+        ctx: &JobContext,
+    ) -> Result<PathBuf, Failure> {
+        let db = self.inner.store.db();
+        let tries = self.inner.settings.tries.max(1);
+        let mut backoff = self.inner.settings.backoff;
+        for attempt in 1..=tries {
+            db.append_one(Event::BuildStarted { build, attempt })
+                .await
+                .map_err(|e| Failure::infra(e.into()))?;
+            let result = self.attempt(build, prepared, inputs, ctx).await;
+            match result {
+                Ok(out) => return Ok(out),
+                Err(failure)
+                    if failure.class == FailureClass::Infrastructure && attempt < tries =>
+                {
+                    let line = format!(
+                        "attempt {attempt} failed ({}); retrying in {backoff:?}",
+                        failure.message
+                    );
+                    drop(db.submit(vec![log_event(build, StoreStream::Factory, line)]));
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = ctx.cancel.cancelled() => return Err(cancelled(ctx)),
+                    }
+                    backoff *= 2;
+                }
+                Err(failure) => return Err(failure),
+            }
+        }
+        unreachable!("the last try returns")
+    }
+
+    /// One try: materialise inputs, run the work into a fresh output directory.
+    async fn attempt(
+        &self,
+        build: BuildId,
+        prepared: &Prepared,
+        inputs: &BTreeMap<String, InputState>,
+        ctx: &JobContext,
+    ) -> Result<PathBuf, Failure> {
+        if ctx.cancel.is_cancelled() {
+            return Err(cancelled(ctx));
+        }
+        let dir = self.inner.scratch.join(format!("{}", build));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .map_err(io_err("removing", &dir))
+                .map_err(Failure::infra)?;
+        }
+        let out = dir.join("out");
+        let mut input_dirs = BTreeMap::new();
+        for (name, state) in inputs {
+            let tree = self
+                .materialise(&state.digest)
+                .await
+                .map_err(Failure::infra)?;
+            input_dirs.insert(name.clone(), tree);
+        }
+        let sink: Arc<dyn LogSink> = Arc::new(StoreLogSink {
+            store: self.inner.store.clone(),
+            build,
+        });
+        let result = match &prepared.work {
+            Work::Commands { spec, source } => {
+                let mut request = BuildRequest::new(spec.clone(), &out);
+                request.source = source.clone();
+                request.inputs = input_dirs;
+                request.sink = Some(sink);
+                request.cancel = ctx.cancel.clone();
+                self.inner
+                    .runner
+                    .run(request)
+                    .await
+                    .map(|_| ())
+                    .map_err(|f| Failure::from_build(f.error, ctx))
+            }
+            work => {
+                let work = work.clone();
+                let (out2, dir2) = (out.clone(), dir.clone());
+                let written = tokio::task::spawn_blocking(move || {
+                    run_builtin(&work, &input_dirs, &out2, &dir2.join("staging"))
+                })
+                .await
+                .map_err(|e| Failure::infra(OrchestratorError::Task(e.to_string())))?;
+                match written {
+                    Ok(note) => {
+                        sink.line(&LogLine {
+                            command: 0,
+                            stream: LogStream::Engine,
+                            text: note,
+                            elapsed: Duration::ZERO,
+                        });
+                        Ok(())
+                    }
+                    Err(error) => Err(Failure::from_archive(error)),
+                }
+            }
+        };
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        result.map(|()| out)
+    }
+
+    /// Stores the output tree (as a deterministic tar) and the packages in it.
+    async fn store_outputs(
+        &self,
+        build: BuildId,
+        prepared: &Prepared,
+        tree: &Path,
+    ) -> Result<Vec<BuildOutput>, OrchestratorError> {
+        let tar_path = tree.with_extension("tar");
+        let (tree2, tar2) = (tree.to_path_buf(), tar_path.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), OrchestratorError> {
+            let file = std::fs::File::create(&tar2).map_err(io_err("creating", &tar2))?;
+            let options = TarOptions {
+                mtime: crate::spec::DEFAULT_SOURCE_DATE_EPOCH,
+                dot_prefix: false,
+            };
+            let file = write_tar(&tree2, std::io::BufWriter::new(file), &options).map_err(|e| {
+                OrchestratorError::Io {
+                    action: "archiving",
+                    path: tree2.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                }
+            })?;
+            file.into_inner()
+                .map_err(|e| OrchestratorError::Io {
+                    action: "writing",
+                    path: tar2.clone(),
+                    source: e.into_error(),
+                })?
+                .sync_all()
+                .map_err(io_err("writing", &tar2))
+        })
+        .await
+        .map_err(|e| OrchestratorError::Task(e.to_string()))??;
+        let store = &self.inner.store;
+        let (put, _) = store
+            .store_artifact(&tar_path, TREE_OUTPUT, "tree", Some(build))
+            .await?;
+        let mut outputs = vec![BuildOutput {
+            name: TREE_OUTPUT.into(),
+            digest: put.digest,
+            size: put.size,
+        }];
+        let kind = prepared.material.kind.as_str();
+        if matches!(kind, "deb" | "tarball") {
+            for file in &prepared.material.spec.outputs {
+                let path = tree.join(file);
+                let (put, _) = store.store_artifact(&path, file, kind, Some(build)).await?;
+                outputs.push(BuildOutput {
+                    name: file.clone(),
+                    digest: put.digest,
+                    size: put.size,
+                });
+            }
+        }
+        if let Some(dir) = tree.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        Ok(outputs)
+    }
+
+    /// The directory holding the tree with this digest, extracted from the CAS once.
+    pub async fn materialise(
+        &self,
+        digest: &factory_store::Digest,
+    ) -> Result<PathBuf, OrchestratorError> {
+        let dir = self.inner.trees.join(digest.hex());
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        let cas = self.inner.store.cas().clone();
+        let (digest, trees, target) = (*digest, self.inner.trees.clone(), dir.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), OrchestratorError> {
+            std::fs::create_dir_all(&trees).map_err(io_err("creating", &trees))?;
+            let blob = cas.open_blob(&digest)?;
+            let temp = tempfile::Builder::new()
+                .prefix(".extract-")
+                .tempdir_in(&trees)
+                .map_err(io_err("creating a directory in", &trees))?;
+            tar::Archive::new(blob)
+                .unpack(temp.path())
+                .map_err(io_err("extracting into", temp.path()))?;
+            let temp = temp.keep();
+            if let Err(e) = std::fs::rename(&temp, &target) {
+                let _ = std::fs::remove_dir_all(&temp);
+                if !target.is_dir() {
+                    return Err(io_err("renaming into", &target)(e));
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| OrchestratorError::Task(e.to_string()))??;
+        Ok(dir)
+    }
+
+    /// Removes materialised trees that are no longer live, then unreferenced blobs.
+    pub async fn gc(&self) -> Result<(factory_store::GcReport, usize), OrchestratorError> {
+        let live = self.inner.store.db().live_digests().await?;
+        let mut removed_trees = 0;
+        if let Ok(entries) = std::fs::read_dir(&self.inner.trees) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let keep = live.iter().any(|d| d.hex() == name);
+                if !keep && std::fs::remove_dir_all(entry.path()).is_ok() {
+                    removed_trees += 1;
+                }
+            }
+        }
+        let report = self.inner.store.gc(Duration::ZERO).await?;
+        Ok((report, removed_trees))
+    }
+}
+
+/// The output tree digest a build recorded.
+pub fn tree_digest(build: &BuildRecord) -> Option<factory_store::Digest> {
+    build
+        .outputs
+        .iter()
+        .find(|o| o.name == TREE_OUTPUT)
+        .map(|o| o.digest)
+}
+
+fn engine_digest(d: &factory_store::Digest) -> Digest {
+    Digest::from_bytes(*d.as_bytes())
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Done {
+    output: factory_store::Digest,
+    build: BuildId,
+    rebuilt_identical: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InputState {
+    digest: factory_store::Digest,
+    /// Built in this wave: (build, whether it ran and produced identical output).
+    in_wave: Option<(BuildId, bool)>,
+}
+
+struct JobContext {
+    wave: WaveId,
+    is_changed: bool,
+    reason: ChangeReason,
+    cancel: CancellationToken,
+    stop: Stop,
+}
+
+/// What `factory explain` compares: every ingredient of the key, named.
+fn why_inputs(prepared: &Prepared) -> BTreeMap<String, String> {
+    let m = &prepared.material;
+    let mut map = BTreeMap::new();
+    if let Some(source) = &m.source_digest {
+        map.insert("source".into(), source.to_hex());
+    }
+    for (name, digest) in &m.inputs {
+        map.insert(format!("input:{name}"), digest.to_hex());
+    }
+    map.insert("recipe".into(), recipe::recipe_digest(m).to_hex());
+    map.insert("kind".into(), m.kind.clone());
+    for (name, value) in &m.environment {
+        map.insert(format!("env:{name}"), value.clone());
+    }
+    map
+}
+
+/// What differs between two builds' ingredients, one line each, in words.
+pub fn differences(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> Vec<String> {
+    let short = |s: &str| s.chars().take(12).collect::<String>();
+    let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let mut lines = Vec::new();
+    for key in keys {
+        let what = match key.split_once(':') {
+            Some(("input", name)) => format!("input {name}"),
+            Some(("env", name)) => format!("environment {name}"),
+            _ => key.clone(),
+        };
+        match (old.get(key), new.get(key)) {
+            (Some(a), Some(b)) if a != b => {
+                let (a, b) = if key.starts_with("env:") || key == "kind" {
+                    (a.clone(), b.clone())
+                } else {
+                    (short(a), short(b))
+                };
+                lines.push(format!("{what} changed: {a} -> {b}"));
+            }
+            (Some(_), None) => lines.push(format!("{what} removed")),
+            (None, Some(_)) => lines.push(format!("{what} added")),
+            _ => {}
+        }
+    }
+    lines
+}
+
+fn queue_reason(
+    ctx: &JobContext,
+    previous: Option<&BuildRecord>,
+    inputs: &BTreeMap<String, String>,
+) -> String {
+    let diff = previous.map(|p| differences(&p.inputs, inputs));
+    let mut parts = Vec::new();
+    let said = ctx.reason.describe();
+    // "source changed" is already said by the difference line that follows.
+    let repeated = diff
+        .as_ref()
+        .is_some_and(|d| d.iter().any(|line| line.starts_with(&said)));
+    if ctx.is_changed && !repeated {
+        parts.push(said);
+    }
+    match diff {
+        None => parts.push("first build".into()),
+        Some(d) if d.is_empty() => {
+            if !ctx.is_changed {
+                parts.push("affected; inputs as before".into());
+            }
+        }
+        Some(d) => parts.push(d.join("; ")),
+    }
+    parts.join(": ")
+}
+
+fn log_event(build: BuildId, stream: StoreStream, mut text: String) -> Event {
+    text.push('\n');
+    Event::BuildLog {
+        build,
+        stream,
+        chunk: text,
+    }
+}
+
+/// Forwards a build's log lines to the event log as they arrive.
+struct StoreLogSink {
+    store: Store,
+    build: BuildId,
+}
+
+impl LogSink for StoreLogSink {
+    fn line(&self, line: &LogLine) {
+        let stream = match line.stream {
+            LogStream::Stdout => StoreStream::Stdout,
+            LogStream::Stderr => StoreStream::Stderr,
+            LogStream::Engine => StoreStream::Factory,
+        };
+        // Handed to the writer now; the acknowledgement is not needed.
+        drop(
+            self.store
+                .db()
+                .submit(vec![log_event(self.build, stream, line.text.clone())]),
+        );
+    }
+}
+
+struct Failure {
+    class: FailureClass,
+    message: String,
+}
+
+impl Failure {
+    fn infra(error: OrchestratorError) -> Failure {
+        Failure {
+            class: FailureClass::Infrastructure,
+            message: error.to_string(),
+        }
+    }
+
+    fn from_build(error: BuildError, ctx: &JobContext) -> Failure {
+        if error.class() == FailureClass::Cancelled {
+            return cancelled(ctx);
+        }
+        Failure {
+            class: error.class(),
+            message: error.to_string(),
+        }
+    }
+
+    fn from_archive(error: ArchiveError) -> Failure {
+        let class = match error {
+            ArchiveError::Io { .. } => FailureClass::Infrastructure,
+            _ => FailureClass::Build,
+        };
+        Failure {
+            class,
+            message: error.to_string(),
+        }
+    }
+}
+
+fn cancelled(ctx: &JobContext) -> Failure {
+    let message = match ctx.stop.reason() {
+        Some(StopReason::Superseded(by)) => format!("superseded by {by}"),
+        _ => "stopped: the factory shut down (the wave resumes on the next start)".into(),
+    };
+    Failure {
+        class: FailureClass::Cancelled,
+        message,
+    }
+}
+
+/// Runs a built-in kind (a library call, not a sandboxed command). Returns a log line.
+fn run_builtin(
+    work: &Work,
+    inputs: &BTreeMap<String, PathBuf>,
+    out: &Path,
+    staging: &Path,
+) -> Result<String, ArchiveError> {
+    std::fs::create_dir_all(out).map_err(ArchiveError::io("creating", out))?;
+    match work {
+        Work::Deb {
+            from,
+            prefix,
+            control,
+            file_name,
+            mtime,
+        } => {
+            let root = stage_under_prefix(&inputs[from], prefix, staging)?;
+            let dest = out.join(file_name);
+            let digest = write_deb(&root, control, &dest, *mtime)?;
+            Ok(format!("wrote {file_name} ({})", digest.to_oci()))
+        }
+        Work::Tarball {
+            from,
+            prefix,
+            file_name,
+            mtime,
+        } => {
+            let root = stage_under_prefix(&inputs[from], prefix, staging)?;
+            let dest = out.join(file_name);
+            let digest = write_tarball(&root, &dest, *mtime)?;
+            Ok(format!("wrote {file_name} ({})", digest.to_oci()))
+        }
+        Work::Image(image) => build_image(image, inputs, out, staging),
+        Work::Commands { .. } => unreachable!("commands run in the sandbox"),
+    }
+}
+
+fn stage_under_prefix(tree: &Path, prefix: &str, staging: &Path) -> Result<PathBuf, ArchiveError> {
+    let relative = prefix.trim_matches('/');
+    if relative.is_empty() {
+        return Ok(tree.to_path_buf());
+    }
+    let root = staging.join("root");
+    let target = root.join(relative);
+    recipe::copy_tree(tree, &target).map_err(ArchiveError::io("copying into", &target))?;
+    Ok(root)
+}
+
+fn build_image(
+    work: &ImageWork,
+    inputs: &BTreeMap<String, PathBuf>,
+    out: &Path,
+    staging: &Path,
+) -> Result<String, ArchiveError> {
+    let mut layers = Vec::new();
+    for (layer, input, is_deb) in &work.layers {
+        let tree = &inputs[input];
+        let root = if *is_deb {
+            let dest = staging.join("layers").join(layer);
+            unpack_deb_data(tree, &dest)?;
+            dest
+        } else {
+            tree.clone()
+        };
+        layers.push(OciLayer {
+            name: layer.clone(),
+            root,
+        });
+    }
+    let base = work.base.as_ref().map(|base| OciBase {
+        layout: match base {
+            ImageBaseRef::Input(name) => inputs[name].clone(),
+            ImageBaseRef::Layout(path) => path.clone(),
+        },
+        tag: None,
+    });
+    let image = &work.image;
+    let spec = OciImageSpec {
+        tag: "latest".into(),
+        base,
+        layers,
+        architecture: work.architecture.clone(),
+        os: "linux".into(),
+        env: image.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        entrypoint: (!image.entrypoint.is_empty()).then(|| image.entrypoint.clone()),
+        cmd: (!image.cmd.is_empty()).then(|| image.cmd.clone()),
+        working_dir: None,
+        labels: image.labels.clone(),
+        created: work.mtime,
+    };
+    let info = write_oci_layout(&spec, out)?;
+    Ok(format!(
+        "wrote OCI image layout, manifest {} ({} layers)",
+        info.manifest_digest.to_oci(),
+        info.layers.len()
+    ))
+}
+
+/// Extracts the `data.tar.*` member of the one .deb in `dir` into `dest`.
+fn unpack_deb_data(dir: &Path, dest: &Path) -> Result<(), ArchiveError> {
+    let deb = std::fs::read_dir(dir)
+        .map_err(ArchiveError::io("reading", dir))?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .ok_or_else(|| ArchiveError::Oci {
+            path: dir.to_path_buf(),
+            problem: "the package input holds no .deb file".into(),
+        })?;
+    let file = std::fs::File::open(&deb).map_err(ArchiveError::io("opening", &deb))?;
+    let mut archive = ar::Archive::new(file);
+    while let Some(entry) = archive.next_entry() {
+        let entry = entry.map_err(ArchiveError::io("reading", &deb))?;
+        if entry.header().identifier() == b"data.tar.gz" {
+            std::fs::create_dir_all(dest).map_err(ArchiveError::io("creating", dest))?;
+            tar::Archive::new(flate2::read::GzDecoder::new(entry))
+                .unpack(dest)
+                .map_err(ArchiveError::io("unpacking data of", &deb))?;
+            return Ok(());
+        }
+    }
+    Err(ArchiveError::Oci {
+        path: deb,
+        problem: "no data.tar.gz member".into(),
+    })
+}
+
+/// Everything a change to `changed` makes necessary to rebuild, through the graph.
+pub fn affected_jobs(def: &Definition, changed: &[Job]) -> Vec<Job> {
+    let mut builder = GraphBuilder::new("factory");
+    factory_import::resolve::add_definition(&mut builder, def);
+    let graph = builder.finish();
+    let reverse = GraphReverse::build(&graph, factory_graph::Alternatives::All);
+    let nodes: Vec<_> = changed
+        .iter()
+        .filter_map(|job| match job {
+            Job::Component(name) => graph.find(NodeKind::Source, name),
+            Job::Image(name) => graph.find(NodeKind::Image, name),
+        })
+        .collect();
+    let mut jobs: BTreeSet<Job> = changed.iter().cloned().collect();
+    for node in factory_graph::affected(&graph, &reverse, &nodes, Mode::Transitive) {
+        let name = graph.name(node);
+        match graph.kind(node) {
+            NodeKind::Source if def.components.contains_key(name) => {
+                jobs.insert(Job::Component(name.to_owned()));
+            }
+            NodeKind::Image if def.images.contains_key(name) => {
+                jobs.insert(Job::Image(name.to_owned()));
+            }
+            _ => {}
+        }
+    }
+    jobs.into_iter().collect()
+}
+
+/// Levels of the set (each depends only on earlier ones), for the wave's plan.
+fn levels(def: &Definition, set: &[Job]) -> Vec<Vec<String>> {
+    let members: BTreeSet<&Job> = set.iter().collect();
+    let mut level: BTreeMap<&Job, usize> = BTreeMap::new();
+    let mut remaining: Vec<&Job> = set.iter().collect();
+    while !remaining.is_empty() {
+        let before = remaining.len();
+        remaining.retain(|job| {
+            let inputs = job.inputs(def).unwrap_or_default();
+            let deps: Vec<&Job> = inputs.values().filter(|j| members.contains(j)).collect();
+            if deps.iter().all(|d| level.contains_key(d)) {
+                let l = deps.iter().map(|d| level[d] + 1).max().unwrap_or(0);
+                let key = set.iter().find(|s| s == job).expect("member");
+                level.insert(key, l);
+                false
+            } else {
+                true
+            }
+        });
+        if remaining.len() == before {
+            break;
+        }
+    }
+    let mut out: Vec<Vec<String>> = Vec::new();
+    for (job, l) in level {
+        if out.len() <= l {
+            out.resize(l + 1, Vec::new());
+        }
+        out[l].push(job.name());
+    }
+    out
+}
+
+/// The ready queue of a wave: dependency counts and longest-remaining-chain priority.
+struct Scheduler {
+    waiting: HashMap<Job, usize>,
+    dependents: HashMap<Job, Vec<Job>>,
+    height: HashMap<Job, usize>,
+    ready: BinaryHeap<(usize, Reverse<Job>)>,
+    blocked: BTreeSet<Job>,
+}
+
+impl Scheduler {
+    fn new(def: &Definition, set: &[Job]) -> Result<Scheduler, OrchestratorError> {
+        let members: BTreeSet<&Job> = set.iter().collect();
+        let mut waiting = HashMap::new();
+        let mut dependents: HashMap<Job, Vec<Job>> = HashMap::new();
+        for job in set {
+            let deps: Vec<Job> = job
+                .inputs(def)?
+                .into_values()
+                .filter(|j| members.contains(j))
+                .collect();
+            waiting.insert(job.clone(), deps.len());
+            for dep in deps {
+                dependents.entry(dep).or_default().push(job.clone());
+            }
+        }
+        let mut height = HashMap::new();
+        for job in set {
+            chain_height(job, &dependents, &mut height);
+        }
+        let ready = waiting
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(job, _)| (height[job], Reverse(job.clone())))
+            .collect();
+        Ok(Scheduler {
+            waiting,
+            dependents,
+            height,
+            ready,
+            blocked: BTreeSet::new(),
+        })
+    }
+
+    fn pop_ready(&mut self) -> Option<Job> {
+        self.ready.pop().map(|(_, Reverse(job))| job)
+    }
+
+    fn finished(&mut self, job: &Job) {
+        for dependent in self.dependents.get(job).cloned().unwrap_or_default() {
+            let n = self.waiting.get_mut(&dependent).expect("member");
+            *n -= 1;
+            if *n == 0 && !self.blocked.contains(&dependent) {
+                self.ready
+                    .push((self.height[&dependent], Reverse(dependent)));
+            }
+        }
+    }
+
+    /// Marks every transitive dependent blocked; returns the newly blocked, in order.
+    fn block_dependents(&mut self, job: &Job) -> Vec<Job> {
+        let mut newly = Vec::new();
+        let mut stack = vec![job.clone()];
+        while let Some(j) = stack.pop() {
+            for dependent in self.dependents.get(&j).cloned().unwrap_or_default() {
+                if self.blocked.insert(dependent.clone()) {
+                    newly.push(dependent.clone());
+                    stack.push(dependent);
+                }
+            }
+        }
+        newly
+    }
+}
+
+/// Length of the longest chain of dependents starting at `job` (itself included).
+fn chain_height(
+    job: &Job,
+    dependents: &HashMap<Job, Vec<Job>>,
+    memo: &mut HashMap<Job, usize>,
+) -> usize {
+    if let Some(h) = memo.get(job) {
+        return *h;
+    }
+    let h = 1 + dependents
+        .get(job)
+        .map(|ds| {
+            ds.iter()
+                .map(|d| chain_height(d, dependents, memo))
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    memo.insert(job.clone(), h);
+    h
+}

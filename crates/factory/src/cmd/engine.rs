@@ -1,0 +1,749 @@
+//! The engine's commands: `up`, `status`, `log`, `events`, `rebuild`,
+//! `explain` and `gc`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use factory_def::Definition;
+use factory_engine::orchestrator::{BuildReport, Observer, differences};
+use factory_engine::{
+    Change, ChangeReason, Job, Orchestrator, Sandbox, Settings, Stop, StopReason, WaveReport,
+};
+use factory_store::{
+    BuildId, BuildRecord, BuildState, Event, EventLog, Projections, RecordedEvent, Seq, Store,
+    WaveId,
+};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use crate::cmd::import::load_definition;
+
+/// Options shared by the commands that run builds.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The definition directory.
+    #[arg(long, default_value = ".")]
+    pub definition: PathBuf,
+    /// Builds run at the same time (default: the number of cores).
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Run builds as plain processes even when bubblewrap works (for benchmarks).
+    #[arg(long)]
+    pub no_sandbox: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Bring everything up to date (resuming interrupted waves) and exit instead of watching.
+    #[arg(long)]
+    pub once: bool,
+    /// How often to look at sources that cannot be watched (seconds).
+    #[arg(long, default_value_t = 60)]
+    pub poll_interval: u64,
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Opens the store and an orchestrator on it.
+pub async fn orchestrator(
+    store_dir: &Path,
+    run: &RunArgs,
+    observer: Arc<dyn Observer>,
+) -> Result<Orchestrator> {
+    let store = Store::open(store_dir)
+        .await
+        .with_context(|| format!("cannot open the store in {}", store_dir.display()))?;
+    let sandbox = if run.no_sandbox {
+        Sandbox::plain()
+    } else {
+        Sandbox::detect().await
+    };
+    let mut settings = Settings::default();
+    if let Some(jobs) = run.jobs {
+        settings.jobs = jobs.max(1);
+    }
+    Ok(Orchestrator::new(store, sandbox, settings, observer))
+}
+
+/// Progress bars, one per wave, with the builds running in its message.
+pub struct Progress {
+    bars: MultiProgress,
+    current: Mutex<Option<ProgressBar>>,
+    running: Mutex<BTreeSet<String>>,
+}
+
+impl Progress {
+    pub fn new() -> Arc<Progress> {
+        Arc::new(Progress {
+            bars: MultiProgress::new(),
+            current: Mutex::new(None),
+            running: Mutex::new(BTreeSet::new()),
+        })
+    }
+
+    fn refresh(&self) {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(bar) = &*self.current.lock().unwrap_or_else(|e| e.into_inner()) {
+            let names: Vec<&str> = running.iter().map(String::as_str).collect();
+            bar.set_message(names.join(" "));
+        }
+    }
+
+    pub fn println(&self, line: &str) {
+        let _ = self.bars.println(line);
+    }
+}
+
+impl Observer for Progress {
+    fn wave_planned(&self, wave: WaveId, jobs: &[String]) {
+        let bar = self.bars.add(ProgressBar::new(jobs.len() as u64));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("wave {wave}"));
+        bar.enable_steady_tick(Duration::from_millis(200));
+        if let Some(old) = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(bar)
+        {
+            old.finish();
+        }
+    }
+
+    fn build_started(&self, job: &str, _build: BuildId) {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(job.to_owned());
+        self.refresh();
+    }
+
+    fn build_finished(&self, report: &BuildReport) {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&report.job);
+        if let Some(bar) = &*self.current.lock().unwrap_or_else(|e| e.into_inner()) {
+            bar.inc(1);
+        }
+        if matches!(report.state, BuildState::Failed | BuildState::Blocked) {
+            self.println(&format!(
+                "{} {} {}: {}",
+                report.build,
+                report.job,
+                report.state,
+                report.detail.as_deref().unwrap_or("")
+            ));
+        }
+        self.refresh();
+    }
+}
+
+/// Prints one line per build of a wave.
+pub fn print_wave(report: &WaveReport) {
+    println!(
+        "wave {}: {} job(s) affected, {} ran, {} ({:.2?})",
+        report.wave,
+        report.affected.len(),
+        report.ran(),
+        report.summary(),
+        report.duration
+    );
+    for build in &report.builds {
+        let took = build
+            .duration
+            .map(|d| format!(" in {d:.2?}"))
+            .unwrap_or_default();
+        println!(
+            "  {:<6} {:<18} {:<10}{took}  — {}",
+            build.build.to_string(),
+            build.job,
+            build.state.as_str(),
+            build.reason
+        );
+        if let Some(detail) = &build.detail {
+            println!("  {:<6} {:<18} {:<10}    {detail}", "", "", "");
+        }
+    }
+    if let Some(stop) = &report.stopped {
+        println!("  stopped: {stop:?}");
+    }
+}
+
+pub fn up(store_dir: &Path, args: &UpArgs) -> Result<()> {
+    let rt = runtime()?;
+    rt.block_on(up_async(store_dir, args))
+}
+
+async fn up_async(store_dir: &Path, args: &UpArgs) -> Result<()> {
+    let root = std::path::absolute(&args.run.definition)?;
+    let mut def = Arc::new(load_definition(&root)?);
+    let progress = Progress::new();
+    let orch = orchestrator(store_dir, &args.run, progress.clone()).await?;
+    let shutdown = Stop::new();
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                shutdown.stop(StopReason::Shutdown);
+            }
+        });
+    }
+    for report in orch.resume(def.clone(), shutdown.clone()).await? {
+        print_wave(&report);
+    }
+    if shutdown.is_stopped() {
+        return stopped();
+    }
+    let all = Orchestrator::all_jobs(&def);
+    let report = orch
+        .run_change(
+            def.clone(),
+            Change {
+                jobs: all,
+                reason: ChangeReason::Reconcile,
+            },
+            shutdown.clone(),
+        )
+        .await?;
+    print_wave(&report);
+    if shutdown.is_stopped() {
+        return stopped();
+    }
+    if args.once {
+        return Ok(());
+    }
+    if def
+        .components
+        .values()
+        .any(|c| matches!(c.source, Some(factory_def::Source::Git { .. })))
+    {
+        eprintln!(
+            "note: git sources are not fetched by this version; they are not polled (interval {}s)",
+            args.poll_interval
+        );
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            for path in event.paths {
+                let _ = tx.send(path);
+            }
+        }
+    })
+    .context("cannot watch the definition directory")?;
+    use notify::Watcher as _;
+    watcher
+        .watch(&root, notify::RecursiveMode::Recursive)
+        .with_context(|| format!("cannot watch {}", root.display()))?;
+    let store_abs = std::path::absolute(store_dir)?;
+    progress.println(&format!(
+        "watching {} for changes; Ctrl-C stops",
+        root.display()
+    ));
+    let mut pending: Vec<Job> = Vec::new();
+    loop {
+        // Gather a burst of file events (an editor's save is several) into one change.
+        let first = tokio::select! {
+            path = rx.recv() => path,
+            () = shutdown.token().cancelled() => return stopped(),
+        };
+        let Some(first) = first else { break };
+        let mut paths = vec![first];
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        while let Ok(path) = rx.try_recv() {
+            paths.push(path);
+        }
+        paths.retain(|p| !p.starts_with(&store_abs) && !is_hidden(&root, p));
+        if paths.is_empty() {
+            continue;
+        }
+        let (jobs, reason, new_def) = classify(&root, &def, &paths);
+        if let Some(new_def) = new_def {
+            def = Arc::new(new_def);
+        }
+        pending.extend(jobs);
+        pending.sort();
+        pending.dedup();
+        pending.retain(|j| j.exists_in(&def));
+        if pending.is_empty() {
+            continue;
+        }
+        let change = Change {
+            jobs: std::mem::take(&mut pending),
+            reason,
+        };
+        let wave_stop = Stop::new();
+        let wave = {
+            let (orch, def, change, wave_stop) =
+                (orch.clone(), def.clone(), change.clone(), wave_stop.clone());
+            tokio::spawn(async move { orch.run_change(def, change, wave_stop).await })
+        };
+        tokio::pin!(wave);
+        // A newer change while the wave runs supersedes its remaining builds.
+        let result = loop {
+            tokio::select! {
+                result = &mut wave => break result,
+                () = shutdown.token().cancelled() => wave_stop.stop(StopReason::Shutdown),
+                Some(path) = rx.recv() => {
+                    if !path.starts_with(&store_abs) && !is_hidden(&root, &path) {
+                        let (jobs, _, _) = classify(&root, &def, std::slice::from_ref(&path));
+                        if !jobs.is_empty() {
+                            let names: Vec<String> = jobs.iter().map(Job::name).collect();
+                            wave_stop.stop(StopReason::Superseded(format!("a newer change to {}", names.join(", "))));
+                            pending.extend(change.jobs.iter().cloned());
+                            pending.extend(jobs);
+                        }
+                    }
+                }
+            }
+        };
+        let report = result.context("wave task failed")??;
+        print_wave(&report);
+        if shutdown.is_stopped() {
+            return stopped();
+        }
+    }
+    Ok(())
+}
+
+fn stopped() -> Result<()> {
+    eprintln!(
+        "stopped: running builds were killed; the interrupted wave resumes on the next `factory up`"
+    );
+    Ok(())
+}
+
+fn is_hidden(root: &Path, path: &Path) -> bool {
+    path.strip_prefix(root).is_ok_and(|rel| {
+        rel.components()
+            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+    })
+}
+
+/// Which jobs changed files concern, and why; a changed definition is reloaded.
+fn classify(
+    root: &Path,
+    def: &Definition,
+    paths: &[PathBuf],
+) -> (Vec<Job>, ChangeReason, Option<Definition>) {
+    let mut jobs = BTreeSet::new();
+    let mut definition_touched = false;
+    for path in paths {
+        let mut in_source = false;
+        for component in def.components.values() {
+            let dir = component
+                .source
+                .as_ref()
+                .and_then(|s| def.local_source_dir(s));
+            if dir.is_some_and(|d| path.starts_with(d)) {
+                jobs.insert(Job::Component(component.name.clone()));
+                in_source = true;
+            }
+        }
+        if !in_source && path.extension().is_some_and(|e| e == "toml") {
+            definition_touched = true;
+        }
+    }
+    if !definition_touched {
+        return (
+            jobs.into_iter().collect(),
+            ChangeReason::SourceChanged,
+            None,
+        );
+    }
+    match factory_def::load(root) {
+        Ok(new) => {
+            jobs.extend(definition_changes(def, &new));
+            (
+                jobs.into_iter().collect(),
+                ChangeReason::DefinitionChanged,
+                Some(new),
+            )
+        }
+        Err(diagnostics) => {
+            eprintln!(
+                "{diagnostics}the changed definition is invalid; still running the previous one"
+            );
+            (
+                jobs.into_iter().collect(),
+                ChangeReason::SourceChanged,
+                None,
+            )
+        }
+    }
+}
+
+/// Jobs whose definition differs (their component, kind or image).
+fn definition_changes(old: &Definition, new: &Definition) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for (name, component) in &new.components {
+        let kind_changed = new.kind_of(component) != old.kind_of(component)
+            || old
+                .component(name)
+                .is_none_or(|c| old.kind_of(c) != new.kind_of(component));
+        let same = old.component(name).is_some_and(|c| {
+            c.recipe == component.recipe
+                && c.source == component.source
+                && c.build_requires == component.build_requires
+                && c.env == component.env
+                && c.version == component.version
+        });
+        if !same || kind_changed {
+            jobs.push(Job::Component(name.clone()));
+        }
+    }
+    for (name, image) in &new.images {
+        let same = old.image(name).is_some_and(|i| {
+            i.packages == image.packages
+                && i.components == image.components
+                && i.base == image.base
+                && i.entrypoint == image.entrypoint
+                && i.cmd == image.cmd
+                && i.env == image.env
+                && i.labels == image.labels
+        });
+        if !same {
+            jobs.push(Job::Image(name.clone()));
+        }
+    }
+    jobs
+}
+
+pub fn rebuild(store_dir: &Path, run: &RunArgs, names: &[String]) -> Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let def = Arc::new(load_definition(&run.definition)?);
+        let jobs: Vec<Job> = names
+            .iter()
+            .map(|n| job_named(&def, n))
+            .collect::<Result<_>>()?;
+        let orch = orchestrator(store_dir, run, Progress::new()).await?;
+        let stop = Stop::new();
+        let report = orch
+            .run_change(
+                def,
+                Change {
+                    jobs,
+                    reason: ChangeReason::Manual,
+                },
+                stop,
+            )
+            .await?;
+        print_wave(&report);
+        let failed = report.count(BuildState::Failed) + report.count(BuildState::Blocked);
+        if failed > 0 {
+            bail!("{failed} build(s) failed or blocked");
+        }
+        Ok(())
+    })
+}
+
+/// A component name, an image name, or `image:NAME`.
+fn job_named(def: &Definition, name: &str) -> Result<Job> {
+    let job = Job::parse(name);
+    if job.exists_in(def) {
+        return Ok(job);
+    }
+    if def.images.contains_key(name) {
+        return Ok(Job::Image(name.to_owned()));
+    }
+    let known: Vec<String> = Orchestrator::all_jobs(def).iter().map(Job::name).collect();
+    let suggestion = known
+        .iter()
+        .min_by_key(|k| strsim::levenshtein(k, name))
+        .map(|k| format!(" — did you mean `{k}`?"))
+        .unwrap_or_default();
+    bail!("unknown component or image `{name}`{suggestion}")
+}
+
+async fn open_store(store_dir: &Path) -> Result<Store> {
+    if !store_dir.join(factory_store::DATABASE_FILE).exists() {
+        bail!(
+            "no factory store in {}: run `factory up` (or `factory demo --dir D`) first, or pass --store",
+            store_dir.display()
+        );
+    }
+    Store::open(store_dir)
+        .await
+        .with_context(|| format!("cannot open the store in {}", store_dir.display()))
+}
+
+pub fn status(store_dir: &Path) -> Result<()> {
+    runtime()?.block_on(async {
+        let store = open_store(store_dir).await?;
+        let db = store.db();
+        println!("recent waves:");
+        for wave in db.recent_waves(5).await? {
+            println!(
+                "  {:<7} {:<9} {} — {}",
+                wave.id.to_string(),
+                format!("{:?}", wave.state).to_lowercase(),
+                wave.trigger,
+                wave.summary.as_deref().unwrap_or("running")
+            );
+        }
+        println!("components:");
+        for name in db.component_names().await? {
+            let Some(record) = db.component(&name).await? else {
+                continue;
+            };
+            let latest = record
+                .latest_build
+                .as_ref()
+                .map(|b| format!("{} {}", b.id, b.state))
+                .unwrap_or_else(|| "never built".into());
+            let usable = record
+                .latest_success
+                .as_ref()
+                .map(|b| format!("usable: {} ({})", b.id, short_key(&b.key.0)))
+                .unwrap_or_else(|| "no usable output".into());
+            println!("  {name:<20} {latest:<16} {usable}");
+        }
+        Ok(())
+    })
+}
+
+fn short_key(key: &str) -> String {
+    key.chars().take(12).collect()
+}
+
+/// `b12`, `12` or a prefix (at least 6 hex digits) of a build key.
+async fn find_build(store: &Store, text: &str) -> Result<BuildRecord> {
+    let db = store.db();
+    let number = text.strip_prefix('b').unwrap_or(text);
+    if let Ok(id) = number.parse::<u64>()
+        && let Some(build) = db.build(BuildId(id)).await?
+    {
+        return Ok(build);
+    }
+    if text.len() >= 6 && text.chars().all(|c| c.is_ascii_hexdigit()) {
+        let mut found: Vec<BuildRecord> = Vec::new();
+        for name in db.component_names().await? {
+            found.extend(
+                db.builds_of_component(&name)
+                    .await?
+                    .into_iter()
+                    .filter(|b| b.key.0.starts_with(text)),
+            );
+        }
+        // Several builds can share a key (reuse): the one that ran is the interesting one.
+        found.sort_by_key(|b| (b.state != BuildState::Succeeded, b.id));
+        if let Some(build) = found.into_iter().next() {
+            return Ok(build);
+        }
+    }
+    bail!(
+        "no build `{text}`: give a build number (b12) or a build key prefix; `factory status` lists builds"
+    )
+}
+
+pub fn log(store_dir: &Path, build: &str, follow: bool) -> Result<()> {
+    runtime()?.block_on(async {
+        let store = open_store(store_dir).await?;
+        let record = find_build(&store, build).await?;
+        let mut after = Seq(0);
+        loop {
+            let chunks = store.db().build_log(record.id, after).await?;
+            for chunk in &chunks {
+                print!("{}", chunk.chunk);
+                after = chunk.seq;
+            }
+            if !follow {
+                break;
+            }
+            let now = store.db().build(record.id).await?;
+            if chunks.is_empty() && now.is_none_or(|b| !b.state.is_unfinished()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
+    })
+}
+
+pub fn events(store_dir: &Path, follow: bool, after: u64) -> Result<()> {
+    runtime()?.block_on(async {
+        let store = open_store(store_dir).await?;
+        let db = store.db().clone();
+        let mut follower = db.follow(Seq(after));
+        loop {
+            let batch = if follow {
+                vec![follower.next().await?]
+            } else {
+                follower.next_available().await?
+            };
+            if batch.is_empty() {
+                break;
+            }
+            for event in &batch {
+                println!("{}", describe_event(event));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// One line per event: sequence number, type, the essentials.
+pub fn describe_event(recorded: &RecordedEvent) -> String {
+    let what = match &recorded.event {
+        Event::ChangeDetected {
+            component, reason, ..
+        } => format!("{component}: {reason}"),
+        Event::WavePlanned {
+            trigger, affected, ..
+        } => {
+            format!("{} job(s): {trigger}", affected.len())
+        }
+        Event::WaveFinished { wave, summary } => format!("{wave}: {summary}"),
+        Event::BuildQueued {
+            wave,
+            component,
+            key,
+            reason,
+            ..
+        } => format!(
+            "{component} key {} in {}: {reason}",
+            short_key(&key.0),
+            wave.map(|w| w.to_string()).unwrap_or_default()
+        ),
+        Event::BuildBlocked { build, reason, .. } => format!("{build}: {reason}"),
+        Event::BuildStarted { build, attempt } => format!("{build} attempt {attempt}"),
+        Event::BuildLog { build, chunk, .. } => format!("{build} | {}", chunk.trim_end()),
+        Event::BuildSucceeded { build, outputs } => format!(
+            "{build}: {}",
+            outputs
+                .iter()
+                .map(|o| format!("{} {}", o.name, o.digest))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Event::BuildFailed {
+            build,
+            reason,
+            kind,
+        } => {
+            format!("{build} ({}): {reason}", kind.as_str())
+        }
+        Event::BuildCancelled { build, reason } => format!("{build}: {reason}"),
+        Event::BuildReused { build, from } => format!("{build}: reuses {from}"),
+        Event::BuildCutOff { build, reason, .. } => format!("{build}: {reason}"),
+        Event::ArtifactStored {
+            digest,
+            name,
+            build,
+            ..
+        } => format!(
+            "{name} {digest}{}",
+            build.map(|b| format!(" of {b}")).unwrap_or_default()
+        ),
+        other => other.kind().to_owned(),
+    };
+    format!("{:>6} {:<16} {what}", recorded.seq.0, recorded.event.kind())
+}
+
+pub fn explain(store_dir: &Path, build: &str) -> Result<()> {
+    runtime()?.block_on(async {
+        let store = open_store(store_dir).await?;
+        let record = find_build(&store, build).await?;
+        for line in explain_lines(&store, &record).await? {
+            println!("{line}");
+        }
+        Ok(())
+    })
+}
+
+/// Why a build ran: what differs from the previous build of the same component.
+pub async fn explain_lines(store: &Store, record: &BuildRecord) -> Result<Vec<String>> {
+    let db = store.db();
+    let mut lines = vec![
+        format!(
+            "build {} of {} ({}), key {}",
+            record.id, record.component, record.state, record.key
+        ),
+        format!("queued because: {}", record.reason),
+    ];
+    if let Some(detail) = &record.detail {
+        lines.push(format!("outcome: {detail}"));
+    }
+    let history = db.builds_of_component(&record.component).await?;
+    let previous = history
+        .iter()
+        .rev()
+        .filter(|b| b.id < record.id && !b.key.0.is_empty())
+        .find(|b| b.state.has_usable_outputs() || b.state == BuildState::Failed);
+    match previous {
+        None => lines.push("no earlier build of this component: first build".into()),
+        Some(prev) if prev.key == record.key => lines.push(format!(
+            "same build key as the previous build {} ({}): nothing changed",
+            prev.id, prev.state
+        )),
+        Some(prev) => {
+            lines.push(format!(
+                "changed against the previous build {} ({}, key {}):",
+                prev.id,
+                prev.state,
+                short_key(&prev.key.0)
+            ));
+            let diff = differences(&prev.inputs, &record.inputs);
+            for line in diff {
+                let line = match line.split_once(' ') {
+                    Some(("source", rest)) => format!("source revision (tree digest) {rest}"),
+                    Some(("recipe", rest)) => format!("recipe (kind commands, params, env) {rest}"),
+                    _ => line,
+                };
+                lines.push(format!("  - {line}"));
+            }
+        }
+    }
+    Ok(lines)
+}
+
+pub fn gc(store_dir: &Path) -> Result<()> {
+    runtime()?.block_on(async {
+        open_store(store_dir).await?;
+        let run = RunArgs { definition: ".".into(), jobs: None, no_sandbox: true };
+        let orch = orchestrator(store_dir, &run, Arc::new(factory_engine::Quiet)).await?;
+        let (report, trees) = orch.gc().await?;
+        println!(
+            "removed {} blob(s) ({} bytes) and {trees} materialised tree(s); kept {} blob(s) ({} bytes)",
+            report.removed, report.bytes_freed, report.kept, report.bytes_kept
+        );
+        Ok(())
+    })
+}
+
+/// The output trees of every job's latest usable build, by job name (for export).
+pub async fn latest_outputs(
+    orch: &Orchestrator,
+    def: &Definition,
+) -> Result<BTreeMap<String, PathBuf>> {
+    let mut out = BTreeMap::new();
+    for job in Orchestrator::all_jobs(def) {
+        let Some(build) = orch
+            .store()
+            .db()
+            .latest_successful_build(&job.name())
+            .await?
+        else {
+            continue;
+        };
+        if let Some(digest) = factory_engine::orchestrator::tree_digest(&build) {
+            out.insert(job.name(), orch.materialise(&digest).await?);
+        }
+    }
+    Ok(out)
+}
