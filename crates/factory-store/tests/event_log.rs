@@ -336,3 +336,45 @@ async fn flush_waits_for_fire_and_forget_appends() {
     store.db().flush().await.unwrap();
     assert_eq!(store.db().last_seq().await.unwrap(), Seq(500));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_openers_of_a_fresh_store_all_succeed() {
+    // `factory up` and `factory events --follow` started together on a new directory.
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let opens = (0..4).map(|_| {
+            let path = dir.path().to_owned();
+            tokio::spawn(async move { Store::open(&path).await.map(|_| ()) })
+        });
+        for open in opens.collect::<Vec<_>>() {
+            open.await.unwrap().expect("concurrent open");
+        }
+    }
+}
+
+fn is_send<T: Send>(_: T) {}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_futures_can_be_spawned() {
+    // Compile-time check: the engine runs these inside `tokio::spawn`.
+    let dir = tempfile::tempdir().unwrap();
+    is_send(Store::open(dir.path()));
+    let store = open(&dir).await;
+    let db = store.db();
+    is_send(db.append(vec![]));
+    is_send(db.submit(vec![]));
+    is_send(db.flush());
+    is_send(db.events_since(Seq(0), 1));
+    is_send(db.last_seq());
+    is_send(db.rebuild_projections());
+    is_send(db.live_digests());
+    is_send(db.build(BuildId(1)));
+    is_send(db.component("x"));
+    is_send(store.gc(Duration::ZERO));
+    is_send(store.store_artifact(dir.path(), "n", "k", None));
+    is_send(store.reusable_build(&factory_store::BuildKey("k".into())));
+    let mut follower = db.follow(Seq(0));
+    is_send(follower.next());
+    let mut logs = factory_store::LogFollower::new(db.clone(), BuildId(1));
+    is_send(logs.next());
+}

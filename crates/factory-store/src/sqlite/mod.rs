@@ -83,24 +83,17 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(false);
 
-        let mut writer = SqliteConnection::connect_with(&options)
-            .await
-            .map_err(db_err)?;
-        sqlx::migrate!("./migrations")
-            .run(&mut writer)
-            .await
-            .map_err(|source| StoreError::Migration {
-                path: path.to_owned(),
-                source,
-            })?;
-        let last = read_last_seq(&mut writer).await.map_err(db_err)?;
-
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(0)
             .connect_with(options.clone())
             .await
             .map_err(db_err)?;
+        migrate(&readers, path).await?;
+        let mut writer = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(db_err)?;
+        let last = read_last_seq(&mut writer).await.map_err(db_err)?;
 
         let (requests, receiver) = mpsc::unbounded_channel();
         let (commits_tx, commits) = watch::channel(last);
@@ -218,6 +211,35 @@ impl EventLog for SqliteStore {
 
     fn commits(&self) -> watch::Receiver<Seq> {
         self.inner.commits.clone()
+    }
+}
+
+/// Applies the migrations. Each migration runs in its own transaction, so when two processes
+/// open a new store at once and one loses the race ("table already exists"), its attempt left
+/// nothing behind; trying again finds the migration applied.
+async fn migrate(pool: &SqlitePool, path: &Path) -> Result<()> {
+    const ATTEMPTS: u32 = 5;
+    let migrator = sqlx::migrate!("./migrations");
+    let mut attempt = 1;
+    loop {
+        // Through the pool: running them on a `&mut SqliteConnection` makes this future
+        // unusable in `tokio::spawn` (sqlx's `Acquire` bound is not general enough).
+        match migrator.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(
+                sqlx::migrate::MigrateError::Execute(_)
+                | sqlx::migrate::MigrateError::ExecuteMigration(..),
+            ) if attempt < ATTEMPTS => {
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(source) => {
+                return Err(StoreError::Migration {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        }
     }
 }
 
