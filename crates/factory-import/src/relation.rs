@@ -6,6 +6,8 @@
 //! column, and whitespace (newlines of continuation lines included) may
 //! appear between any two tokens.
 
+use std::fmt;
+
 use crate::arch::{self, BuildProfiles};
 use crate::version::{Version, VersionOp};
 
@@ -78,6 +80,51 @@ impl Relation {
             .as_ref()
             .is_none_or(|restriction| restriction.matches(arch))
             && self.profiles_hold(active)
+    }
+}
+
+impl fmt::Display for Relation {
+    /// The relation in Debian syntax, e.g. `a:any (>= 1.0) [!hurd-i386] <!nocheck>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)?;
+        match &self.arch_qualifier {
+            None => {}
+            Some(ArchQualifier::Any) => f.write_str(":any")?,
+            Some(ArchQualifier::Native) => f.write_str(":native")?,
+            Some(ArchQualifier::Named(arch)) => write!(f, ":{arch}")?,
+        }
+        if let Some((op, version)) = &self.version {
+            write!(f, " ({op} {version})")?;
+        }
+        if let Some(restriction) = &self.arch_restriction {
+            let bang = if restriction.negated { "!" } else { "" };
+            let arches: Vec<String> = restriction
+                .arches
+                .iter()
+                .map(|a| format!("{bang}{a}"))
+                .collect();
+            write!(f, " [{}]", arches.join(" "))?;
+        }
+        for group in &self.profiles {
+            let terms: Vec<String> = group
+                .iter()
+                .map(|t| format!("{}{}", if t.negated { "!" } else { "" }, t.name))
+                .collect();
+            write!(f, " <{}>", terms.join(" "))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Clause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, relation) in self.alternatives.iter().enumerate() {
+            if index > 0 {
+                f.write_str(" | ")?;
+            }
+            write!(f, "{relation}")?;
+        }
+        Ok(())
     }
 }
 
@@ -460,6 +507,15 @@ mod tests {
         let error = parse_relations("a,\n b (>= 1\n )x").unwrap_err();
         assert_eq!(error.column, 3);
         assert_eq!(error.found, "\"x\"");
+    }
+
+    #[test]
+    fn display_round_trips() {
+        let text = "a:any (>= 1:1.0-2) [!hurd-i386 !kfreebsd-any] <!nocheck> <stage1 cross> | b:native, c:i386 (<< 2~)";
+        let clauses = parse_relations(text).unwrap();
+        let shown: Vec<String> = clauses.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.join(", "), text);
+        assert_eq!(parse_relations(&shown.join(", ")).unwrap(), clauses);
     }
 
     #[test]

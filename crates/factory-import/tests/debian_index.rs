@@ -491,6 +491,19 @@ fn real_bookworm_sources() {
         restricted > 1000 && profiled > 1000,
         "{restricted} restricted, {profiled} with profiles"
     );
+    // Every real relation prints back in Debian syntax that parses to the same thing.
+    for source in sources.iter().step_by(7) {
+        for clause in &source.build_depends {
+            let shown = clause.to_string();
+            let reparsed = factory_import::relation::parse_relations(&shown).unwrap();
+            assert_eq!(
+                reparsed,
+                [clause.clone()],
+                "{} re-reads differently: {shown}",
+                source.name
+            );
+        }
+    }
 }
 
 /// Our ordering of real version pairs agrees with `dpkg --compare-versions`.
