@@ -498,7 +498,7 @@ fn real_bookworm_sources() {
             let reparsed = factory_import::relation::parse_relations(&shown).unwrap();
             assert_eq!(
                 reparsed,
-                [clause.clone()],
+                std::slice::from_ref(clause),
                 "{} re-reads differently: {shown}",
                 source.name
             );
