@@ -274,7 +274,8 @@ impl SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
+        // Lazy: the store's writer may still be closing its files.
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
     }
 }
 
