@@ -1,5 +1,6 @@
-//! The frozen graph: compact arrays (compressed sparse rows) that load fast
-//! and answer reachability queries without allocating per edge.
+//! The frozen graph: typed sections of one aligned `u32` buffer — the very
+//! bytes of the on-disk snapshot — so that loading a stored graph is one
+//! read, and a query touches only the sections it needs.
 
 use std::borrow::Cow;
 
@@ -9,31 +10,115 @@ use crate::query::{Alternatives, Reverse};
 /// Marks "no node" in `u32` arrays.
 pub(crate) const NONE: u32 = u32::MAX;
 
+/// The sections of a graph's buffer, in storage order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sec {
+    /// What the graph was resolved for (UTF-8 bytes).
+    Target,
+    /// Per node: its [`NodeKind`] (bytes).
+    Kinds,
+    NameBlob,
+    /// Per node: end offset of its name in `NameBlob`.
+    NameEnds,
+    VersionBlob,
+    VersionEnds,
+    /// Per node: the source it is built from, or [`NONE`].
+    BuiltFrom,
+    /// Node -> its clauses (`n + 1` offsets).
+    NodeClauses,
+    /// Per clause: its [`EdgeKind`] (bytes).
+    ClauseKind,
+    /// Clause -> its alternatives (`clauses + 1` offsets).
+    ClauseAlts,
+    /// Alternative -> its candidates (`alternatives + 1` offsets).
+    AltCands,
+    Cands,
+    /// Node ids sorted by (name, kind), for lookups by binary search.
+    ByName,
+    /// Who names each node, counting every alternative (`n + 1` offsets,
+    /// then the edges): the index behind every default query.
+    RevStart,
+    RevEdges,
+    /// Unresolved names: (from u32, kind u8, length u32, bytes)*.
+    Unresolved,
+}
+
+pub(crate) const SECTIONS: usize = 16;
+
+impl Sec {
+    pub(crate) const ALL: [Sec; SECTIONS] = [
+        Sec::Target,
+        Sec::Kinds,
+        Sec::NameBlob,
+        Sec::NameEnds,
+        Sec::VersionBlob,
+        Sec::VersionEnds,
+        Sec::BuiltFrom,
+        Sec::NodeClauses,
+        Sec::ClauseKind,
+        Sec::ClauseAlts,
+        Sec::AltCands,
+        Sec::Cands,
+        Sec::ByName,
+        Sec::RevStart,
+        Sec::RevEdges,
+        Sec::Unresolved,
+    ];
+}
+
+/// Where a section lies in the buffer: its first word and its length in
+/// elements (bytes for byte sections, words otherwise).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) word: usize,
+    pub(crate) len: usize,
+}
+
+/// The words of a graph: built in memory, or a stored snapshot mapped
+/// from its file.
+#[derive(Debug)]
+pub(crate) enum Body {
+    Owned(Vec<u32>),
+    /// The whole file; the words start after the header.
+    Mapped(memmap2::Mmap),
+}
+
+impl Body {
+    pub(crate) fn words(&self) -> &[u32] {
+        match self {
+            Body::Owned(words) => words,
+            Body::Mapped(map) => {
+                let end = map.len() - crate::snapshot::TRAILER;
+                bytemuck::cast_slice(&map[crate::snapshot::HEADER..end])
+            }
+        }
+    }
+}
+
+impl Clone for Body {
+    fn clone(&self) -> Self {
+        Body::Owned(self.words().to_vec())
+    }
+}
+
+impl PartialEq for Body {
+    fn eq(&self, other: &Self) -> bool {
+        self.words() == other.words()
+    }
+}
+
+impl Eq for Body {}
+
 /// A resolved dependency graph. Built once by an importer, then only read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Graph {
-    pub(crate) target: String,
-    pub(crate) kinds: Vec<u8>,
-    pub(crate) names: Strings,
-    pub(crate) versions: Strings,
-    pub(crate) built_from: Vec<u32>,
-    /// Node -> its clauses (`node_clauses[n]..node_clauses[n+1]`).
-    pub(crate) node_clauses: Vec<u32>,
-    pub(crate) clause_kind: Vec<u8>,
-    /// Clause -> its alternatives.
-    pub(crate) clause_alts: Vec<u32>,
-    /// Alternative -> its candidates.
-    pub(crate) alt_cands: Vec<u32>,
-    pub(crate) cands: Vec<u32>,
-    /// Node ids sorted by (name, kind), for lookups by binary search.
-    pub(crate) by_name: Vec<u32>,
-    /// Source -> the binaries built from it (CSR).
-    pub(crate) products_start: Vec<u32>,
-    pub(crate) products: Vec<u32>,
-    /// Who names each node, counting every alternative: the index behind
-    /// every default query, stored so that a query need not derive it.
-    pub(crate) reverse: Reverse,
-    pub(crate) unresolved: Vec<Unresolved>,
+    /// The section table (as written) followed by the sections.
+    pub(crate) body: Body,
+    pub(crate) spans: [Span; SECTIONS],
+    /// Derived from `BuiltFrom` when the graph is opened: source -> binaries.
+    products_start: Vec<u32>,
+    products: Vec<u32>,
+    unresolved: Vec<Unresolved>,
 }
 
 /// A dependency name nothing satisfies, kept for reports.
@@ -42,29 +127,6 @@ pub struct Unresolved {
     pub from: NodeId,
     pub kind: EdgeKind,
     pub name: String,
-}
-
-/// Many strings in one buffer, so that loading does not allocate per name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Strings {
-    pub(crate) blob: String,
-    pub(crate) ends: Vec<u32>,
-}
-
-impl Strings {
-    fn push(&mut self, s: &str) {
-        self.blob.push_str(s);
-        self.ends.push(u32::try_from(self.blob.len()).expect("names exceed 4 GiB"));
-    }
-
-    pub(crate) fn get(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.blob[start..self.ends[i] as usize]
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.ends.len()
-    }
 }
 
 /// One dependency clause of a node, as stored.
@@ -76,14 +138,20 @@ pub struct Clause<'g> {
 
 impl<'g> Clause<'g> {
     pub fn kind(&self) -> EdgeKind {
-        EdgeKind::from_u8(self.graph.clause_kind[self.index]).unwrap_or(EdgeKind::Requires)
+        EdgeKind::from_u8(self.graph.bytes(Sec::ClauseKind)[self.index])
+            .unwrap_or(EdgeKind::Requires)
     }
 
     /// The alternatives, each the list of nodes satisfying it.
     pub fn alternatives(&self) -> impl Iterator<Item = &'g [NodeId]> + 'g {
         let g = self.graph;
-        let range = g.clause_alts[self.index] as usize..g.clause_alts[self.index + 1] as usize;
-        range.map(move |a| &g.cands[g.alt_cands[a] as usize..g.alt_cands[a + 1] as usize])
+        let (alts, starts, cands) = (
+            g.words(Sec::ClauseAlts),
+            g.words(Sec::AltCands),
+            g.words(Sec::Cands),
+        );
+        (alts[self.index] as usize..alts[self.index + 1] as usize)
+            .map(move |a| &cands[starts[a] as usize..starts[a + 1] as usize])
     }
 
     /// Every candidate of every alternative.
@@ -92,87 +160,119 @@ impl<'g> Clause<'g> {
     }
 }
 
+/// Sections under construction, before they are laid out in one buffer.
+#[derive(Default)]
+pub(crate) struct Parts {
+    pub(crate) bytes: Vec<(Sec, Vec<u8>)>,
+    pub(crate) words: Vec<(Sec, Vec<u32>)>,
+}
+
 impl Graph {
     pub(crate) fn from_builder(b: GraphBuilder) -> Self {
         let n = b.kinds.len();
-        let mut g = Graph {
-            target: b.target,
-            kinds: b.kinds.iter().map(|k| *k as u8).collect(),
-            names: Strings::default(),
-            versions: Strings::default(),
-            built_from: b.built_from.iter().map(|s| s.unwrap_or(NONE)).collect(),
-            node_clauses: Vec::new(),
-            clause_kind: Vec::with_capacity(b.clause_kind.len()),
-            clause_alts: Vec::with_capacity(b.clause_kind.len() + 1),
-            alt_cands: Vec::with_capacity(b.alt_cands.len()),
-            cands: Vec::with_capacity(b.cands.len()),
-            by_name: Vec::new(),
-            products_start: Vec::new(),
-            products: Vec::new(),
-            reverse: Reverse::default(),
-            unresolved: b
-                .unresolved
-                .into_iter()
-                .map(|(from, kind, name)| Unresolved { from, kind, name })
-                .collect(),
-        };
-        for name in &b.names {
-            g.names.push(name);
-        }
-        for version in &b.versions {
-            g.versions.push(version);
-        }
-        // Group the clauses by owner (a stable counting sort), copying each
-        // clause's alternatives and candidates into place.
-        let mut node_clauses = vec![0u32; n + 1];
-        for &owner in &b.clause_owner {
-            node_clauses[owner as usize + 1] += 1;
-        }
-        for i in 0..n {
-            node_clauses[i + 1] += node_clauses[i];
-        }
-        let mut order = vec![0u32; b.clause_owner.len()];
-        let mut next = node_clauses.clone();
-        for (clause, &owner) in b.clause_owner.iter().enumerate() {
-            order[next[owner as usize] as usize] = len_u32(clause);
-            next[owner as usize] += 1;
-        }
-        let alt_end = |c: usize| b.clause_alts.get(c + 1).map_or(b.alt_cands.len() - 1, |&a| a as usize);
-        g.clause_alts.push(0);
-        g.alt_cands.push(0);
-        for &clause in &order {
-            let c = clause as usize;
-            g.clause_kind.push(b.clause_kind[c] as u8);
-            for a in b.clause_alts[c] as usize..alt_end(c) {
-                g.cands.extend_from_slice(&b.cands[b.alt_cands[a] as usize..b.alt_cands[a + 1] as usize]);
-                g.alt_cands.push(len_u32(g.cands.len()));
+        let mut parts = Parts::default();
+        parts
+            .bytes
+            .push((Sec::Target, b.target.as_bytes().to_vec()));
+        parts
+            .bytes
+            .push((Sec::Kinds, b.kinds.iter().map(|k| *k as u8).collect()));
+        for (blob, ends, strings) in [
+            (Sec::NameBlob, Sec::NameEnds, &b.names),
+            (Sec::VersionBlob, Sec::VersionEnds, &b.versions),
+        ] {
+            let mut text = Vec::new();
+            let mut offsets = Vec::with_capacity(strings.len());
+            for s in strings {
+                text.extend_from_slice(s.as_bytes());
+                offsets.push(len_u32(text.len()));
             }
-            g.clause_alts.push(len_u32(g.alt_cands.len() - 1));
+            parts.bytes.push((blob, text));
+            parts.words.push((ends, offsets));
         }
-        g.node_clauses = node_clauses;
-        g.by_name = (0..len_u32(n)).collect();
-        g.by_name.sort_unstable_by(|&x, &y| {
-            (g.names.get(x as usize), g.kinds[x as usize]).cmp(&(g.names.get(y as usize), g.kinds[y as usize]))
+        parts.words.push((
+            Sec::BuiltFrom,
+            b.built_from.iter().map(|s| s.unwrap_or(NONE)).collect(),
+        ));
+        let (node_clauses, clause_kind, clause_alts, alt_cands, cands) = group_clauses(&b, n);
+        parts.words.push((Sec::NodeClauses, node_clauses));
+        parts.bytes.push((Sec::ClauseKind, clause_kind));
+        parts.words.push((Sec::ClauseAlts, clause_alts));
+        parts.words.push((Sec::AltCands, alt_cands));
+        parts.words.push((Sec::Cands, cands));
+        let mut by_name: Vec<u32> = (0..len_u32(n)).collect();
+        by_name.sort_unstable_by(|&x, &y| {
+            (b.names[x as usize].as_str(), b.kinds[x as usize])
+                .cmp(&(b.names[y as usize].as_str(), b.kinds[y as usize]))
         });
-        g.index_products();
-        g.reverse = Reverse::build(&g, Alternatives::All);
-        g
+        parts.words.push((Sec::ByName, by_name));
+        let mut unresolved = Vec::new();
+        for (from, kind, name) in &b.unresolved {
+            unresolved.extend_from_slice(&from.to_le_bytes());
+            unresolved.push(*kind as u8);
+            unresolved.extend_from_slice(&len_u32(name.len()).to_le_bytes());
+            unresolved.extend_from_slice(name.as_bytes());
+        }
+        parts.bytes.push((Sec::Unresolved, unresolved));
+        let reverse = Reverse::from_arrays(
+            n,
+            parts
+                .words
+                .iter()
+                .map(|(sec, words)| (*sec, words.as_slice())),
+            Alternatives::All,
+        );
+        parts
+            .words
+            .push((Sec::RevStart, reverse.start.into_owned()));
+        parts
+            .words
+            .push((Sec::RevEdges, reverse.edges.into_owned()));
+        Graph::from_body(Body::Owned(crate::snapshot::lay_out(parts)))
+            .expect("a built graph is consistent")
     }
 
-    /// The reverse index for `alternatives`: stored for every alternative,
-    /// derived on demand for the first only.
-    pub fn reverse(&self, alternatives: Alternatives) -> Cow<'_, Reverse> {
-        match alternatives {
-            Alternatives::All => Cow::Borrowed(&self.reverse),
-            Alternatives::First => Cow::Owned(Reverse::build(self, Alternatives::First)),
-        }
+    /// Opens a laid-out buffer: checks every section, then derives the
+    /// source -> binaries index and decodes the unresolved names.
+    pub(crate) fn from_body(body: Body) -> Result<Self, String> {
+        let spans = crate::snapshot::read_table(body.words())?;
+        let mut graph = Graph {
+            body,
+            spans,
+            products_start: Vec::new(),
+            products: Vec::new(),
+            unresolved: Vec::new(),
+        };
+        crate::snapshot::validate(&graph)?;
+        graph.unresolved = crate::snapshot::decode_unresolved(graph.bytes(Sec::Unresolved))?;
+        graph.index_products();
+        Ok(graph)
+    }
+
+    pub(crate) fn words(&self, sec: Sec) -> &[u32] {
+        let span = self.spans[sec as usize];
+        &self.body.words()[span.word..span.word + span.len]
+    }
+
+    pub(crate) fn bytes(&self, sec: Sec) -> &[u8] {
+        let span = self.spans[sec as usize];
+        let all: &[u8] = bytemuck::cast_slice(self.body.words());
+        &all[span.word * 4..span.word * 4 + span.len]
+    }
+
+    fn string(&self, blob: Sec, ends: Sec, i: usize) -> &str {
+        let ends = self.words(ends);
+        let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+        // Validated as UTF-8 on char boundaries when the graph was opened.
+        std::str::from_utf8(&self.bytes(blob)[start..ends[i] as usize]).unwrap_or("")
     }
 
     /// Derives source -> binaries from `built_from`.
-    pub(crate) fn index_products(&mut self) {
-        let n = self.kinds.len();
+    fn index_products(&mut self) {
+        let n = self.node_count();
+        let built_from = self.words(Sec::BuiltFrom);
         let mut counts = vec![0u32; n + 1];
-        for &src in &self.built_from {
+        for &src in built_from {
             if src != NONE {
                 counts[src as usize + 1] += 1;
             }
@@ -182,7 +282,7 @@ impl Graph {
         }
         let mut next = counts.clone();
         let mut products = vec![0u32; counts[n] as usize];
-        for (bin, &src) in self.built_from.iter().enumerate() {
+        for (bin, &src) in built_from.iter().enumerate() {
             if src != NONE {
                 products[next[src as usize] as usize] = len_u32(bin);
                 next[src as usize] += 1;
@@ -194,36 +294,36 @@ impl Graph {
 
     /// What the graph was resolved for, e.g. `debian/amd64`.
     pub fn target(&self) -> &str {
-        &self.target
+        std::str::from_utf8(self.bytes(Sec::Target)).unwrap_or("")
     }
 
     pub fn node_count(&self) -> usize {
-        self.kinds.len()
+        self.spans[Sec::Kinds as usize].len
     }
 
     pub fn clause_count(&self) -> usize {
-        self.clause_kind.len()
+        self.spans[Sec::ClauseKind as usize].len
     }
 
     pub fn edge_count(&self) -> usize {
-        self.cands.len()
+        self.spans[Sec::Cands as usize].len
     }
 
     pub fn kind(&self, node: NodeId) -> NodeKind {
-        NodeKind::from_u8(self.kinds[node as usize]).unwrap_or(NodeKind::Binary)
+        NodeKind::from_u8(self.bytes(Sec::Kinds)[node as usize]).unwrap_or(NodeKind::Binary)
     }
 
     pub fn name(&self, node: NodeId) -> &str {
-        self.names.get(node as usize)
+        self.string(Sec::NameBlob, Sec::NameEnds, node as usize)
     }
 
     pub fn version(&self, node: NodeId) -> &str {
-        self.versions.get(node as usize)
+        self.string(Sec::VersionBlob, Sec::VersionEnds, node as usize)
     }
 
     /// The source a binary is built from.
     pub fn built_from(&self, node: NodeId) -> Option<NodeId> {
-        let s = self.built_from[node as usize];
+        let s = self.words(Sec::BuiltFrom)[node as usize];
         (s != NONE).then_some(s)
     }
 
@@ -234,8 +334,9 @@ impl Graph {
     }
 
     pub fn clauses(&self, node: NodeId) -> impl Iterator<Item = Clause<'_>> + '_ {
+        let starts = self.words(Sec::NodeClauses);
         let n = node as usize;
-        (self.node_clauses[n] as usize..self.node_clauses[n + 1] as usize).map(move |index| Clause { graph: self, index })
+        (starts[n] as usize..starts[n + 1] as usize).map(move |index| Clause { graph: self, index })
     }
 
     pub fn unresolved(&self) -> &[Unresolved] {
@@ -249,24 +350,79 @@ impl Graph {
 
     /// The node of this kind and name.
     pub fn find(&self, kind: NodeKind, name: &str) -> Option<NodeId> {
-        let k = kind as u8;
-        self.by_name
-            .binary_search_by(|&id| (self.name(id), self.kinds[id as usize]).cmp(&(name, k)))
+        let kinds = self.bytes(Sec::Kinds);
+        let by_name = self.words(Sec::ByName);
+        by_name
+            .binary_search_by(|&id| (self.name(id), kinds[id as usize]).cmp(&(name, kind as u8)))
             .ok()
-            .map(|i| self.by_name[i])
+            .map(|i| by_name[i])
     }
 
     /// Every node with this name, whatever its kind.
     pub fn find_all(&self, name: &str) -> &[NodeId] {
-        let start = self.by_name.partition_point(|&id| self.name(id) < name);
-        let end = self.by_name.partition_point(|&id| self.name(id) <= name);
-        &self.by_name[start..end]
+        let by_name = self.words(Sec::ByName);
+        let start = by_name.partition_point(|&id| self.name(id) < name);
+        let end = by_name.partition_point(|&id| self.name(id) <= name);
+        &by_name[start..end]
     }
 
     /// All names, for "did you mean" suggestions.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        (0..self.names.len()).map(|i| self.names.get(i))
+        self.nodes().map(|n| self.name(n))
     }
+
+    /// The reverse index for `alternatives`: stored for every alternative,
+    /// derived on demand for the first only.
+    pub fn reverse(&self, alternatives: Alternatives) -> Reverse<'_> {
+        match alternatives {
+            Alternatives::All => Reverse {
+                start: Cow::Borrowed(self.words(Sec::RevStart)),
+                edges: Cow::Borrowed(self.words(Sec::RevEdges)),
+            },
+            Alternatives::First => Reverse::build(self, Alternatives::First),
+        }
+    }
+}
+
+type Grouped = (Vec<u32>, Vec<u8>, Vec<u32>, Vec<u32>, Vec<u32>);
+
+/// Groups the builder's clauses by owner (a stable counting sort), copying
+/// each clause's alternatives and candidates into place.
+fn group_clauses(b: &GraphBuilder, n: usize) -> Grouped {
+    let mut node_clauses = vec![0u32; n + 1];
+    for &owner in &b.clause_owner {
+        node_clauses[owner as usize + 1] += 1;
+    }
+    for i in 0..n {
+        node_clauses[i + 1] += node_clauses[i];
+    }
+    let mut order = vec![0u32; b.clause_owner.len()];
+    let mut next = node_clauses.clone();
+    for (clause, &owner) in b.clause_owner.iter().enumerate() {
+        order[next[owner as usize] as usize] = len_u32(clause);
+        next[owner as usize] += 1;
+    }
+    let alt_end = |c: usize| {
+        b.clause_alts
+            .get(c + 1)
+            .map_or(b.alt_cands.len() - 1, |&a| a as usize)
+    };
+    let mut clause_kind = Vec::with_capacity(order.len());
+    let mut clause_alts = Vec::with_capacity(order.len() + 1);
+    let mut alt_cands = Vec::with_capacity(b.alt_cands.len());
+    let mut cands = Vec::with_capacity(b.cands.len());
+    clause_alts.push(0);
+    alt_cands.push(0);
+    for &clause in &order {
+        let c = clause as usize;
+        clause_kind.push(b.clause_kind[c] as u8);
+        for a in b.clause_alts[c] as usize..alt_end(c) {
+            cands.extend_from_slice(&b.cands[b.alt_cands[a] as usize..b.alt_cands[a + 1] as usize]);
+            alt_cands.push(len_u32(cands.len()));
+        }
+        clause_alts.push(len_u32(alt_cands.len() - 1));
+    }
+    (node_clauses, clause_kind, clause_alts, alt_cands, cands)
 }
 
 pub(crate) fn len_u32(n: usize) -> u32 {

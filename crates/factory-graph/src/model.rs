@@ -71,7 +71,11 @@ pub enum EdgeKind {
 }
 
 impl EdgeKind {
-    pub const ALL: [EdgeKind; 3] = [EdgeKind::BuildRequires, EdgeKind::Requires, EdgeKind::Contains];
+    pub const ALL: [EdgeKind; 3] = [
+        EdgeKind::BuildRequires,
+        EdgeKind::Requires,
+        EdgeKind::Contains,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -123,7 +127,11 @@ pub struct GraphBuilder {
 impl GraphBuilder {
     /// `target` names what the graph was resolved for (e.g. `debian/amd64`).
     pub fn new(target: impl Into<String>) -> Self {
-        Self { target: target.into(), alt_cands: vec![0], ..Self::default() }
+        Self {
+            target: target.into(),
+            alt_cands: vec![0],
+            ..Self::default()
+        }
     }
 
     /// The node of that kind and name, created if new.

@@ -39,9 +39,18 @@ impl Plan {
 /// Orders `set`: `a` comes before `b` when one of `b`'s dependencies
 /// (build dependency, or content for images and products) resolves to
 /// something `a` produces. `duration` gives each node's expected seconds.
-pub fn plan(graph: &Graph, set: &[NodeId], alternatives: Alternatives, duration: impl Fn(NodeId) -> f64) -> Plan {
+pub fn plan(
+    graph: &Graph,
+    set: &[NodeId],
+    alternatives: Alternatives,
+    duration: impl Fn(NodeId) -> f64,
+) -> Plan {
     let dag = ordering_graph(graph, set, alternatives);
-    let edges = dag.edge_indices().filter_map(|e| dag.edge_endpoints(e)).map(|(a, b)| (dag[a], dag[b])).collect();
+    let edges = dag
+        .edge_indices()
+        .filter_map(|e| dag.edge_endpoints(e))
+        .map(|(a, b)| (dag[a], dag[b]))
+        .collect();
     // tarjan_scc yields components in reverse topological order.
     let mut sccs = tarjan_scc(&dag);
     sccs.reverse();
@@ -51,7 +60,10 @@ pub fn plan(graph: &Graph, set: &[NodeId], alternatives: Alternatives, duration:
             unit_of[m.index()] = unit;
         }
     }
-    let weight: Vec<f64> = sccs.iter().map(|members| members.iter().map(|&m| duration(dag[m])).sum()).collect();
+    let weight: Vec<f64> = sccs
+        .iter()
+        .map(|members| members.iter().map(|&m| duration(dag[m])).sum())
+        .collect();
     let mut level = vec![0usize; sccs.len()];
     let mut finish = weight.clone();
     let mut best_pred: Vec<Option<usize>> = vec![None; sccs.len()];
@@ -85,7 +97,11 @@ pub fn plan(graph: &Graph, set: &[NodeId], alternatives: Alternatives, duration:
         .filter(|members| members.len() > 1)
         .map(|members| name_sorted(members.iter().map(|&m| dag[m]).collect()))
         .collect();
-    cycles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| graph.name(a[0]).cmp(graph.name(b[0]))));
+    cycles.sort_by(|a, b| {
+        b.len()
+            .cmp(&a.len())
+            .then_with(|| graph.name(a[0]).cmp(graph.name(b[0])))
+    });
     let (critical_path, critical_seconds) = critical_chain(&sccs, &finish, &best_pred, |m| dag[m]);
     Plan {
         waves,

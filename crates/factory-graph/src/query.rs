@@ -1,6 +1,7 @@
 //! The questions release engineers ask of the graph. Exact semantics are
 //! documented in `docs/graph.md`; keep the two in step.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use crate::graph::{Graph, NONE};
@@ -35,27 +36,75 @@ pub enum Alternatives {
 }
 
 /// Reverse adjacency: for each node, the nodes that have a clause naming it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Reverse {
-    pub(crate) start: Vec<u32>,
-    pub(crate) edges: Vec<u32>,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reverse<'g> {
+    pub(crate) start: Cow<'g, [u32]>,
+    pub(crate) edges: Cow<'g, [u32]>,
 }
 
-impl Reverse {
-    pub fn build(graph: &Graph, alternatives: Alternatives) -> Self {
-        let n = graph.node_count();
+impl Reverse<'_> {
+    pub fn build(graph: &Graph, alternatives: Alternatives) -> Reverse<'static> {
+        use crate::graph::Sec;
+        let sections = [Sec::NodeClauses, Sec::ClauseAlts, Sec::AltCands, Sec::Cands]
+            .map(|s| (s, graph.words(s)));
+        Reverse::from_arrays(graph.node_count(), sections.into_iter(), alternatives)
+    }
+
+    /// From the clause arrays alone, so a graph can be given its stored
+    /// reverse index before it exists as a graph.
+    pub(crate) fn from_arrays<'a>(
+        n: usize,
+        sections: impl Iterator<Item = (crate::graph::Sec, &'a [u32])>,
+        alternatives: Alternatives,
+    ) -> Reverse<'static> {
+        use crate::graph::Sec;
+        let (mut node_clauses, mut clause_alts, mut alt_cands, mut cands): (
+            &[u32],
+            &[u32],
+            &[u32],
+            &[u32],
+        ) = (&[], &[], &[], &[]);
+        for (sec, words) in sections {
+            match sec {
+                Sec::NodeClauses => node_clauses = words,
+                Sec::ClauseAlts => clause_alts = words,
+                Sec::AltCands => alt_cands = words,
+                Sec::Cands => cands = words,
+                _ => {}
+            }
+        }
+        let for_each_edge = |f: &mut dyn FnMut(u32, u32)| {
+            for from in 0..n {
+                for c in node_clauses[from] as usize..node_clauses[from + 1] as usize {
+                    let last_alt = match alternatives {
+                        Alternatives::All => clause_alts[c + 1] as usize,
+                        Alternatives::First => {
+                            (clause_alts[c] as usize + 1).min(clause_alts[c + 1] as usize)
+                        }
+                    };
+                    for a in clause_alts[c] as usize..last_alt {
+                        for &to in &cands[alt_cands[a] as usize..alt_cands[a + 1] as usize] {
+                            f(from as u32, to);
+                        }
+                    }
+                }
+            }
+        };
         let mut counts = vec![0u32; n + 1];
-        for_each_edge(graph, alternatives, |_, to| counts[to as usize + 1] += 1);
+        for_each_edge(&mut |_, to| counts[to as usize + 1] += 1);
         for i in 0..n {
             counts[i + 1] += counts[i];
         }
         let mut next = counts.clone();
         let mut edges = vec![0u32; counts[n] as usize];
-        for_each_edge(graph, alternatives, |from, to| {
+        for_each_edge(&mut |from, to| {
             edges[next[to as usize] as usize] = from;
             next[to as usize] += 1;
         });
-        Reverse { start: counts, edges }
+        Reverse {
+            start: Cow::Owned(counts),
+            edges: Cow::Owned(edges),
+        }
     }
 
     /// The nodes with a clause naming `node` (may repeat).
@@ -64,26 +113,15 @@ impl Reverse {
     }
 }
 
-fn for_each_edge(graph: &Graph, alternatives: Alternatives, mut f: impl FnMut(NodeId, NodeId)) {
-    for from in graph.nodes() {
-        for clause in graph.clauses(from) {
-            let mut alts = clause.alternatives();
-            match alternatives {
-                Alternatives::All => alts.for_each(|alt| alt.iter().for_each(|&to| f(from, to))),
-                Alternatives::First => {
-                    if let Some(alt) = alts.next() {
-                        alt.iter().for_each(|&to| f(from, to));
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// The buildable nodes a change to `changed` makes necessary to rebuild,
 /// sorted by name. `changed` holds binaries (a package changed) and/or
 /// buildable nodes (that source, image, … itself changed).
-pub fn affected(graph: &Graph, reverse: &Reverse, changed: &[NodeId], mode: Mode) -> Vec<NodeId> {
+pub fn affected(
+    graph: &Graph,
+    reverse: &Reverse<'_>,
+    changed: &[NodeId],
+    mode: Mode,
+) -> Vec<NodeId> {
     let mut seen = vec![false; graph.node_count()];
     let mut result = Vec::new();
     let mut queue = VecDeque::new();
@@ -207,8 +245,12 @@ pub fn upstream(graph: &Graph, node: NodeId) -> Vec<(Link, NodeId)> {
 /// What is made from `node`: the binaries a source builds and whatever
 /// build-requires or contains it. Runtime users are left out: they are not
 /// made from it.
-pub fn downstream(graph: &Graph, reverse: &Reverse, node: NodeId) -> Vec<(Link, NodeId)> {
-    let mut out: Vec<(Link, NodeId)> = graph.builds(node).iter().map(|&b| (Link::BuiltFrom, b)).collect();
+pub fn downstream(graph: &Graph, reverse: &Reverse<'_>, node: NodeId) -> Vec<(Link, NodeId)> {
+    let mut out: Vec<(Link, NodeId)> = graph
+        .builds(node)
+        .iter()
+        .map(|&b| (Link::BuiltFrom, b))
+        .collect();
     for &dependent in reverse.dependents(node) {
         for clause in graph.clauses(dependent) {
             if clause.kind() != EdgeKind::Requires && clause.candidates().any(|c| c == node) {
@@ -248,4 +290,3 @@ pub fn why(graph: &Graph, from: NodeId, to: NodeId) -> Option<Vec<(NodeId, Link,
     }
     None
 }
-

@@ -1,23 +1,29 @@
-//! The graph's on-disk form.
+//! The graph's on-disk form: the graph's own buffer, as is.
 //!
 //! Written by hand rather than through a serde format because a query must
-//! load a whole distribution's graph in a few milliseconds: the arrays are
-//! stored as raw little-endian `u32` runs that decode with one pass, and the
-//! names as one string blob. A CRC-32 trailer catches truncation and
-//! corruption (a cryptographic hash would cost more than the rest of a
-//! query and guards against nothing a local file faces); the arrays are then checked for consistency so that a bad
-//! file gives an error, never a panic or a wrong answer.
+//! open a whole distribution's graph in a few milliseconds: the file is a
+//! header, the buffer (a section table, then every section as little-endian
+//! words, byte sections padded to a word) and a CRC-32. Opening reads the
+//! buffer in one go into aligned memory and uses it in place; nothing is
+//! decoded element by element. The CRC catches truncation and corruption (a
+//! cryptographic hash would cost more than the rest of a query and guards
+//! against nothing a local file faces); then every section is checked, so a
+//! bad file gives an error, never a panic or a wrong answer.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-
-use crate::graph::{Graph, NONE, Strings, Unresolved};
+use crate::graph::{Body, Graph, NONE, Parts, SECTIONS, Sec, Span, Unresolved};
 use crate::model::{EdgeKind, NodeKind};
-use crate::query::Reverse;
+
+// The buffer is used in place, so its words must be little-endian in memory.
+#[cfg(target_endian = "big")]
+compile_error!("the graph snapshot format assumes a little-endian machine");
 
 const MAGIC: &[u8; 8] = b"FGRAPH\0\0";
-const FORMAT_VERSION: u32 = 2;
+const FORMAT_VERSION: u32 = 3;
+pub(crate) const HEADER: usize = 16;
+pub(crate) const TRAILER: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -25,49 +31,200 @@ pub enum SnapshotError {
     Io(#[from] std::io::Error),
     #[error("{path} is not a Factory graph snapshot (bad magic number); re-run `factory import`")]
     NotASnapshot { path: PathBuf },
-    #[error("{path} has snapshot format {found}, this factory reads format {FORMAT_VERSION}; re-run `factory import`")]
+    #[error(
+        "{path} has snapshot format {found}, this factory reads format {FORMAT_VERSION}; re-run `factory import`"
+    )]
     Version { path: PathBuf, found: u32 },
     #[error("{path} is corrupt ({what}); re-run `factory import`")]
     Corrupt { path: PathBuf, what: String },
+}
+
+pub(crate) fn is_bytes(sec: Sec) -> bool {
+    matches!(
+        sec,
+        Sec::Target
+            | Sec::Kinds
+            | Sec::NameBlob
+            | Sec::VersionBlob
+            | Sec::ClauseKind
+            | Sec::Unresolved
+    )
+}
+
+/// One buffer: the section table (word offset and length of each section,
+/// in [`Sec::ALL`] order), then the sections.
+pub(crate) fn lay_out(mut parts: Parts) -> Vec<u32> {
+    let mut body = vec![0u32; SECTIONS * 2];
+    for (i, sec) in Sec::ALL.into_iter().enumerate() {
+        let word = body.len();
+        let len = if is_bytes(sec) {
+            let bytes = take(&mut parts.bytes, sec);
+            body.extend(bytes.chunks(4).map(|c| {
+                let mut w = [0u8; 4];
+                w[..c.len()].copy_from_slice(c);
+                u32::from_le_bytes(w)
+            }));
+            bytes.len()
+        } else {
+            let words = take(&mut parts.words, sec);
+            body.extend_from_slice(&words);
+            words.len()
+        };
+        body[i * 2] = u32::try_from(word).expect("graph buffer over 16 GiB");
+        body[i * 2 + 1] = u32::try_from(len).expect("section over 4 billion entries");
+    }
+    body
+}
+
+fn take<T: Default>(list: &mut [(Sec, T)], sec: Sec) -> T {
+    list.iter_mut()
+        .find(|(s, _)| *s == sec)
+        .map(|(_, v)| std::mem::take(v))
+        .unwrap_or_default()
+}
+
+pub(crate) fn read_table(body: &[u32]) -> Result<[Span; SECTIONS], String> {
+    if body.len() < SECTIONS * 2 {
+        return Err("the section table is cut short".into());
+    }
+    let mut spans = [Span::default(); SECTIONS];
+    for (i, sec) in Sec::ALL.into_iter().enumerate() {
+        let span = Span {
+            word: body[i * 2] as usize,
+            len: body[i * 2 + 1] as usize,
+        };
+        let words = if is_bytes(sec) {
+            span.len.div_ceil(4)
+        } else {
+            span.len
+        };
+        if span.word < SECTIONS * 2
+            || span
+                .word
+                .checked_add(words)
+                .is_none_or(|end| end > body.len())
+        {
+            return Err(format!("section {sec:?} lies outside the file"));
+        }
+        spans[i] = span;
+    }
+    Ok(spans)
+}
+
+/// Every index in range and every offset array monotonic, so that no
+/// accessor can panic on a graph that passed.
+pub(crate) fn validate(g: &Graph) -> Result<(), String> {
+    let n = g.node_count();
+    let len = |sec: Sec| g.spans[sec as usize].len;
+    let offsets = |sec: Sec, rows: usize, target: usize| -> Result<(), String> {
+        let o = g.words(sec);
+        if o.len() != rows + 1 || o[0] != 0 || o[rows] as usize != target {
+            return Err(format!("{sec:?} has the wrong length or bounds"));
+        }
+        if o.windows(2).any(|w| w[0] > w[1]) {
+            return Err(format!("{sec:?} is not ascending"));
+        }
+        Ok(())
+    };
+    if g.bytes(Sec::Kinds)
+        .iter()
+        .any(|&k| NodeKind::from_u8(k).is_none())
+    {
+        return Err("unknown node kind".into());
+    }
+    if g.bytes(Sec::ClauseKind)
+        .iter()
+        .any(|&k| EdgeKind::from_u8(k).is_none())
+    {
+        return Err("unknown edge kind".into());
+    }
+    for sec in [Sec::NameEnds, Sec::VersionEnds, Sec::BuiltFrom, Sec::ByName] {
+        if len(sec) != n {
+            return Err(format!("{sec:?} disagrees on the node count"));
+        }
+    }
+    for (blob, ends) in [
+        (Sec::NameBlob, Sec::NameEnds),
+        (Sec::VersionBlob, Sec::VersionEnds),
+    ] {
+        let text =
+            std::str::from_utf8(g.bytes(blob)).map_err(|_| format!("{blob:?} is not UTF-8"))?;
+        let mut prev = 0;
+        for &end in g.words(ends) {
+            if end < prev || end as usize > text.len() || !text.is_char_boundary(end as usize) {
+                return Err(format!("{ends:?} offsets are invalid"));
+            }
+            prev = end;
+        }
+    }
+    std::str::from_utf8(g.bytes(Sec::Target)).map_err(|_| "the target is not UTF-8".to_owned())?;
+    offsets(Sec::NodeClauses, n, len(Sec::ClauseKind))?;
+    offsets(
+        Sec::ClauseAlts,
+        len(Sec::ClauseKind),
+        len(Sec::AltCands).saturating_sub(1),
+    )?;
+    offsets(
+        Sec::AltCands,
+        len(Sec::AltCands).saturating_sub(1),
+        len(Sec::Cands),
+    )?;
+    offsets(Sec::RevStart, n, len(Sec::RevEdges))?;
+    let in_range = |id: &u32| (*id as usize) < n;
+    for sec in [Sec::Cands, Sec::ByName, Sec::RevEdges] {
+        if !g.words(sec).iter().all(in_range) {
+            return Err(format!("{sec:?} names a node that does not exist"));
+        }
+    }
+    if !g
+        .words(Sec::BuiltFrom)
+        .iter()
+        .all(|s| *s == NONE || in_range(s))
+    {
+        return Err("a binary names a source that does not exist".into());
+    }
+    Ok(())
+}
+
+pub(crate) fn decode_unresolved(mut bytes: &[u8]) -> Result<Vec<Unresolved>, String> {
+    let bad = || "the unresolved names are garbled".to_owned();
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let (from, rest) = bytes.split_first_chunk::<4>().ok_or_else(bad)?;
+        let (kind, rest) = rest.split_first().ok_or_else(bad)?;
+        let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(bad)?;
+        let len = u32::from_le_bytes(*len) as usize;
+        let name = rest.get(..len).ok_or_else(bad)?;
+        out.push(Unresolved {
+            from: u32::from_le_bytes(*from),
+            kind: EdgeKind::from_u8(*kind).ok_or_else(bad)?,
+            name: String::from_utf8(name.to_vec()).map_err(|_| bad())?,
+        });
+        bytes = &rest[len..];
+    }
+    Ok(out)
 }
 
 impl Graph {
     /// Writes the graph to `path` atomically: a crash leaves either the old
     /// file or the new one, never a mix.
     pub fn save(&self, path: &Path) -> Result<(), SnapshotError> {
-        let mut body = Vec::with_capacity(self.cands.len() * 4 + self.names.blob.len() * 2);
-        put_str(&mut body, &self.target);
-        body.extend_from_slice(&self.kinds.len().to_le_bytes()[..4]);
-        put_bytes(&mut body, &self.kinds);
-        put_strings(&mut body, &self.names);
-        put_strings(&mut body, &self.versions);
-        for array in [
-            &self.built_from,
-            &self.node_clauses,
-            &self.clause_alts,
-            &self.alt_cands,
-            &self.cands,
-            &self.by_name,
-            &self.reverse.start,
-            &self.reverse.edges,
-        ] {
-            put_u32s(&mut body, array);
-        }
-        put_bytes(&mut body, &self.clause_kind);
-        put_u32(&mut body, u32_len(self.unresolved.len()));
-        for u in &self.unresolved {
-            put_u32(&mut body, u.from);
-            body.push(u.kind as u8);
-            put_str(&mut body, &u.name);
-        }
-        let digest = crc32fast::hash(&body).to_le_bytes();
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let body: &[u8] = bytemuck::cast_slice(self.body.words());
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         fs_err::create_dir_all(dir)?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
         tmp.write_all(MAGIC)?;
         tmp.write_all(&FORMAT_VERSION.to_le_bytes())?;
-        tmp.write_all(&body)?;
-        tmp.write_all(&digest)?;
+        tmp.write_all(
+            &u32::try_from(self.body.words().len())
+                .expect("graph buffer over 16 GiB")
+                .to_le_bytes(),
+        )?;
+        tmp.write_all(body)?;
+        tmp.write_all(&crc32fast::hash(body).to_le_bytes())?;
         tmp.as_file().sync_all()?;
         set_readable(tmp.as_file())?;
         tmp.persist(path).map_err(|e| e.error)?;
@@ -75,190 +232,58 @@ impl Graph {
         Ok(())
     }
 
-    /// Reads a graph written by [`Graph::save`].
+    /// Opens a graph written by [`Graph::save`], mapping the file rather
+    /// than copying it: a query touches the sections it needs in the page
+    /// cache, which keeps it within a few milliseconds.
     pub fn load(path: &Path) -> Result<Graph, SnapshotError> {
-        let bytes = fs_err::read(path)?;
-        let corrupt = |what: &str| SnapshotError::Corrupt { path: path.to_owned(), what: what.to_owned() };
-        if bytes.len() < 12 + 4 || &bytes[..8] != MAGIC {
-            return Err(SnapshotError::NotASnapshot { path: path.to_owned() });
+        let corrupt = |what: &str| SnapshotError::Corrupt {
+            path: path.to_owned(),
+            what: what.to_owned(),
+        };
+        let file = fs_err::File::open(path)?;
+        let map = map_file(file.file())?;
+        if map.len() < HEADER + TRAILER || &map[..8] != MAGIC {
+            return Err(SnapshotError::NotASnapshot {
+                path: path.to_owned(),
+            });
         }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        let version = u32::from_le_bytes(map[8..12].try_into().expect("4 bytes"));
         if version != FORMAT_VERSION {
-            return Err(SnapshotError::Version { path: path.to_owned(), found: version });
+            return Err(SnapshotError::Version {
+                path: path.to_owned(),
+                found: version,
+            });
         }
-        let (body, digest) = bytes[12..].split_at(bytes.len() - 12 - 4);
-        if crc32fast::hash(body).to_le_bytes() != digest {
-            return Err(corrupt("checksum mismatch: the file was truncated or altered"));
+        let words = u32::from_le_bytes(map[12..16].try_into().expect("4 bytes")) as usize;
+        if words
+            .checked_mul(4)
+            .and_then(|b| b.checked_add(HEADER + TRAILER))
+            != Some(map.len())
+        {
+            return Err(corrupt(
+                "its length does not match its header: the file was truncated or altered",
+            ));
         }
-        let mut r = Reader { buf: body, pos: 0 };
-        let mut graph = read_graph(&mut r).ok_or_else(|| corrupt("truncated section"))?;
-        validate(&graph).map_err(|what| corrupt(&what))?;
-        graph.index_products();
-        Ok(graph)
-    }
-}
-
-fn read_graph(r: &mut Reader<'_>) -> Option<Graph> {
-    let target = r.string()?;
-    let n = r.u32()? as usize;
-    let kinds = r.bytes()?.to_vec();
-    let names = r.strings()?;
-    let versions = r.strings()?;
-    let built_from = r.u32s()?;
-    let node_clauses = r.u32s()?;
-    let clause_alts = r.u32s()?;
-    let alt_cands = r.u32s()?;
-    let cands = r.u32s()?;
-    let by_name = r.u32s()?;
-    let reverse = Reverse { start: r.u32s()?, edges: r.u32s()? };
-    let clause_kind = r.bytes()?.to_vec();
-    let unresolved_count = r.u32()?;
-    let mut unresolved = Vec::new();
-    for _ in 0..unresolved_count {
-        let from = r.u32()?;
-        let kind = EdgeKind::from_u8(*r.take(1)?.first()?)?;
-        unresolved.push(Unresolved { from, kind, name: r.string()? });
-    }
-    if kinds.len() != n || r.pos != r.buf.len() {
-        return None;
-    }
-    Some(Graph {
-        target,
-        kinds,
-        names,
-        versions,
-        built_from,
-        node_clauses,
-        clause_kind,
-        clause_alts,
-        alt_cands,
-        cands,
-        by_name,
-        products_start: Vec::new(),
-        products: Vec::new(),
-        reverse,
-        unresolved,
-    })
-}
-
-/// Every index in range and every offset array monotonic, so that no
-/// accessor can panic on a graph that passed.
-fn validate(g: &Graph) -> Result<(), String> {
-    let n = g.kinds.len();
-    let check_offsets = |name: &str, offsets: &[u32], rows: usize, target: usize| -> Result<(), String> {
-        if offsets.len() != rows + 1 || offsets[0] != 0 || offsets[rows] as usize != target {
-            return Err(format!("{name} offsets have the wrong length or bounds"));
+        let (body, crc) = map[HEADER..].split_at(words * 4);
+        if crc32fast::hash(body).to_le_bytes() != crc {
+            return Err(corrupt(
+                "checksum mismatch: the file was truncated or altered",
+            ));
         }
-        if offsets.windows(2).any(|w| w[0] > w[1]) {
-            return Err(format!("{name} offsets are not ascending"));
-        }
-        Ok(())
-    };
-    if g.kinds.iter().any(|&k| NodeKind::from_u8(k).is_none()) {
-        return Err("unknown node kind".into());
-    }
-    if g.clause_kind.iter().any(|&k| EdgeKind::from_u8(k).is_none()) {
-        return Err("unknown edge kind".into());
-    }
-    if g.names.len() != n || g.versions.len() != n || g.built_from.len() != n || g.by_name.len() != n {
-        return Err("per-node arrays disagree on the node count".into());
-    }
-    for strings in [&g.names, &g.versions] {
-        let mut prev = 0;
-        for &end in &strings.ends {
-            if end < prev || end as usize > strings.blob.len() || !strings.blob.is_char_boundary(end as usize) {
-                return Err("string table offsets are invalid".into());
-            }
-            prev = end;
-        }
-    }
-    check_offsets("node", &g.node_clauses, n, g.clause_kind.len())?;
-    check_offsets("clause", &g.clause_alts, g.clause_kind.len(), g.alt_cands.len().saturating_sub(1))?;
-    check_offsets("alternative", &g.alt_cands, g.alt_cands.len().saturating_sub(1), g.cands.len())?;
-    let in_range = |id: u32| (id as usize) < n;
-    if !g.cands.iter().all(|&c| in_range(c)) || !g.by_name.iter().all(|&c| in_range(c)) {
-        return Err("an edge names a node that does not exist".into());
-    }
-    check_offsets("reverse", &g.reverse.start, n, g.reverse.edges.len())?;
-    if !g.reverse.edges.iter().all(|&c| in_range(c)) {
-        return Err("the reverse index names a node that does not exist".into());
-    }
-    if !g.built_from.iter().all(|&s| s == NONE || in_range(s)) {
-        return Err("a binary names a source that does not exist".into());
-    }
-    if !g.unresolved.iter().all(|u| in_range(u.from)) {
-        return Err("an unresolved dependency names a node that does not exist".into());
-    }
-    Ok(())
-}
-
-fn u32_len(n: usize) -> u32 {
-    u32::try_from(n).expect("section larger than 4 GiB")
-}
-
-fn put_u32(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_u32(out, u32_len(bytes.len()));
-    out.extend_from_slice(bytes);
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_bytes(out, s.as_bytes());
-}
-
-fn put_u32s(out: &mut Vec<u8>, values: &[u32]) {
-    put_u32(out, u32_len(values.len()));
-    out.reserve(values.len() * 4);
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
+        Graph::from_body(Body::Mapped(map)).map_err(|what| corrupt(&what))
     }
 }
 
-fn put_strings(out: &mut Vec<u8>, strings: &Strings) {
-    put_str(out, &strings.blob);
-    put_u32s(out, &strings.ends);
-}
-
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(len)?;
-        let slice = self.buf.get(self.pos..end)?;
-        self.pos = end;
-        Some(slice)
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let len = self.u32()? as usize;
-        self.take(len)
-    }
-
-    fn string(&mut self) -> Option<String> {
-        String::from_utf8(self.bytes()?.to_vec()).ok()
-    }
-
-    fn u32s(&mut self) -> Option<Vec<u32>> {
-        let len = self.u32()? as usize;
-        let raw = self.take(len.checked_mul(4)?)?;
-        Some(raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
-    }
-
-    fn strings(&mut self) -> Option<Strings> {
-        let blob = self.string()?;
-        let ends = self.u32s()?;
-        Some(Strings { blob, ends })
-    }
+/// Maps the whole file read-only, populated up front (every page is read
+/// by the checksum anyway).
+#[allow(unsafe_code)]
+fn map_file(file: &std::fs::File) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: the mapping is only undefined if the file changes while
+    // mapped. Factory never writes a stored graph in place: `save` writes a
+    // new file and renames it over the old one, so a mapped file keeps its
+    // contents for as long as it is mapped. A page-aligned mapping also
+    // makes the words after the 16-byte header 4-byte aligned.
+    unsafe { memmap2::MmapOptions::new().populate().map(file) }
 }
 
 /// Temporary files are created private; the stored graph is an ordinary

@@ -19,10 +19,21 @@ const MANIFEST_FILE: &str = "imports.json";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ImportSpec {
-    Debian { sources: Vec<PathBuf>, packages: Vec<PathBuf>, arch: String, profiles: Vec<String> },
-    Rpm { specs: Vec<PathBuf> },
-    Modulemd { files: Vec<PathBuf> },
-    Definition { dir: PathBuf },
+    Debian {
+        sources: Vec<PathBuf>,
+        packages: Vec<PathBuf>,
+        arch: String,
+        profiles: Vec<String>,
+    },
+    Rpm {
+        specs: Vec<PathBuf>,
+    },
+    Modulemd {
+        files: Vec<PathBuf>,
+    },
+    Definition {
+        dir: PathBuf,
+    },
 }
 
 impl ImportSpec {
@@ -50,12 +61,18 @@ impl Manifest {
             return Ok(Manifest::default());
         }
         let text = fs_err::read_to_string(&path)?;
-        serde_json::from_str(&text).with_context(|| format!("{} is not a valid import manifest", path.display()))
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid import manifest", path.display()))
     }
 
     /// The manifest with `spec` replacing any import of the same slot.
     pub fn with(&self, spec: ImportSpec) -> Manifest {
-        let mut imports: Vec<ImportSpec> = self.imports.iter().filter(|s| s.slot() != spec.slot()).cloned().collect();
+        let mut imports: Vec<ImportSpec> = self
+            .imports
+            .iter()
+            .filter(|s| s.slot() != spec.slot())
+            .cloned()
+            .collect();
         imports.push(spec);
         imports.sort_by_key(|s| s.slot());
         Manifest { imports }

@@ -32,7 +32,11 @@ fn ok(output: Output) -> String {
 }
 
 fn failed(output: Output) -> String {
-    assert!(!output.status.success(), "expected a failure, got: {}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        !output.status.success(),
+        "expected a failure, got: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
@@ -43,9 +47,19 @@ fn imported() -> tempfile::TempDir {
     let packages = slice().join("Packages.xz");
     let out = ok(factory(
         store.path(),
-        &["import", "debian", "--sources", sources.to_str().unwrap(), "--packages", packages.to_str().unwrap()],
+        &[
+            "import",
+            "debian",
+            "--sources",
+            sources.to_str().unwrap(),
+            "--packages",
+            packages.to_str().unwrap(),
+        ],
     ));
-    assert!(out.contains("debian (amd64): 59 sources"), "import summary: {out}");
+    assert!(
+        out.contains("debian (amd64): 59 sources"),
+        "import summary: {out}"
+    );
     store
 }
 
@@ -60,10 +74,24 @@ fn closure_matches_dose_ceve_on_every_recorded_library() {
     let mut checked = 0;
     for entry in fs_err::read_dir(&expected_dir).unwrap() {
         let path = entry.unwrap().path();
-        let name = path.file_stem().unwrap().to_str().unwrap().strip_prefix("closure-").unwrap().to_owned();
+        let name = path
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .strip_prefix("closure-")
+            .unwrap()
+            .to_owned();
         let expected = fs_err::read_to_string(&path).unwrap();
-        let ours = ok(factory(store.path(), &["affected", &name, "--format", "lines"]));
-        assert_eq!(lines(&ours), lines(&expected), "affected {name} differs from dose-ceve");
+        let ours = ok(factory(
+            store.path(),
+            &["affected", &name, "--format", "lines"],
+        ));
+        assert_eq!(
+            lines(&ours),
+            lines(&expected),
+            "affected {name} differs from dose-ceve"
+        );
         checked += 1;
     }
     assert!(checked >= 5, "only {checked} expectations found");
@@ -73,51 +101,116 @@ fn closure_matches_dose_ceve_on_every_recorded_library() {
 fn modes_nest_and_local_is_the_source_itself() {
     let store = imported();
     let set = |mode: &str| -> Vec<String> {
-        lines(&ok(factory(store.path(), &["affected", "libssl-dev", "--mode", mode, "--format", "lines"])))
-            .into_iter()
-            .map(str::to_owned)
-            .collect()
+        lines(&ok(factory(
+            store.path(),
+            &[
+                "affected",
+                "libssl-dev",
+                "--mode",
+                mode,
+                "--format",
+                "lines",
+            ],
+        )))
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
     };
     let (direct, closure, transitive) = (set("direct"), set("closure"), set("transitive"));
     assert!(!direct.is_empty());
-    assert!(direct.iter().all(|s| closure.contains(s)), "direct ⊆ closure");
-    assert!(closure.iter().all(|s| transitive.contains(s)), "closure ⊆ transitive");
+    assert!(
+        direct.iter().all(|s| closure.contains(s)),
+        "direct ⊆ closure"
+    );
+    assert!(
+        closure.iter().all(|s| transitive.contains(s)),
+        "closure ⊆ transitive"
+    );
     // On this slice, transitive reaches further for libpng-dev (its users' binaries
     // are build dependencies of one more source).
     let count = |name: &str, mode: &str| {
-        lines(&ok(factory(store.path(), &["affected", name, "--mode", mode, "--format", "lines"]))).len()
+        lines(&ok(factory(
+            store.path(),
+            &["affected", name, "--mode", mode, "--format", "lines"],
+        )))
+        .len()
     };
     assert!(count("libpng-dev", "closure") < count("libpng-dev", "transitive"));
-    assert_eq!(set("local"), vec!["openssl"], "libssl-dev is built from openssl");
+    assert_eq!(
+        set("local"),
+        vec!["openssl"],
+        "libssl-dev is built from openssl"
+    );
     let first = lines(&ok(factory(
         store.path(),
-        &["affected", "libssl-dev", "--alternatives", "first", "--format", "lines"],
+        &[
+            "affected",
+            "libssl-dev",
+            "--alternatives",
+            "first",
+            "--format",
+            "lines",
+        ],
     )))
     .len();
-    assert!(first <= closure.len(), "first alternatives only can only shrink the set");
+    assert!(
+        first <= closure.len(),
+        "first alternatives only can only shrink the set"
+    );
 }
 
 #[test]
 fn plan_respects_every_build_dependency_checked_by_apt() {
     let store = imported();
-    let json = ok(factory(store.path(), &["plan", "--mode", "direct", "libssl-dev", "--format", "json"]));
+    let json = ok(factory(
+        store.path(),
+        &["plan", "--mode", "direct", "libssl-dev", "--format", "json"],
+    ));
     let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let direct = lines(&ok(factory(store.path(), &["affected", "--mode", "direct", "libssl-dev", "--format", "lines"])))
-        .len();
-    let planned: usize = plan["waves"].as_array().unwrap().iter().map(|w| w.as_array().unwrap().len()).sum();
-    assert_eq!(planned, direct, "every affected source is planned exactly once");
+    let direct = lines(&ok(factory(
+        store.path(),
+        &[
+            "affected",
+            "--mode",
+            "direct",
+            "libssl-dev",
+            "--format",
+            "lines",
+        ],
+    )))
+    .len();
+    let planned: usize = plan["waves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_array().unwrap().len())
+        .sum();
+    assert_eq!(
+        planned, direct,
+        "every affected source is planned exactly once"
+    );
     assert!(plan["cycles"].is_array());
     // apt's own parser is the independent judge of the order.
-    let has_apt = Command::new("/usr/bin/python3").args(["-c", "import apt_pkg"]).status().is_ok_and(|s| s.success());
+    let has_apt = Command::new("/usr/bin/python3")
+        .args(["-c", "import apt_pkg"])
+        .status()
+        .is_ok_and(|s| s.success());
     if !has_apt {
-        assert!(std::env::var_os("FACTORY_CI").is_none(), "CI must have python3-apt");
+        assert!(
+            std::env::var_os("FACTORY_CI").is_none(),
+            "CI must have python3-apt"
+        );
         eprintln!("SKIPPED the apt_pkg order check: install python3-apt to run it");
         return;
     }
     let plan_file = store.path().join("plan.json");
     fs_err::write(&plan_file, &json).unwrap();
     let xz = store.path().join("Packages");
-    let unpacked = Command::new("xz").arg("-dc").arg(slice().join("Packages.xz")).output().unwrap();
+    let unpacked = Command::new("xz")
+        .arg("-dc")
+        .arg(slice().join("Packages.xz"))
+        .output()
+        .unwrap();
     fs_err::write(&xz, unpacked.stdout).unwrap();
     let check = Command::new("/usr/bin/python3")
         .arg(repo().join("scripts/check-plan.py"))
@@ -127,7 +220,11 @@ fn plan_respects_every_build_dependency_checked_by_apt() {
         .output()
         .unwrap();
     let report = String::from_utf8_lossy(&check.stdout);
-    assert!(check.status.success(), "plan order violated:\n{report}{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "plan order violated:\n{report}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     assert!(report.contains(" 0 violations"), "{report}");
 }
 
@@ -139,7 +236,14 @@ fn import_is_idempotent() {
     let packages = slice().join("Packages.xz");
     ok(factory(
         store.path(),
-        &["import", "debian", "--sources", sources.to_str().unwrap(), "--packages", packages.to_str().unwrap()],
+        &[
+            "import",
+            "debian",
+            "--sources",
+            sources.to_str().unwrap(),
+            "--packages",
+            packages.to_str().unwrap(),
+        ],
     ));
     assert_eq!(first, fs_err::read(store.path().join("graph.fgr")).unwrap());
 }
@@ -154,8 +258,16 @@ fn bad_indexes_give_precise_errors_and_change_nothing() {
     let xz = fs_err::read(slice().join("Packages.xz")).unwrap();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated.xz", xz[..xz.len() / 2].to_vec(), "truncated.xz"),
-        ("garbled", b"Package: a\nVersion: 1\nthis line has no colon\n".to_vec(), "garbled:3"),
-        ("latin1", b"Package: caf\xe9\nVersion: 1\n".to_vec(), "latin1:1:13: invalid UTF-8"),
+        (
+            "garbled",
+            b"Package: a\nVersion: 1\nthis line has no colon\n".to_vec(),
+            "garbled:3",
+        ),
+        (
+            "latin1",
+            b"Package: caf\xe9\nVersion: 1\n".to_vec(),
+            "latin1:1:13: invalid UTF-8",
+        ),
     ];
     for (name, bytes, expected) in cases {
         let bad = work.path().join(name);
@@ -164,10 +276,24 @@ fn bad_indexes_give_precise_errors_and_change_nothing() {
         fs_err::write(&sources, &good_sources).unwrap();
         let err = failed(factory(
             store.path(),
-            &["import", "debian", "--sources", sources.to_str().unwrap(), "--packages", bad.to_str().unwrap()],
+            &[
+                "import",
+                "debian",
+                "--sources",
+                sources.to_str().unwrap(),
+                "--packages",
+                bad.to_str().unwrap(),
+            ],
         ));
-        assert!(err.contains(expected), "{name}: error should mention `{expected}`:\n{err}");
-        assert_eq!(before, fs_err::read(store.path().join("graph.fgr")).unwrap(), "{name} changed the store");
+        assert!(
+            err.contains(expected),
+            "{name}: error should mention `{expected}`:\n{err}"
+        );
+        assert_eq!(
+            before,
+            fs_err::read(store.path().join("graph.fgr")).unwrap(),
+            "{name} changed the store"
+        );
     }
 }
 
@@ -180,7 +306,10 @@ fn a_corrupt_stored_graph_is_an_error_not_a_panic() {
     bytes[middle] ^= 0xff;
     fs_err::write(&path, &bytes).unwrap();
     let err = failed(factory(store.path(), &["affected", "libssl-dev"]));
-    assert!(err.contains("corrupt") && err.contains("factory import"), "{err}");
+    assert!(
+        err.contains("corrupt") && err.contains("factory import"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -195,14 +324,44 @@ fn unknown_names_get_a_suggestion() {
 #[test]
 fn trace_and_why_follow_real_edges() {
     let store = imported();
-    let trace = ok(factory(store.path(), &["trace", "src:openssl", "--depth", "1"]));
-    assert!(trace.contains("src:openssl -> libssl-dev [built-from]"), "{trace}");
-    let some_user = lines(&ok(factory(store.path(), &["affected", "--mode", "direct", "libssl-dev", "--format", "lines"])))
-        [0]
-    .to_owned();
-    let why = ok(factory(store.path(), &["why", &format!("src:{some_user}"), "src:openssl"]));
-    assert!(why.contains("--build-requires-->") && why.contains("--built-from--> src:openssl"), "{why}");
-    let json = ok(factory(store.path(), &["why", &format!("src:{some_user}"), "libssl-dev", "--format", "json"]));
+    let trace = ok(factory(
+        store.path(),
+        &["trace", "src:openssl", "--depth", "1"],
+    ));
+    assert!(
+        trace.contains("src:openssl -> libssl-dev [built-from]"),
+        "{trace}"
+    );
+    let some_user = lines(&ok(factory(
+        store.path(),
+        &[
+            "affected",
+            "--mode",
+            "direct",
+            "libssl-dev",
+            "--format",
+            "lines",
+        ],
+    )))[0]
+        .to_owned();
+    let why = ok(factory(
+        store.path(),
+        &["why", &format!("src:{some_user}"), "src:openssl"],
+    ));
+    assert!(
+        why.contains("--build-requires-->") && why.contains("--built-from--> src:openssl"),
+        "{why}"
+    );
+    let json = ok(factory(
+        store.path(),
+        &[
+            "why",
+            &format!("src:{some_user}"),
+            "libssl-dev",
+            "--format",
+            "json",
+        ],
+    ));
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(!value["path"].as_array().unwrap().is_empty());
 }
@@ -220,20 +379,49 @@ fn check_accepts_the_example_and_rejects_a_cycle_without_writing() {
          [component.b]\nkind = \"command\"\ncommands = [\"true\"]\nbuild-requires = [\"a\"]\n",
     )
     .unwrap();
-    let err = failed(factory(store.path(), &["check", def.path().to_str().unwrap()]));
-    assert!(err.contains("components.toml:"), "the error names the file and line: {err}");
-    assert!(err.contains("a -> b -> a") || err.contains("b -> a -> b"), "the whole cycle is printed: {err}");
-    assert_eq!(fs_err::read_dir(store.path()).unwrap().count(), 0, "check writes nothing");
+    let err = failed(factory(
+        store.path(),
+        &["check", def.path().to_str().unwrap()],
+    ));
+    assert!(
+        err.contains("components.toml:"),
+        "the error names the file and line: {err}"
+    );
+    assert!(
+        err.contains("a -> b -> a") || err.contains("b -> a -> b"),
+        "the whole cycle is printed: {err}"
+    );
+    assert_eq!(
+        fs_err::read_dir(store.path()).unwrap().count(),
+        0,
+        "check writes nothing"
+    );
 }
 
 #[test]
 fn the_definition_imports_into_the_same_graph() {
     let store = imported();
     let example = repo().join("examples/demo");
-    ok(factory(store.path(), &["import", "definition", example.to_str().unwrap()]));
+    ok(factory(
+        store.path(),
+        &["import", "definition", example.to_str().unwrap()],
+    ));
     // Both the archive and the definition answer from one store.
-    let product = ok(factory(store.path(), &["affected", "--mode", "transitive", "src:libgreet", "--format", "lines"]));
+    let product = ok(factory(
+        store.path(),
+        &[
+            "affected",
+            "--mode",
+            "transitive",
+            "src:libgreet",
+            "--format",
+            "lines",
+        ],
+    ));
     assert!(product.lines().any(|l| l == "demo-os"), "{product}");
-    let debian = ok(factory(store.path(), &["affected", "libssl-dev", "--format", "lines"]));
+    let debian = ok(factory(
+        store.path(),
+        &["affected", "libssl-dev", "--format", "lines"],
+    ));
     assert!(!debian.is_empty());
 }

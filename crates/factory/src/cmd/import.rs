@@ -38,7 +38,12 @@ pub fn check(dir: &Path) -> Result<ExitCode> {
 /// Loads a definition, turning its diagnostics into one error.
 pub fn load_definition(dir: &Path) -> Result<factory_def::Definition> {
     factory_def::load(dir).map_err(|diagnostics| {
-        anyhow::anyhow!("{diagnostics}{} problem(s) in the definition at {}; run `factory check {}`", diagnostics.len(), dir.display(), dir.display())
+        anyhow::anyhow!(
+            "{diagnostics}{} problem(s) in the definition at {}; run `factory check {}`",
+            diagnostics.len(),
+            dir.display(),
+            dir.display()
+        )
     })
 }
 
@@ -64,17 +69,33 @@ pub fn import(store: &Path, what: &Import) -> Result<()> {
 }
 
 fn spec_of(what: &Import) -> Result<ImportSpec> {
-    let all_absolute = |paths: &[PathBuf]| paths.iter().map(|p| absolute(p)).collect::<Result<Vec<_>>>();
+    let all_absolute = |paths: &[PathBuf]| {
+        paths
+            .iter()
+            .map(|p| absolute(p))
+            .collect::<Result<Vec<_>>>()
+    };
     Ok(match what {
-        Import::Debian { sources, packages, arch, profiles } => ImportSpec::Debian {
+        Import::Debian {
+            sources,
+            packages,
+            arch,
+            profiles,
+        } => ImportSpec::Debian {
             sources: all_absolute(sources)?,
             packages: all_absolute(packages)?,
             arch: arch.clone(),
             profiles: profiles.clone(),
         },
-        Import::Rpm { specs } => ImportSpec::Rpm { specs: all_absolute(specs)? },
-        Import::Modulemd { files } => ImportSpec::Modulemd { files: all_absolute(files)? },
-        Import::Definition { dir } => ImportSpec::Definition { dir: absolute(dir)? },
+        Import::Rpm { specs } => ImportSpec::Rpm {
+            specs: all_absolute(specs)?,
+        },
+        Import::Modulemd { files } => ImportSpec::Modulemd {
+            files: all_absolute(files)?,
+        },
+        Import::Definition { dir } => ImportSpec::Definition {
+            dir: absolute(dir)?,
+        },
     })
 }
 
@@ -92,7 +113,12 @@ pub fn build_graph(manifest: &Manifest, report: &mut dyn FnMut(String)) -> Resul
     let mut builder = GraphBuilder::new(target);
     for spec in &manifest.imports {
         match spec {
-            ImportSpec::Debian { sources, packages, arch, profiles } => {
+            ImportSpec::Debian {
+                sources,
+                packages,
+                arch,
+                profiles,
+            } => {
                 import_debian(&mut builder, sources, packages, arch, profiles, report)?;
             }
             ImportSpec::Definition { dir } => {
@@ -142,11 +168,16 @@ fn import_debian(
     let (sources, binaries) = std::thread::scope(|scope| {
         let binaries = scope.spawn(|| load_all(packages, load_packages));
         let sources = load_all(sources, load_sources);
-        let binaries = binaries.join().expect("the Packages parser thread panicked");
+        let binaries = binaries
+            .join()
+            .expect("the Packages parser thread panicked");
         (sources, binaries)
     });
     let (sources, binaries): (Vec<SourcePackage>, Vec<BinaryPackage>) = (sources?, binaries?);
-    let target = DebianTarget { arch: arch.to_owned(), profiles: BuildProfiles::new(profiles.iter().cloned()) };
+    let target = DebianTarget {
+        arch: arch.to_owned(),
+        profiles: BuildProfiles::new(profiles.iter().cloned()),
+    };
     let r = add_debian(builder, &sources, &binaries, &target);
     // Freeing a million parsed records takes a noticeable share of an
     // import; let another thread do it while this one goes on.
@@ -177,4 +208,3 @@ where
     }
     Ok(all)
 }
-

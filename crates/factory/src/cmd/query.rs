@@ -17,7 +17,10 @@ pub fn resolve_name(graph: &Graph, name: &str) -> Result<NodeId> {
         if let Some(id) = graph.find(NodeKind::Source, source) {
             return Ok(id);
         }
-        bail!("unknown source package `{source}`{}", suggestion(graph, source, Some(NodeKind::Source)));
+        bail!(
+            "unknown source package `{source}`{}",
+            suggestion(graph, source, Some(NodeKind::Source))
+        );
     }
     // A bare name is a binary first, then anything else of that name.
     if let Some(id) = graph.find(NodeKind::Binary, name) {
@@ -37,7 +40,13 @@ fn suggestion(graph: &Graph, name: &str, kind: Option<NodeKind>) -> String {
     let best = graph
         .nodes()
         .filter(|&n| kind.is_none_or(|k| graph.kind(n) == k))
-        .map(|n| (strsim::levenshtein(name, graph.name(n)), -strsim::jaro_winkler(name, graph.name(n)), n))
+        .map(|n| {
+            (
+                strsim::levenshtein(name, graph.name(n)),
+                -strsim::jaro_winkler(name, graph.name(n)),
+                n,
+            )
+        })
         .filter(|&(d, _, _)| d <= 2.max(name.len() / 4))
         .min_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
     match best {
@@ -64,7 +73,11 @@ fn alternatives(arg: AlternativesArg) -> Alternatives {
 
 /// The affected set of a selection on a loaded graph.
 pub fn affected_set(graph: &Graph, selection: &Selection) -> Result<(Vec<NodeId>, Vec<NodeId>)> {
-    let changed = selection.names.iter().map(|n| resolve_name(graph, n)).collect::<Result<Vec<_>>>()?;
+    let changed = selection
+        .names
+        .iter()
+        .map(|n| resolve_name(graph, n))
+        .collect::<Result<Vec<_>>>()?;
     let reverse = graph.reverse(alternatives(selection.alternatives));
     let set = factory_graph::affected(graph, &reverse, &changed, mode(selection.mode));
     Ok((changed, set))
@@ -96,7 +109,12 @@ pub fn print_affected(graph: &Graph, args: &AffectedArgs) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&value)?);
         }
         Format::Dot => {
-            let plan = factory_graph::plan(graph, &set, alternatives(args.selection.alternatives), |_| 1.0);
+            let plan = factory_graph::plan(
+                graph,
+                &set,
+                alternatives(args.selection.alternatives),
+                |_| 1.0,
+            );
             print_dot(graph, &set, &plan.edges);
         }
         Format::Text => {
@@ -122,8 +140,18 @@ pub fn print_plan(graph: &Graph, args: &PlanArgs) -> Result<()> {
     let (changed, set) = affected_set(graph, &args.selection)?;
     // Build history enters here once the engine records durations.
     let default = args.default_duration;
-    let plan = factory_graph::plan(graph, &set, alternatives(args.selection.alternatives), |_| default);
-    let names = |nodes: &[NodeId]| nodes.iter().map(|&n| graph.name(n).to_owned()).collect::<Vec<_>>();
+    let plan = factory_graph::plan(
+        graph,
+        &set,
+        alternatives(args.selection.alternatives),
+        |_| default,
+    );
+    let names = |nodes: &[NodeId]| {
+        nodes
+            .iter()
+            .map(|&n| graph.name(n).to_owned())
+            .collect::<Vec<_>>()
+    };
     match args.format {
         Format::Json => {
             let value = json!({
@@ -155,11 +183,19 @@ pub fn print_plan(graph: &Graph, args: &PlanArgs) -> Result<()> {
                 plan.cycles.len()
             );
             for (i, wave) in plan.waves.iter().enumerate() {
-                println!("wave {} ({}):", i + 1, plural(wave.len(), "build", "builds"));
+                println!(
+                    "wave {} ({}):",
+                    i + 1,
+                    plural(wave.len(), "build", "builds")
+                );
                 print_wrapped(wave.iter().map(|&n| node_label(graph, n)));
             }
             for (i, cycle) in plan.cycles.iter().enumerate() {
-                println!("cycle {} ({} sources, built as one unit):", i + 1, cycle.len());
+                println!(
+                    "cycle {} ({} sources, built as one unit):",
+                    i + 1,
+                    cycle.len()
+                );
                 print_wrapped(cycle.iter().map(|&n| node_label(graph, n)));
             }
             println!(
@@ -176,7 +212,10 @@ pub fn print_plan(graph: &Graph, args: &PlanArgs) -> Result<()> {
 fn print_dot(graph: &Graph, set: &[NodeId], edges: &[(NodeId, NodeId)]) {
     println!("digraph factory {{\n  rankdir=LR;");
     for &n in set {
-        println!("  n{n} [label=\"{}\"];", node_label(graph, n).replace('"', "\\\""));
+        println!(
+            "  n{n} [label=\"{}\"];",
+            node_label(graph, n).replace('"', "\\\"")
+        );
     }
     for &(a, b) in edges {
         println!("  n{a} -> n{b};");
@@ -192,7 +231,9 @@ pub fn print_trace(graph: &Graph, name: &str, depth: usize, format: Format) -> R
     let root = resolve_name(graph, name)?;
     let reverse = graph.reverse(Alternatives::All);
     let up = walk(graph, root, depth, |n| factory_graph::upstream(graph, n));
-    let down = walk(graph, root, depth, |n| factory_graph::downstream(graph, &reverse, n));
+    let down = walk(graph, root, depth, |n| {
+        factory_graph::downstream(graph, &reverse, n)
+    });
     match format {
         Format::Json => {
             let edges = |list: &[(usize, NodeId, Link, NodeId)]| {
