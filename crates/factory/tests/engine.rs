@@ -15,8 +15,7 @@ fn factory() -> Command {
 }
 
 fn run(command: &mut Command) -> Output {
-    let output = command.output().expect("the command starts");
-    output
+    command.output().expect("the command starts")
 }
 
 fn stdout(output: &Output) -> String {
