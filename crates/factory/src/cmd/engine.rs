@@ -238,7 +238,11 @@ async fn up_async(store_dir: &Path, args: &UpArgs) -> Result<()> {
     }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event {
+        // Reads (builds and digests open the sources) are not changes.
+        if let Ok(event) = event
+            && !event.kind.is_access()
+            && !event.kind.is_other()
+        {
             for path in event.paths {
                 let _ = tx.send(path);
             }
@@ -255,27 +259,33 @@ async fn up_async(store_dir: &Path, args: &UpArgs) -> Result<()> {
         root.display()
     ));
     let mut pending: Vec<Job> = Vec::new();
+    let mut reason = ChangeReason::SourceChanged;
     loop {
+        let mut paths = Vec::new();
+        if pending.is_empty() {
+            let first = tokio::select! {
+                path = rx.recv() => path,
+                () = shutdown.token().cancelled() => return stopped(),
+            };
+            let Some(first) = first else { break };
+            paths.push(first);
+        }
         // Gather a burst of file events (an editor's save is several) into one change.
-        let first = tokio::select! {
-            path = rx.recv() => path,
-            () = shutdown.token().cancelled() => return stopped(),
-        };
-        let Some(first) = first else { break };
-        let mut paths = vec![first];
         tokio::time::sleep(Duration::from_millis(300)).await;
         while let Ok(path) = rx.try_recv() {
             paths.push(path);
         }
         paths.retain(|p| !p.starts_with(&store_abs) && !is_hidden(&root, p));
-        if paths.is_empty() {
-            continue;
+        if !paths.is_empty() {
+            let (jobs, why, new_def) = classify(&root, &def, &paths);
+            if let Some(new_def) = new_def {
+                def = Arc::new(new_def);
+            }
+            if !jobs.is_empty() {
+                reason = why;
+            }
+            pending.extend(jobs);
         }
-        let (jobs, reason, new_def) = classify(&root, &def, &paths);
-        if let Some(new_def) = new_def {
-            def = Arc::new(new_def);
-        }
-        pending.extend(jobs);
         pending.sort();
         pending.dedup();
         pending.retain(|j| j.exists_in(&def));
@@ -284,7 +294,7 @@ async fn up_async(store_dir: &Path, args: &UpArgs) -> Result<()> {
         }
         let change = Change {
             jobs: std::mem::take(&mut pending),
-            reason,
+            reason: reason.clone(),
         };
         let wave_stop = Stop::new();
         let wave = {
@@ -293,19 +303,26 @@ async fn up_async(store_dir: &Path, args: &UpArgs) -> Result<()> {
             tokio::spawn(async move { orch.run_change(def, change, wave_stop).await })
         };
         tokio::pin!(wave);
-        // A newer change while the wave runs supersedes its remaining builds.
+        // A newer change while the wave runs supersedes its remaining builds; the next
+        // wave covers both changes (what already succeeded is reused by key).
         let result = loop {
             tokio::select! {
                 result = &mut wave => break result,
                 () = shutdown.token().cancelled() => wave_stop.stop(StopReason::Shutdown),
                 Some(path) = rx.recv() => {
                     if !path.starts_with(&store_abs) && !is_hidden(&root, &path) {
-                        let (jobs, _, _) = classify(&root, &def, std::slice::from_ref(&path));
+                        let (jobs, why, new_def) = classify(&root, &def, std::slice::from_ref(&path));
+                        if let Some(new_def) = new_def {
+                            def = Arc::new(new_def);
+                        }
                         if !jobs.is_empty() {
                             let names: Vec<String> = jobs.iter().map(Job::name).collect();
                             wave_stop.stop(StopReason::Superseded(format!("a newer change to {}", names.join(", "))));
-                            pending.extend(change.jobs.iter().cloned());
+                            if pending.is_empty() {
+                                pending.extend(change.jobs.iter().cloned());
+                            }
                             pending.extend(jobs);
+                            reason = why;
                         }
                     }
                 }
