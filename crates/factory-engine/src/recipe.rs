@@ -261,7 +261,11 @@ fn prepare_component(
             .insert("version".to_owned(), version.clone());
     }
     match &component.recipe {
-        Recipe::Deb(deb) => Ok(prepare_deb(component, deb, material)),
+        Recipe::Deb(deb) => {
+            // The packaged component's owners maintain the package unless it names a maintainer.
+            let owners = def.component(&deb.from).map_or(&component.owners, |c| &c.owners);
+            Ok(prepare_deb(owners, deb, material))
+        }
         Recipe::Tarball(tarball) => Ok(prepare_tarball(component, tarball, material)),
         Recipe::Command { .. } | Recipe::Kind { .. } => prepare_commands(def, component, material),
     }
@@ -368,11 +372,11 @@ fn prepare_commands(
     })
 }
 
-fn prepare_deb(component: &Component, deb: &DebPackage, material: &mut KeyMaterial) -> Work {
+fn prepare_deb(owners: &[String], deb: &DebPackage, material: &mut KeyMaterial) -> Work {
     let maintainer = deb
         .maintainer
         .clone()
-        .or_else(|| component.owners.first().map(|o| format!("{o} <{o}>")))
+        .or_else(|| owners.first().map(|o| owner_as_maintainer(o)))
         .unwrap_or_else(|| "Factory <factory@localhost>".to_owned());
     let mut extra = BTreeMap::new();
     let mut put = |field: &str, value: Option<String>| {
@@ -413,6 +417,15 @@ fn prepare_deb(component: &Component, deb: &DebPackage, material: &mut KeyMateri
         control,
         file_name,
         mtime: DEFAULT_SOURCE_DATE_EPOCH,
+    }
+}
+
+/// `Name <mail>` as Debian wants it; an owner that is only an address becomes both.
+fn owner_as_maintainer(owner: &str) -> String {
+    if owner.contains('<') {
+        owner.to_owned()
+    } else {
+        format!("{owner} <{owner}>")
     }
 }
 

@@ -381,3 +381,192 @@ fn up_killed_at_random_moments_resumes_until_done_and_never_reruns_a_succeeded_k
         "some build must have been interrupted mid-wave"
     );
 }
+
+/// `factory events` as (sequence number, kind, rest of the line).
+fn events_of(store: &Path) -> Vec<(u64, String, String)> {
+    ok(factory().arg("--store").arg(store).arg("events"))
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            let seq = parts.next()?.parse().ok()?;
+            let kind = parts.next()?.to_owned();
+            Some((seq, kind, parts.collect::<Vec<_>>().join(" ")))
+        })
+        .collect()
+}
+
+/// Index of the first event of `kind` whose text starts with `prefix`.
+fn position(events: &[(u64, String, String)], kind: &str, prefix: &str) -> usize {
+    events
+        .iter()
+        .position(|(_, k, rest)| k == kind && rest.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {kind} event starting `{prefix}` in {events:#?}"))
+}
+
+/// The build id (`bN`) of the first build of `component`.
+fn build_of(events: &[(u64, String, String)], component: &str) -> String {
+    let at = position(events, "build_queued", &format!("{component} key"));
+    format!("b{}", events[at].0)
+}
+
+fn chain_definition(def: &Path) {
+    let copy = "cat \"$FACTORY_SRC\"/input > {out}/out.txt";
+    let mut text = String::new();
+    text += &command_component("aaa-slow", &[], &format!("sleep 3; {copy}"));
+    text += &command_component("x", &[], copy);
+    text += &command_component("y", &["x".into()], copy);
+    text += &command_component("z", &["y".into()], copy);
+    write(&def.join("components.toml"), &text);
+    for name in ["aaa-slow", "x", "y", "z"] {
+        write(&def.join("src").join(name).join("input"), name);
+    }
+}
+
+#[test]
+fn one_job_at_a_time_runs_the_longest_chain_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = dir.path().join("def");
+    chain_definition(&def);
+    let store = dir.path().join("store");
+    ok(factory()
+        .arg("--store")
+        .arg(&store)
+        .args(["up", "--once", "-j", "1", "--definition"])
+        .arg(&def));
+    let events = events_of(&store);
+    let started: Vec<usize> = ["x", "y", "aaa-slow"]
+        .iter()
+        .map(|name| {
+            position(
+                &events,
+                "build_started",
+                &format!("{} ", build_of(&events, name)),
+            )
+        })
+        .collect();
+    // x heads the longest chain (x -> y -> z) and y the next longest: both go before aaa-slow
+    // (a chain of one) despite its name; then z and aaa-slow tie and the name decides.
+    assert!(started.windows(2).all(|w| w[0] < w[1]), "{events:#?}");
+}
+
+#[test]
+fn a_build_starts_when_its_inputs_exist_without_a_barrier_between_levels() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = dir.path().join("def");
+    chain_definition(&def);
+    let store = dir.path().join("store");
+    ok(factory()
+        .arg("--store")
+        .arg(&store)
+        .args(["up", "--once", "-j", "2", "--definition"])
+        .arg(&def));
+    let events = events_of(&store);
+    let succeeded = |name: &str| {
+        position(
+            &events,
+            "build_succeeded",
+            &format!("{}:", build_of(&events, name)),
+        )
+    };
+    // z is on the third level; the slow build of the first level is still running when z is done.
+    assert!(succeeded("z") < succeeded("aaa-slow"), "{events:#?}");
+}
+
+#[test]
+fn a_newer_change_supersedes_the_running_build_of_the_component() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let def = dir.path().join("def");
+    let copy = "sleep 3; cat \"$FACTORY_SRC\"/input > {out}/out.txt";
+    write(
+        &def.join("components.toml"),
+        &command_component("slow", &[], copy),
+    );
+    let input = def.join("src/slow/input");
+    write(&input, "v1");
+    let store = dir.path().join("store");
+    let mut up = factory()
+        .arg("--store")
+        .arg(&store)
+        .args(["up", "--definition"])
+        .arg(&def)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(up.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("watching") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "factory up ended before watching"
+        );
+    }
+    let wait_for = |what: &dyn Fn(&[(u64, String, String)]) -> bool| {
+        let started = Instant::now();
+        loop {
+            if what(&events_of(&store)) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "timed out: {:#?}",
+                events_of(&store)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let count = |events: &[(u64, String, String)], kind: &str| {
+        events.iter().filter(|(_, k, _)| k == kind).count()
+    };
+    write(&input, "v2");
+    wait_for(&|e| count(e, "build_started") == 2);
+    write(&input, "v3");
+    wait_for(&|e| count(e, "build_succeeded") == 2);
+    nix_kill_int(up.id());
+    let status = up.wait().unwrap();
+    assert!(status.success(), "Ctrl-C stops cleanly: {status}");
+    let events = events_of(&store);
+    let cancelled = events
+        .iter()
+        .position(|(_, k, rest)| {
+            k == "build_cancelled" && rest.contains("superseded by a newer change to slow")
+        })
+        .unwrap_or_else(|| panic!("no superseded build: {events:#?}"));
+    let last_success = events
+        .iter()
+        .rposition(|(_, k, _)| k == "build_succeeded")
+        .unwrap();
+    assert!(cancelled < last_success, "{events:#?}");
+    // The outputs are v1's and v3's: one-file tree tars (header, then out.txt's bytes) in the CAS.
+    let blobs: Vec<Vec<u8>> = walk_files(&store.join("cas/sha256"))
+        .into_iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    let holds = |text: &[u8]| {
+        blobs.iter().any(|b| {
+            b.len() > 514 && b.starts_with(b"out.txt") && &b[512..512 + text.len()] == text
+        })
+    };
+    assert!(
+        holds(b"v1") && holds(b"v3") && !holds(b"v2"),
+        "v1 and v3 were built, v2 was cancelled"
+    );
+}
+
+fn nix_kill_int(pid: u32) {
+    ok(Command::new("kill").args(["-INT", &pid.to_string()]));
+}
+
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            files.extend(walk_files(&entry.path()));
+        } else {
+            files.push(entry.path());
+        }
+    }
+    files
+}

@@ -254,10 +254,7 @@ async fn up_async(store_dir: &Path, args: &UpArgs) -> Result<()> {
         .watch(&root, notify::RecursiveMode::Recursive)
         .with_context(|| format!("cannot watch {}", root.display()))?;
     let store_abs = std::path::absolute(store_dir)?;
-    progress.println(&format!(
-        "watching {} for changes; Ctrl-C stops",
-        root.display()
-    ));
+    eprintln!("watching {} for changes; Ctrl-C stops", root.display());
     let mut pending: Vec<Job> = Vec::new();
     let mut reason = ChangeReason::SourceChanged;
     loop {
@@ -695,6 +692,9 @@ pub async fn explain_lines(store: &Store, record: &BuildRecord) -> Result<Vec<St
     ];
     if let Some(detail) = &record.detail {
         lines.push(format!("outcome: {detail}"));
+    }
+    if let (BuildState::Reused, Some(from)) = (record.state, record.related.first()) {
+        lines.push(format!("did not run: its build key had already succeeded in {from}"));
     }
     let history = db.builds_of_component(&record.component).await?;
     let previous = history
