@@ -70,6 +70,20 @@ enum WriterRequest {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies the migrations.
     pub async fn open(path: &Path) -> Result<SqliteStore> {
+        const ATTEMPTS: u32 = 8;
+        let mut attempt = 1;
+        loop {
+            match Self::open_once(path).await {
+                Err(err) if attempt < ATTEMPTS && is_contention_while_opening(&err) => {
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn open_once(path: &Path) -> Result<SqliteStore> {
         let db_err = |source| StoreError::database(path, source);
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(db_err)?
@@ -214,33 +228,41 @@ impl EventLog for SqliteStore {
     }
 }
 
-/// Applies the migrations. Each migration runs in its own transaction, so when two processes
-/// open a new store at once and one loses the race ("table already exists"), its attempt left
-/// nothing behind; trying again finds the migration applied.
+/// Applies the migrations (through the pool: running them on a `&mut SqliteConnection` makes
+/// the open future unusable in `tokio::spawn`, as sqlx's `Acquire` bound is not general enough).
 async fn migrate(pool: &SqlitePool, path: &Path) -> Result<()> {
-    const ATTEMPTS: u32 = 5;
-    let migrator = sqlx::migrate!("./migrations");
-    let mut attempt = 1;
-    loop {
-        // Through the pool: running them on a `&mut SqliteConnection` makes this future
-        // unusable in `tokio::spawn` (sqlx's `Acquire` bound is not general enough).
-        match migrator.run(pool).await {
-            Ok(()) => return Ok(()),
-            Err(
-                sqlx::migrate::MigrateError::Execute(_)
-                | sqlx::migrate::MigrateError::ExecuteMigration(..),
-            ) if attempt < ATTEMPTS => {
-                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
-                attempt += 1;
-            }
-            Err(source) => {
-                return Err(StoreError::Migration {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        }
+    sqlx::migrate!("./migrations")
+        .run(pool)
+        .await
+        .map_err(|source| StoreError::Migration {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Errors that another process opening the same new store at the same moment can cause, and
+/// that a second attempt resolves: SQLite answers "busy" without waiting while it switches a
+/// database to WAL or when a reader must upgrade to a writer, and the loser of a race to apply
+/// a migration gets "table already exists" (each migration is one transaction, so the failed
+/// attempt left nothing behind and the next one finds it applied).
+fn is_contention_while_opening(err: &StoreError) -> bool {
+    use sqlx::migrate::MigrateError;
+    match err {
+        StoreError::Database { source, .. } => is_busy(source),
+        StoreError::Migration {
+            source: MigrateError::Execute(_) | MigrateError::ExecuteMigration(..),
+            ..
+        } => true,
+        _ => false,
     }
+}
+
+fn is_busy(err: &sqlx::Error) -> bool {
+    // SQLITE_BUSY (5) and SQLITE_LOCKED (6), possibly as extended codes (low byte).
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 fn decode_event_row(row: &sqlx::sqlite::SqliteRow) -> Result<RecordedEvent> {
