@@ -565,3 +565,33 @@ async fn a_build_log_can_be_followed_until_the_build_ends() {
         })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_replay_changes_nothing_and_the_store_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let db = store.db();
+    scenario(db).await;
+    let before = db.dump_projections().await.unwrap();
+    let last = db.last_seq().await.unwrap();
+    // A row this Factory cannot read, as if a newer one had written it.
+    let url = format!("sqlite:{}", dir.path().join("factory.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (seq, recorded_at_ms, kind, schema_version, body) \
+         VALUES (?, 0, 'build_started', 99, '{}')",
+    )
+    .bind(last.0 as i64 + 1)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let err = db.rebuild_projections().await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::FutureSchema { found: 99, .. }),
+        "{err:?}"
+    );
+    assert_eq!(db.dump_projections().await.unwrap(), before);
+    // The writer recovered: appends still work and continue the sequence.
+    let seq = db.append_one(change("libgreet", "rev3")).await.unwrap();
+    assert_eq!(seq.0, last.0 + 2);
+}

@@ -341,6 +341,9 @@ impl Writer {
                         let result = projection::rebuild(&mut self.conn)
                             .await
                             .map_err(|e| e.with_path(&self.path));
+                        if result.is_err() && self.conn.is_in_transaction() {
+                            self.reconnect().await;
+                        }
                         let _ = reply.send(result);
                     }
                     WriterRequest::Flush { reply } => {
