@@ -4,7 +4,7 @@
 //! keeps lists under names that do not always tell, and a renamed file must
 //! still load.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Cursor, Read};
 use std::path::Path;
 
 use crate::error::ImportError;
@@ -192,10 +192,21 @@ fn describe_io_error(error: &std::io::Error) -> String {
 /// Validates UTF-8; the error names the first bad byte's line, column and
 /// byte offset so the user can look at it with a hex viewer.
 pub fn to_utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, ImportError> {
+    to_utf8_at(path, bytes, 0, 1)
+}
+
+/// [`to_utf8`] for a piece of a file that starts at byte `offset` and
+/// line `line` of the whole file.
+fn to_utf8_at<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    offset: usize,
+    line: usize,
+) -> Result<&'a str, ImportError> {
     std::str::from_utf8(bytes).map_err(|error| {
-        let offset = error.valid_up_to();
-        let before = &bytes[..offset];
-        let line = memchr::memchr_iter(b'\n', before).count() + 1;
+        let bad = error.valid_up_to();
+        let before = &bytes[..bad];
+        let line = line + memchr::memchr_iter(b'\n', before).count();
         let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
         // The prefix is valid UTF-8, so counting chars gives a real column.
         let column = String::from_utf8_lossy(&before[line_start..])
@@ -206,11 +217,109 @@ pub fn to_utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, ImportError>
             path: path.to_path_buf(),
             line,
             column,
-            offset,
+            offset: offset + bad,
             hint: "Debian indexes are UTF-8; the file is corrupt or not an index \
                    (check it with `iconv -f utf-8 -t utf-8`)",
         }
     })
+}
+
+/// How much decompressed text is parsed at a time. Streaming in pieces
+/// keeps the whole text (50 MB per index) out of memory: the buffer stays
+/// in cache and is never faulted in again.
+const CHUNK: usize = 2 << 20;
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> ImportError + '_ {
+    move |source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Opens a file as a stream of decompressed bytes, the format recognised
+/// by its magic bytes. gzip, xz and plain files stream from disk; lz4 and
+/// zstd are read whole first, to check their framing (see
+/// [`lz4_frames_complete`] and [`zstd_frames`]).
+fn open_decompressed(path: &Path) -> Result<(Compression, Box<dyn Read>), ImportError> {
+    let file = std::fs::File::open(path).map_err(io_error(path))?;
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let format = Compression::detect(reader.fill_buf().map_err(io_error(path))?);
+    let stream: Box<dyn Read> = match format {
+        Compression::Plain => Box::new(reader),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+        Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(reader)),
+        Compression::Lz4 => {
+            let mut raw = Vec::new();
+            reader.read_to_end(&mut raw).map_err(io_error(path))?;
+            lz4_frames_complete(&raw).map_err(|error| damaged(path, format, &error))?;
+            Box::new(lz4_flex::frame::FrameDecoder::new(Cursor::new(raw)))
+        }
+        Compression::Zstd | Compression::Bzip2 => {
+            let mut raw = Vec::new();
+            reader.read_to_end(&mut raw).map_err(io_error(path))?;
+            Box::new(Cursor::new(decompress(path, raw)?))
+        }
+    };
+    Ok((format, stream))
+}
+
+fn damaged(path: &Path, format: Compression, error: &std::io::Error) -> ImportError {
+    ImportError::Decompress {
+        path: path.to_path_buf(),
+        format: format.name(),
+        detail: describe_io_error(error),
+        hint: DAMAGED_HINT,
+    }
+}
+
+/// Streams a (possibly compressed) deb822 file through `parse` in pieces
+/// that end at paragraph boundaries (an empty line). `parse` gets each
+/// piece, validated as UTF-8, with the file line it starts at.
+pub fn for_each_paragraph_chunk(
+    path: &Path,
+    mut parse: impl FnMut(&str, usize) -> Result<(), ImportError>,
+) -> Result<(), ImportError> {
+    let (format, mut stream) = open_decompressed(path)?;
+    let read_error = |error: std::io::Error| match format {
+        Compression::Plain => ImportError::Io {
+            path: path.to_path_buf(),
+            source: error,
+        },
+        _ => damaged(path, format, &error),
+    };
+    let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK + CHUNK / 2);
+    let (mut line, mut offset, mut want, mut at_end) = (1, 0, CHUNK, false);
+    loop {
+        if !at_end && buffer.len() < want {
+            let missing = (want - buffer.len()) as u64;
+            let got = (&mut stream)
+                .take(missing)
+                .read_to_end(&mut buffer)
+                .map_err(read_error)?;
+            at_end = (got as u64) < missing;
+        }
+        let cut = if at_end {
+            buffer.len()
+        } else {
+            match memchr::memmem::rfind(&buffer, b"\n\n") {
+                Some(blank) => blank + 2,
+                None => {
+                    // One paragraph longer than the buffer: read more.
+                    want *= 2;
+                    continue;
+                }
+            }
+        };
+        let text = to_utf8_at(path, &buffer[..cut], offset, line)?;
+        parse(text, line)?;
+        if at_end {
+            return Ok(());
+        }
+        line += memchr::memchr_iter(b'\n', &buffer[..cut]).count();
+        offset += cut;
+        buffer.drain(..cut);
+        want = CHUNK.max(buffer.len() + CHUNK / 2);
+    }
 }
 
 /// Reads, decompresses and validates a text file, then hands it to `parse`.

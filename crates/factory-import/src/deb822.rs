@@ -72,11 +72,17 @@ pub struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     pub fn new(path: &'a Path, text: &'a str) -> Self {
+        Self::starting_at(path, text, 1)
+    }
+
+    /// A parser for a piece of a file that starts at `first_line`, so
+    /// positions in errors and fields are those of the whole file.
+    pub fn starting_at(path: &'a Path, text: &'a str, first_line: usize) -> Self {
         Self {
             path,
             text,
             pos: 0,
-            line: 1,
+            line: first_line,
             failed: false,
         }
     }

@@ -59,14 +59,36 @@ pub struct SourcePackage {
     pub extra_source_only: bool,
 }
 
-/// Reads, decompresses (by magic bytes) and parses a `Packages` index.
+/// Reads, decompresses (by magic bytes) and parses a `Packages` index,
+/// streaming: the decompressed text is never in memory as a whole.
 pub fn load_packages(path: &Path) -> Result<Vec<BinaryPackage>, ImportError> {
-    compress::with_text(path, |text| parse_packages(path, text))
+    let mut packages = Vec::new();
+    compress::for_each_paragraph_chunk(path, |text, first_line| {
+        let mut parser = Parser::starting_at(path, text, first_line);
+        let mut paragraph = Paragraph::default();
+        while parser.next_into(&mut paragraph)? {
+            packages.push(binary_package(path, &paragraph)?);
+        }
+        Ok(())
+    })?;
+    packages.shrink_to_fit();
+    Ok(packages)
 }
 
-/// Reads, decompresses (by magic bytes) and parses a `Sources` index.
+/// Reads, decompresses (by magic bytes) and parses a `Sources` index,
+/// streaming like [`load_packages`].
 pub fn load_sources(path: &Path) -> Result<Vec<SourcePackage>, ImportError> {
-    compress::with_text(path, |text| parse_sources(path, text))
+    let mut sources = Vec::new();
+    compress::for_each_paragraph_chunk(path, |text, first_line| {
+        let mut parser = Parser::starting_at(path, text, first_line);
+        let mut paragraph = Paragraph::default();
+        while parser.next_into(&mut paragraph)? {
+            sources.push(source_package(path, &paragraph)?);
+        }
+        Ok(())
+    })?;
+    sources.shrink_to_fit();
+    Ok(sources)
 }
 
 /// Parses the text of a `Packages` index; `file` is used in errors.
