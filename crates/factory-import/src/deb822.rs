@@ -298,6 +298,13 @@ mod tests {
     }
 
     #[test]
+    fn blank_values_are_empty_not_a_crash() {
+        let paragraphs = parse("A:   \nB: \r\nC:\t\n").unwrap();
+        let values: Vec<&str> = paragraphs[0].fields.iter().map(|f| f.value).collect();
+        assert_eq!(values, ["", "", ""]);
+    }
+
+    #[test]
     fn positions_inside_multiline_values() {
         let paragraphs = parse("Package: a\nDepends: x,\n  yy, é z\n").unwrap();
         let field = paragraphs[0].get("Depends").unwrap();
