@@ -24,6 +24,8 @@ pub enum ImportSpec {
         packages: Vec<PathBuf>,
         arch: String,
         profiles: Vec<String>,
+        #[serde(default)]
+        no_build_essential: bool,
     },
     Rpm {
         specs: Vec<PathBuf>,

@@ -16,13 +16,17 @@ use rustc_hash::FxHashMap;
 use crate::arch::{BuildProfiles, source_builds_on};
 use crate::debian::{BinaryPackage, SourcePackage};
 use crate::relation::{Clause, Relation};
-use crate::version::compare;
+use crate::version::{VersionOp, compare};
 
 /// What to resolve for.
 #[derive(Debug, Clone)]
 pub struct DebianTarget {
     pub arch: String,
     pub profiles: BuildProfiles,
+    /// Debian policy (§4.2) makes `build-essential` an implicit build
+    /// dependency of every source; dose counts it, and so do we unless told
+    /// not to.
+    pub implicit_build_essential: bool,
 }
 
 /// Counts printed after an import.
@@ -53,17 +57,29 @@ struct Provider<'a> {
     version: Option<&'a str>,
 }
 
-/// Name indexes over the binaries, built once and shared by every lookup.
-struct Index<'a> {
-    real: FxHashMap<&'a str, Vec<Candidate<'a>>>,
-    provided: FxHashMap<&'a str, Vec<Provider<'a>>>,
+/// Everything offered under one name: packages of that name, and packages
+/// providing it.
+#[derive(Default)]
+struct Offers<'a> {
+    real: Vec<Candidate<'a>>,
+    provided: Vec<Provider<'a>>,
+}
+
+/// Resolves relations, remembering each distinct (name, constraint): an
+/// archive repeats the same few thousand relations hundreds of thousands of
+/// times (`debhelper-compat (= 13)`, `libc6 (>= 2.34)`).
+struct Resolver<'a> {
+    offers: FxHashMap<&'a str, Offers<'a>>,
+    memo: FxHashMap<(&'a str, Option<(VersionOp, &'a str)>), (u32, u32)>,
+    /// Memoised candidate lists, each sorted and free of duplicates.
+    arena: Vec<NodeId>,
 }
 
 /// Adds sources and binaries to `builder`, resolved for `target`.
-pub fn add_debian(
+pub fn add_debian<'a>(
     builder: &mut GraphBuilder,
-    sources: &[SourcePackage],
-    binaries: &[BinaryPackage],
+    sources: &'a [SourcePackage],
+    binaries: &'a [BinaryPackage],
     target: &DebianTarget,
 ) -> DebianReport {
     let mut report = DebianReport::default();
@@ -80,8 +96,12 @@ pub fn add_debian(
         kept_sources.push((node, source));
     }
     report.sources = source_nodes.len();
-    let mut index = Index { real: FxHashMap::default(), provided: FxHashMap::default() };
-    let mut kept_binaries = Vec::new();
+    let mut index = Resolver {
+        offers: FxHashMap::with_capacity_and_hasher(binaries.len() * 2, Default::default()),
+        memo: FxHashMap::with_capacity_and_hasher(binaries.len(), Default::default()),
+        arena: Vec::new(),
+    };
+    let mut kept_binaries = Vec::with_capacity(binaries.len());
     for binary in binaries {
         if binary.architecture != target.arch && binary.architecture != "all" {
             report.binaries_skipped += 1;
@@ -92,30 +112,39 @@ pub fn add_debian(
         if let Some(&src) = source_nodes.get(binary.source.as_str()) {
             builder.set_built_from(node, src);
         }
-        index.real.entry(binary.name.as_str()).or_default().push(Candidate { node, version: &binary.version });
+        let offers = &mut index.offers;
+        offers.entry(binary.name.as_str()).or_default().real.push(Candidate { node, version: &binary.version });
         for provide in &binary.provides {
             let version = provide.version.as_ref().map(|(_, v)| v.as_str());
-            index.provided.entry(provide.name.as_str()).or_default().push(Provider { node, version });
+            offers.entry(provide.name.as_str()).or_default().provided.push(Provider { node, version });
         }
         kept_binaries.push((node, binary));
     }
     report.binaries = kept_binaries.len();
-    report.virtual_names = index.provided.keys().filter(|name| !index.real.contains_key(*name)).count();
+    report.virtual_names = index.offers.values().filter(|o| o.real.is_empty()).count();
 
+    let build_essential = target.implicit_build_essential.then(|| {
+        let mut found = Vec::new();
+        if let Some(offers) = index.offers.get("build-essential") {
+            offers.satisfying(None, &mut found);
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
+    });
     let mut unresolved = rustc_hash::FxHashSet::default();
-    let mut add = |builder: &mut GraphBuilder, from: NodeId, kind: EdgeKind, clauses: &[Clause]| {
+    let mut add = |builder: &mut GraphBuilder, from: NodeId, kind: EdgeKind, clauses: &'a [Clause]| {
         for clause in clauses {
             builder.start_clause(from, kind);
             let mut satisfiable = false;
             for relation in clause.alternatives.iter().filter(|r| r.applies(&target.arch, &target.profiles)) {
-                index.resolve_into(relation, builder);
-                let found = builder.current_candidates();
-                if found == 0 && unresolved.insert(relation.name.clone()) {
+                let candidates = index.resolve(relation);
+                if candidates.is_empty() && unresolved.insert(relation.name.as_str()) {
                     builder.add_unresolved(from, kind, &relation.name);
                 }
-                builder.end_alternative();
-                report.edges += builder.current_candidates_of_last();
-                satisfiable |= found > 0;
+                builder.push_alternative(candidates);
+                report.edges += candidates.len();
+                satisfiable |= !candidates.is_empty();
             }
             if builder.current_alternatives() == 0 {
                 builder.abandon_clause();
@@ -131,10 +160,19 @@ pub fn add_debian(
         add(builder, node, EdgeKind::Requires, &binary.pre_depends);
         add(builder, node, EdgeKind::Requires, &binary.depends);
     }
+    let sources_kept = kept_sources.len();
     for (node, source) in kept_sources {
+        if let Some(essential) = &build_essential {
+            builder.start_clause(node, EdgeKind::BuildRequires);
+            builder.push_alternative(essential);
+        }
         add(builder, node, EdgeKind::BuildRequires, &source.build_depends);
         add(builder, node, EdgeKind::BuildRequires, &source.build_depends_indep);
         add(builder, node, EdgeKind::BuildRequires, &source.build_depends_arch);
+    }
+    if let Some(essential) = &build_essential {
+        report.clauses += sources_kept;
+        report.edges += sources_kept * essential.len();
     }
     report.unresolved_names = unresolved.len();
     report
@@ -149,32 +187,60 @@ fn set_newest_version(builder: &mut GraphBuilder, node: NodeId, version: &str) {
     }
 }
 
-impl Index<'_> {
-    /// Pushes every node satisfying `relation` as candidates of the
-    /// builder's current alternative.
-    fn resolve_into(&self, relation: &Relation, builder: &mut GraphBuilder) {
-        if let Some(candidates) = self.real.get(relation.name.as_str()) {
-            for candidate in candidates {
-                let ok = match &relation.version {
-                    None => true,
-                    Some((op, wanted)) => op.satisfied_by(compare(candidate.version, wanted)),
-                };
-                if ok {
-                    builder.push_candidate(candidate.node);
+impl<'a> Resolver<'a> {
+    /// Every node satisfying `relation`, sorted, without duplicates.
+    fn resolve(&mut self, relation: &'a Relation) -> &[NodeId] {
+        let constraint = relation.version.as_ref().map(|(op, v)| (*op, v.as_str()));
+        let key = (relation.name.as_str(), constraint);
+        let (start, end) = match self.memo.get(&key) {
+            Some(&range) => range,
+            None => {
+                let start = self.arena.len();
+                if let Some(offers) = self.offers.get(relation.name.as_str()) {
+                    offers.satisfying(constraint, &mut self.arena);
                 }
+                let found = &mut self.arena[start..];
+                found.sort_unstable();
+                let kept = dedup_sorted(found);
+                self.arena.truncate(start + kept);
+                let range = (start as u32, self.arena.len() as u32);
+                self.memo.insert(key, range);
+                range
+            }
+        };
+        &self.arena[start as usize..end as usize]
+    }
+}
+
+impl Offers<'_> {
+    fn satisfying(&self, constraint: Option<(VersionOp, &str)>, out: &mut Vec<NodeId>) {
+        for candidate in &self.real {
+            if constraint.is_none_or(|(op, wanted)| op.satisfied_by(compare(candidate.version, wanted))) {
+                out.push(candidate.node);
             }
         }
-        if let Some(providers) = self.provided.get(relation.name.as_str()) {
-            for provider in providers {
-                let ok = match (&relation.version, provider.version) {
-                    (None, _) => true,
-                    (Some((op, wanted)), Some(provided)) => op.satisfied_by(compare(provided, wanted)),
-                    (Some(_), None) => false,
-                };
-                if ok {
-                    builder.push_candidate(provider.node);
-                }
+        for provider in &self.provided {
+            // Only a versioned Provides satisfies a versioned relation.
+            let ok = match (constraint, provider.version) {
+                (None, _) => true,
+                (Some((op, wanted)), Some(provided)) => op.satisfied_by(compare(provided, wanted)),
+                (Some(_), None) => false,
+            };
+            if ok {
+                out.push(provider.node);
             }
         }
     }
+}
+
+/// Moves the distinct values of a sorted slice to its front; returns how many.
+fn dedup_sorted(values: &mut [NodeId]) -> usize {
+    let mut kept = 0;
+    for i in 0..values.len() {
+        if kept == 0 || values[i] != values[kept - 1] {
+            values[kept] = values[i];
+            kept += 1;
+        }
+    }
+    kept
 }

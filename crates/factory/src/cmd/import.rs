@@ -81,11 +81,13 @@ fn spec_of(what: &Import) -> Result<ImportSpec> {
             packages,
             arch,
             profiles,
+            no_build_essential,
         } => ImportSpec::Debian {
             sources: all_absolute(sources)?,
             packages: all_absolute(packages)?,
             arch: arch.clone(),
             profiles: profiles.clone(),
+            no_build_essential: *no_build_essential,
         },
         Import::Rpm { specs } => ImportSpec::Rpm {
             specs: all_absolute(specs)?,
@@ -118,8 +120,14 @@ pub fn build_graph(manifest: &Manifest, report: &mut dyn FnMut(String)) -> Resul
                 packages,
                 arch,
                 profiles,
+                no_build_essential,
             } => {
-                import_debian(&mut builder, sources, packages, arch, profiles, report)?;
+                let target = DebianTarget {
+                    arch: arch.clone(),
+                    profiles: BuildProfiles::new(profiles.iter().cloned()),
+                    implicit_build_essential: !no_build_essential,
+                };
+                import_debian(&mut builder, sources, packages, &target, report)?;
             }
             ImportSpec::Definition { dir } => {
                 let def = load_definition(dir)?;
@@ -160,8 +168,7 @@ fn import_debian(
     builder: &mut GraphBuilder,
     sources: &[PathBuf],
     packages: &[PathBuf],
-    arch: &str,
-    profiles: &[String],
+    target: &DebianTarget,
     report: &mut dyn FnMut(String),
 ) -> Result<()> {
     // The two index kinds are independent: parse them on two threads.
@@ -174,11 +181,8 @@ fn import_debian(
         (sources, binaries)
     });
     let (sources, binaries): (Vec<SourcePackage>, Vec<BinaryPackage>) = (sources?, binaries?);
-    let target = DebianTarget {
-        arch: arch.to_owned(),
-        profiles: BuildProfiles::new(profiles.iter().cloned()),
-    };
-    let r = add_debian(builder, &sources, &binaries, &target);
+    let r = add_debian(builder, &sources, &binaries, target);
+    let arch = &target.arch;
     // Freeing a million parsed records takes a noticeable share of an
     // import; let another thread do it while this one goes on.
     std::thread::spawn(move || drop((sources, binaries)));
