@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "factory", version, about = "Rebuilds exactly what changed, from upstream source to released product")]
+#[command(
+    name = "factory",
+    version,
+    about = "Rebuilds exactly what changed, from upstream source to released product"
+)]
 pub struct Cli {
     /// The factory's store: graph, event log and artifacts.
     #[arg(long, global = true, default_value = ".factory", env = "FACTORY_STORE")]
@@ -111,6 +115,10 @@ pub enum Import {
         /// Build profiles to activate (none by default).
         #[arg(long = "profile")]
         profiles: Vec<String>,
+        /// Do not count `build-essential` as an implicit build dependency
+        /// of every source (Debian policy counts it, and so does dose).
+        #[arg(long)]
+        no_build_essential: bool,
     },
     /// RPM spec files, evaluated by the real `rpmspec`.
     Rpm {
