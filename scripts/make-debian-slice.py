@@ -71,6 +71,8 @@ def main():
             if real not in keep:
                 keep.add(real)
                 todo.append((real, depth))
+    # Every source implicitly build-depends on build-essential (policy 4.2).
+    want("build-essential")
     for s in chosen:
         for n in field(s, "Binary").replace(",", " ").split():
             if n in by_name:

@@ -425,3 +425,42 @@ fn the_definition_imports_into_the_same_graph() {
     ));
     assert!(!debian.is_empty());
 }
+
+/// Policy makes build-essential a build dependency of every source; dose
+/// counts it, and so do we unless told not to.
+#[test]
+fn build_essential_is_an_implicit_build_dependency() {
+    let store = imported();
+    let every = ok(factory(
+        store.path(),
+        &["affected", "build-essential", "--format", "lines"],
+    ));
+    assert_eq!(
+        lines(&every).len(),
+        59,
+        "every source of the slice needs build-essential"
+    );
+    let sources = slice().join("Sources");
+    let packages = slice().join("Packages.xz");
+    let bare = tempfile::tempdir().unwrap();
+    ok(factory(
+        bare.path(),
+        &[
+            "import",
+            "debian",
+            "--no-build-essential",
+            "--sources",
+            sources.to_str().unwrap(),
+            "--packages",
+            packages.to_str().unwrap(),
+        ],
+    ));
+    let named = ok(factory(
+        bare.path(),
+        &["affected", "build-essential", "--format", "lines"],
+    ));
+    assert!(
+        lines(&named).len() < 59,
+        "only sources naming build-essential themselves"
+    );
+}

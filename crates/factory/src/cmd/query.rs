@@ -1,10 +1,11 @@
 //! `affected`, `plan`, `trace` and `why`: read-only questions to the stored graph.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use anyhow::{Result, bail};
 use factory_graph::{Alternatives, Graph, Link, Mode, NodeId, NodeKind};
+use factory_store::Projections;
 use serde_json::json;
 
 use crate::cli::{AffectedArgs, AlternativesArg, Format, ModeArg, PlanArgs, Selection};
@@ -133,19 +134,50 @@ pub fn print_affected(graph: &Graph, args: &AffectedArgs) -> Result<()> {
 }
 
 pub fn plan(store: &Path, args: &PlanArgs) -> Result<()> {
-    print_plan(&load_graph(store)?, args)
+    let graph = load_graph(store)?;
+    let (_, set) = affected_set(&graph, &args.selection)?;
+    let history = recorded_durations(store, &graph, &set)?;
+    print_plan_with(&graph, args, &history)
 }
 
 pub fn print_plan(graph: &Graph, args: &PlanArgs) -> Result<()> {
+    print_plan_with(graph, args, &HashMap::new())
+}
+
+/// Seconds each node took when it last built successfully, from the
+/// store's event log (none when the factory has not built anything here).
+fn recorded_durations(store: &Path, graph: &Graph, set: &[NodeId]) -> Result<HashMap<NodeId, f64>> {
+    if !store.join(factory_store::DATABASE_FILE).exists() {
+        return Ok(HashMap::new());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let store = factory_store::Store::open(store).await?;
+        let mut durations = HashMap::new();
+        for &node in set {
+            let Some(build) = store.db().latest_successful_build(graph.name(node)).await? else {
+                continue;
+            };
+            if let (Some(start), Some(end)) = (build.started_at_ms, build.finished_at_ms) {
+                durations.insert(node, (end - start).max(0) as f64 / 1000.0);
+            }
+        }
+        Ok(durations)
+    })
+}
+
+fn print_plan_with(graph: &Graph, args: &PlanArgs, history: &HashMap<NodeId, f64>) -> Result<()> {
     let (changed, set) = affected_set(graph, &args.selection)?;
-    // Build history enters here once the engine records durations.
     let default = args.default_duration;
     let plan = factory_graph::plan(
         graph,
         &set,
         alternatives(args.selection.alternatives),
-        |_| default,
+        |node| history.get(&node).copied().unwrap_or(default),
     );
+    let from_history = set.iter().filter(|n| history.contains_key(n)).count();
     let names = |nodes: &[NodeId]| {
         nodes
             .iter()
@@ -163,6 +195,7 @@ pub fn print_plan(graph: &Graph, args: &PlanArgs) -> Result<()> {
                 "critical_path": names(&plan.critical_path),
                 "critical_seconds": plan.critical_seconds,
                 "total_seconds": plan.total_seconds,
+                "durations_from_history": from_history,
             });
             println!("{}", serde_json::to_string_pretty(&value)?);
         }
@@ -199,9 +232,12 @@ pub fn print_plan(graph: &Graph, args: &PlanArgs) -> Result<()> {
                 print_wrapped(cycle.iter().map(|&n| node_label(graph, n)));
             }
             println!(
-                "critical path ({:.0} s of {:.0} s total work): {}",
+                "critical path ({:.0} s of {:.0} s total work; {} of {} durations from build history, \
+                 the rest {default} s each): {}",
                 plan.critical_seconds,
                 plan.total_seconds,
+                from_history,
+                set.len(),
                 names(&plan.critical_path).join(" -> ")
             );
         }
