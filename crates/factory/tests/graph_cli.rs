@@ -40,22 +40,25 @@ fn failed(output: Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Imports the slice into `store`, with extra options.
+fn import_slice(store: &Path, options: &[&str]) -> String {
+    let sources = slice().join("Sources");
+    let packages = slice().join("Packages.xz");
+    let mut args = vec!["import", "debian"];
+    args.extend_from_slice(options);
+    args.extend([
+        "--sources",
+        sources.to_str().unwrap(),
+        "--packages",
+        packages.to_str().unwrap(),
+    ]);
+    ok(factory(store, &args))
+}
+
 /// A store with the slice imported.
 fn imported() -> tempfile::TempDir {
     let store = tempfile::tempdir().unwrap();
-    let sources = slice().join("Sources");
-    let packages = slice().join("Packages.xz");
-    let out = ok(factory(
-        store.path(),
-        &[
-            "import",
-            "debian",
-            "--sources",
-            sources.to_str().unwrap(),
-            "--packages",
-            packages.to_str().unwrap(),
-        ],
-    ));
+    let out = import_slice(store.path(), &[]);
     assert!(
         out.contains("debian (amd64): 59 sources"),
         "import summary: {out}"
@@ -232,19 +235,7 @@ fn plan_respects_every_build_dependency_checked_by_apt() {
 fn import_is_idempotent() {
     let store = imported();
     let first = fs_err::read(store.path().join("graph.fgr")).unwrap();
-    let sources = slice().join("Sources");
-    let packages = slice().join("Packages.xz");
-    ok(factory(
-        store.path(),
-        &[
-            "import",
-            "debian",
-            "--sources",
-            sources.to_str().unwrap(),
-            "--packages",
-            packages.to_str().unwrap(),
-        ],
-    ));
+    import_slice(store.path(), &[]);
     assert_eq!(first, fs_err::read(store.path().join("graph.fgr")).unwrap());
 }
 
@@ -440,21 +431,8 @@ fn build_essential_is_an_implicit_build_dependency() {
         59,
         "every source of the slice needs build-essential"
     );
-    let sources = slice().join("Sources");
-    let packages = slice().join("Packages.xz");
     let bare = tempfile::tempdir().unwrap();
-    ok(factory(
-        bare.path(),
-        &[
-            "import",
-            "debian",
-            "--no-build-essential",
-            "--sources",
-            sources.to_str().unwrap(),
-            "--packages",
-            packages.to_str().unwrap(),
-        ],
-    ));
+    import_slice(bare.path(), &["--no-build-essential"]);
     let named = ok(factory(
         bare.path(),
         &["affected", "build-essential", "--format", "lines"],
