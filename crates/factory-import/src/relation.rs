@@ -170,6 +170,11 @@ pub fn parse_relations(text: &str) -> Result<Vec<Clause>, RelationError> {
                 return Err(scanner.error("`,`, `|` or the end of the field"));
             }
         }
+        if alternatives.len() > 1 {
+            // A second push grew the vector to four slots; give them back,
+            // as records of a whole archive stay in memory together.
+            alternatives.shrink_to_fit();
+        }
         clauses.push(Clause { alternatives });
     }
 }
