@@ -130,6 +130,8 @@ pub struct BuildReport {
     pub output: Option<factory_store::Digest>,
     /// The build ran and its output equals the output of the component's previous build.
     pub output_unchanged: bool,
+    /// Nothing was queued: the job's latest build is current (`build` and `state` are its).
+    pub up_to_date: bool,
 }
 
 /// What a wave did.
@@ -143,8 +145,16 @@ pub struct WaveReport {
 }
 
 impl WaveReport {
+    /// Builds of this wave in `state` (jobs found up to date are not builds of the wave).
     pub fn count(&self, state: BuildState) -> usize {
-        self.builds.iter().filter(|b| b.state == state).count()
+        self.builds
+            .iter()
+            .filter(|b| b.state == state && !b.up_to_date)
+            .count()
+    }
+
+    pub fn up_to_date(&self) -> usize {
+        self.builds.iter().filter(|b| b.up_to_date).count()
     }
 
     /// Builds that ran (succeeded or failed after running).
@@ -159,6 +169,10 @@ impl WaveReport {
             if n > 0 {
                 parts.push(format!("{n} {state}"));
             }
+        }
+        let current = self.up_to_date();
+        if current > 0 {
+            parts.push(format!("{current} up to date"));
         }
         if parts.is_empty() {
             "nothing to do".into()
@@ -599,6 +613,7 @@ impl Orchestrator {
             duration: None,
             output: None,
             output_unchanged: false,
+            up_to_date: false,
         })
     }
 
@@ -629,6 +644,28 @@ impl Orchestrator {
         };
         let key = prepared.material.key();
         let store_key = StoreKey(key.to_string());
+        // Bringing everything up to date (or resuming) touches every job: one whose key is
+        // its latest usable build's, outputs present, is current and needs no event at all.
+        let sweeping = matches!(
+            ctx.reason,
+            ChangeReason::Reconcile | ChangeReason::Resumed(_)
+        );
+        if sweeping
+            && let Some(latest) = previous.as_ref().filter(|p| p.key == store_key)
+            && let Some(output) = tree_digest(latest).filter(|d| self.inner.store.cas().contains(d))
+        {
+            return Ok(BuildReport {
+                job: job.name(),
+                build: latest.id,
+                state: latest.state,
+                reason: "up to date".into(),
+                detail: None,
+                duration: None,
+                output: Some(output),
+                output_unchanged: false,
+                up_to_date: true,
+            });
+        }
         let why_inputs = why_inputs(&prepared);
         let reason = queue_reason(&ctx, previous.as_ref(), &why_inputs);
         let build = BuildId::from(
@@ -650,6 +687,7 @@ impl Orchestrator {
             duration: None,
             output: None,
             output_unchanged: false,
+            up_to_date: false,
         };
         if let Some(existing) = self.inner.store.reusable_build(&store_key).await? {
             return self
@@ -742,6 +780,7 @@ impl Orchestrator {
             duration: None,
             output: None,
             output_unchanged: false,
+            up_to_date: false,
         })
     }
 
@@ -811,9 +850,9 @@ impl Orchestrator {
         let tries = self.inner.settings.tries.max(1);
         let mut backoff = self.inner.settings.backoff;
         for attempt in 1..=tries {
-            db.append_one(Event::BuildStarted { build, attempt })
-                .await
-                .map_err(|e| Failure::infra(e.into()))?;
+            // Not awaited: events of one task are committed in submission order, and a
+            // start lost in a crash only means the restarted wave runs the build again.
+            drop(db.submit(vec![Event::BuildStarted { build, attempt }]));
             let result = self.attempt(build, prepared, inputs, ctx).await;
             match result {
                 Ok(out) => return Ok(out),
@@ -943,9 +982,12 @@ impl Orchestrator {
         .await
         .map_err(|e| OrchestratorError::Task(e.to_string()))??;
         let store = &self.inner.store;
-        let (put, _) = store
-            .store_artifact(&tar_path, TREE_OUTPUT, "tree", Some(build))
-            .await?;
+        // The tree is recorded as the build's output by `BuildSucceeded`; no separate event.
+        let cas = store.cas().clone();
+        let tar = tar_path.clone();
+        let put = tokio::task::spawn_blocking(move || cas.put_file(&tar))
+            .await
+            .map_err(|e| OrchestratorError::Task(e.to_string()))??;
         let mut outputs = vec![BuildOutput {
             name: TREE_OUTPUT.into(),
             digest: put.digest,

@@ -162,7 +162,7 @@ pub fn print_wave(report: &WaveReport) {
         report.summary(),
         report.duration
     );
-    for build in &report.builds {
+    for build in report.builds.iter().filter(|b| !b.up_to_date) {
         let took = build
             .duration
             .map(|d| format!(" in {d:.2?}"))
@@ -694,7 +694,9 @@ pub async fn explain_lines(store: &Store, record: &BuildRecord) -> Result<Vec<St
         lines.push(format!("outcome: {detail}"));
     }
     if let (BuildState::Reused, Some(from)) = (record.state, record.related.first()) {
-        lines.push(format!("did not run: its build key had already succeeded in {from}"));
+        lines.push(format!(
+            "did not run: its build key had already succeeded in {from}"
+        ));
     }
     let history = db.builds_of_component(&record.component).await?;
     let previous = history
