@@ -383,8 +383,11 @@ fn up_killed_at_random_moments_resumes_until_done_and_never_reruns_a_succeeded_k
     );
 }
 
-/// `factory events` as (sequence number, kind, rest of the line).
-fn events_of(store: &Path) -> Vec<(u64, String, String)> {
+/// One line of `factory events`: sequence number, kind, the rest.
+type Line = (u64, String, String);
+
+/// `factory events` as lines.
+fn events_of(store: &Path) -> Vec<Line> {
     ok(factory().arg("--store").arg(store).arg("events"))
         .lines()
         .filter_map(|line| {
@@ -397,7 +400,7 @@ fn events_of(store: &Path) -> Vec<(u64, String, String)> {
 }
 
 /// Index of the first event of `kind` whose text starts with `prefix`.
-fn position(events: &[(u64, String, String)], kind: &str, prefix: &str) -> usize {
+fn position(events: &[Line], kind: &str, prefix: &str) -> usize {
     events
         .iter()
         .position(|(_, k, rest)| k == kind && rest.starts_with(prefix))
@@ -405,7 +408,7 @@ fn position(events: &[(u64, String, String)], kind: &str, prefix: &str) -> usize
 }
 
 /// The build id (`bN`) of the first build of `component`.
-fn build_of(events: &[(u64, String, String)], component: &str) -> String {
+fn build_of(events: &[Line], component: &str) -> String {
     let at = position(events, "build_queued", &format!("{component} key"));
     format!("b{}", events[at].0)
 }
@@ -504,7 +507,7 @@ fn a_newer_change_supersedes_the_running_build_of_the_component() {
             "factory up ended before watching"
         );
     }
-    let wait_for = |what: &dyn Fn(&[(u64, String, String)]) -> bool| {
+    let wait_for = |what: &dyn Fn(&[Line]) -> bool| {
         let started = Instant::now();
         loop {
             if what(&events_of(&store)) {
@@ -518,7 +521,7 @@ fn a_newer_change_supersedes_the_running_build_of_the_component() {
             std::thread::sleep(Duration::from_millis(100));
         }
     };
-    let count = |events: &[(u64, String, String)], kind: &str| {
+    let count = |events: &[Line], kind: &str| {
         events.iter().filter(|(_, k, _)| k == kind).count()
     };
     write(&input, "v2");
