@@ -30,6 +30,11 @@ pub use exec::{
     input_env_name,
 };
 pub use key::{BUILD_KEY_FORMAT_VERSION, BuildKey, KeyMaterial};
+pub use orchestrator::{
+    BuildReport, Change, ChangeReason, Observer, Orchestrator, OrchestratorError, Quiet, Settings,
+    Stop, StopReason, WaveReport,
+};
+pub use recipe::{Job, RecipeError};
 pub use runner::{BuildFailure, BuildOutcome, BuildRequest, BuildRunner};
 pub use sandbox::{HostDirs, Layout, Sandbox, SandboxKind};
 pub use spec::{
@@ -37,8 +42,3 @@ pub use spec::{
 };
 pub use tokio_util::sync::CancellationToken;
 pub use tree::{TreeError, digest_tree, walk_tree};
-pub use orchestrator::{
-    BuildReport, Change, ChangeReason, Observer, Orchestrator, OrchestratorError, Quiet, Settings,
-    Stop, StopReason, WaveReport,
-};
-pub use recipe::{Job, RecipeError};

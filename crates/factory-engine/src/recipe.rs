@@ -263,7 +263,9 @@ fn prepare_component(
     match &component.recipe {
         Recipe::Deb(deb) => {
             // The packaged component's owners maintain the package unless it names a maintainer.
-            let owners = def.component(&deb.from).map_or(&component.owners, |c| &c.owners);
+            let owners = def
+                .component(&deb.from)
+                .map_or(&component.owners, |c| &c.owners);
             Ok(prepare_deb(owners, deb, material))
         }
         Recipe::Tarball(tarball) => Ok(prepare_tarball(component, tarball, material)),

@@ -521,9 +521,7 @@ fn a_newer_change_supersedes_the_running_build_of_the_component() {
             std::thread::sleep(Duration::from_millis(100));
         }
     };
-    let count = |events: &[Line], kind: &str| {
-        events.iter().filter(|(_, k, _)| k == kind).count()
-    };
+    let count = |events: &[Line], kind: &str| events.iter().filter(|(_, k, _)| k == kind).count();
     write(&input, "v2");
     wait_for(&|e| count(e, "build_started") == 2);
     write(&input, "v3");
