@@ -65,12 +65,16 @@ struct Offers<'a> {
     provided: Vec<Provider<'a>>,
 }
 
+/// A relation as far as resolution cares: its name and version constraint.
+type RelationKey<'a> = (&'a str, Option<(VersionOp, &'a str)>);
+
 /// Resolves relations, remembering each distinct (name, constraint): an
 /// archive repeats the same few thousand relations hundreds of thousands of
 /// times (`debhelper-compat (= 13)`, `libc6 (>= 2.34)`).
 struct Resolver<'a> {
     offers: FxHashMap<&'a str, Offers<'a>>,
-    memo: FxHashMap<(&'a str, Option<(VersionOp, &'a str)>), (u32, u32)>,
+    /// (name, constraint) -> its range in `arena`.
+    memo: FxHashMap<RelationKey<'a>, (u32, u32)>,
     /// Memoised candidate lists, each sorted and free of duplicates.
     arena: Vec<NodeId>,
 }
@@ -113,10 +117,21 @@ pub fn add_debian<'a>(
             builder.set_built_from(node, src);
         }
         let offers = &mut index.offers;
-        offers.entry(binary.name.as_str()).or_default().real.push(Candidate { node, version: &binary.version });
+        offers
+            .entry(binary.name.as_str())
+            .or_default()
+            .real
+            .push(Candidate {
+                node,
+                version: &binary.version,
+            });
         for provide in &binary.provides {
             let version = provide.version.as_ref().map(|(_, v)| v.as_str());
-            offers.entry(provide.name.as_str()).or_default().provided.push(Provider { node, version });
+            offers
+                .entry(provide.name.as_str())
+                .or_default()
+                .provided
+                .push(Provider { node, version });
         }
         kept_binaries.push((node, binary));
     }
@@ -133,29 +148,34 @@ pub fn add_debian<'a>(
         found
     });
     let mut unresolved = rustc_hash::FxHashSet::default();
-    let mut add = |builder: &mut GraphBuilder, from: NodeId, kind: EdgeKind, clauses: &'a [Clause]| {
-        for clause in clauses {
-            builder.start_clause(from, kind);
-            let mut satisfiable = false;
-            for relation in clause.alternatives.iter().filter(|r| r.applies(&target.arch, &target.profiles)) {
-                let candidates = index.resolve(relation);
-                if candidates.is_empty() && unresolved.insert(relation.name.as_str()) {
-                    builder.add_unresolved(from, kind, &relation.name);
+    let mut add =
+        |builder: &mut GraphBuilder, from: NodeId, kind: EdgeKind, clauses: &'a [Clause]| {
+            for clause in clauses {
+                builder.start_clause(from, kind);
+                let mut satisfiable = false;
+                for relation in clause
+                    .alternatives
+                    .iter()
+                    .filter(|r| r.applies(&target.arch, &target.profiles))
+                {
+                    let candidates = index.resolve(relation);
+                    if candidates.is_empty() && unresolved.insert(relation.name.as_str()) {
+                        builder.add_unresolved(from, kind, &relation.name);
+                    }
+                    builder.push_alternative(candidates);
+                    report.edges += candidates.len();
+                    satisfiable |= !candidates.is_empty();
                 }
-                builder.push_alternative(candidates);
-                report.edges += candidates.len();
-                satisfiable |= !candidates.is_empty();
+                if builder.current_alternatives() == 0 {
+                    builder.abandon_clause();
+                    continue;
+                }
+                if !satisfiable {
+                    report.unsatisfiable_clauses += 1;
+                }
+                report.clauses += 1;
             }
-            if builder.current_alternatives() == 0 {
-                builder.abandon_clause();
-                continue;
-            }
-            if !satisfiable {
-                report.unsatisfiable_clauses += 1;
-            }
-            report.clauses += 1;
-        }
-    };
+        };
     for (node, binary) in kept_binaries {
         add(builder, node, EdgeKind::Requires, &binary.pre_depends);
         add(builder, node, EdgeKind::Requires, &binary.depends);
@@ -166,9 +186,24 @@ pub fn add_debian<'a>(
             builder.start_clause(node, EdgeKind::BuildRequires);
             builder.push_alternative(essential);
         }
-        add(builder, node, EdgeKind::BuildRequires, &source.build_depends);
-        add(builder, node, EdgeKind::BuildRequires, &source.build_depends_indep);
-        add(builder, node, EdgeKind::BuildRequires, &source.build_depends_arch);
+        add(
+            builder,
+            node,
+            EdgeKind::BuildRequires,
+            &source.build_depends,
+        );
+        add(
+            builder,
+            node,
+            EdgeKind::BuildRequires,
+            &source.build_depends_indep,
+        );
+        add(
+            builder,
+            node,
+            EdgeKind::BuildRequires,
+            &source.build_depends_arch,
+        );
     }
     if let Some(essential) = &build_essential {
         report.clauses += sources_kept;
@@ -215,7 +250,9 @@ impl<'a> Resolver<'a> {
 impl Offers<'_> {
     fn satisfying(&self, constraint: Option<(VersionOp, &str)>, out: &mut Vec<NodeId>) {
         for candidate in &self.real {
-            if constraint.is_none_or(|(op, wanted)| op.satisfied_by(compare(candidate.version, wanted))) {
+            if constraint
+                .is_none_or(|(op, wanted)| op.satisfied_by(compare(candidate.version, wanted)))
+            {
                 out.push(candidate.node);
             }
         }

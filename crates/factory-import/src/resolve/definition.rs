@@ -76,8 +76,18 @@ pub fn add_definition(builder: &mut GraphBuilder, def: &Definition) -> Definitio
     for product in def.products.values() {
         let node = builder.node(NodeKind::Product, &product.name);
         let mut targets: Vec<Vec<NodeId>> = Vec::new();
-        targets.extend(product.images.iter().map(|i| vec![builder.node(NodeKind::Image, i)]));
-        targets.extend(product.modules.iter().map(|m| vec![builder.node(NodeKind::Module, m)]));
+        targets.extend(
+            product
+                .images
+                .iter()
+                .map(|i| vec![builder.node(NodeKind::Image, i)]),
+        );
+        targets.extend(
+            product
+                .modules
+                .iter()
+                .map(|m| vec![builder.node(NodeKind::Module, m)]),
+        );
         targets.extend(product.components.iter().map(|c| outputs(builder, def, c)));
         for target in targets {
             contains(builder, node, target);
@@ -88,7 +98,11 @@ pub fn add_definition(builder: &mut GraphBuilder, def: &Definition) -> Definitio
     report
 }
 
-fn add_component_clauses(builder: &mut GraphBuilder, def: &Definition, component: &Component) -> usize {
+fn add_component_clauses(
+    builder: &mut GraphBuilder,
+    def: &Definition,
+    component: &Component,
+) -> usize {
     let source = builder.node(NodeKind::Source, &component.name);
     let mut clauses = 0;
     for input in component.build_inputs() {
@@ -100,7 +114,11 @@ fn add_component_clauses(builder: &mut GraphBuilder, def: &Definition, component
     let holders: Vec<NodeId> = if component.packages.is_empty() {
         vec![source]
     } else {
-        component.packages.iter().map(|p| builder.node(NodeKind::Binary, p)).collect()
+        component
+            .packages
+            .iter()
+            .map(|p| builder.node(NodeKind::Binary, p))
+            .collect()
     };
     for required in &component.requires {
         let target = outputs(builder, def, required);
@@ -116,7 +134,11 @@ fn add_component_clauses(builder: &mut GraphBuilder, def: &Definition, component
 /// tree (the source node) when it produces none.
 fn outputs(builder: &mut GraphBuilder, def: &Definition, name: &str) -> Vec<NodeId> {
     match def.components.get(name) {
-        Some(c) if !c.packages.is_empty() => c.packages.iter().map(|p| builder.node(NodeKind::Binary, p)).collect(),
+        Some(c) if !c.packages.is_empty() => c
+            .packages
+            .iter()
+            .map(|p| builder.node(NodeKind::Binary, p))
+            .collect(),
         _ => vec![builder.node(NodeKind::Source, name)],
     }
 }

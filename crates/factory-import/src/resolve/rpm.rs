@@ -38,10 +38,16 @@ pub fn add_rpm(builder: &mut GraphBuilder, specs: &[RpmSource]) -> RpmReport {
             let at = evr(package.epoch, &package.version, &package.release);
             builder.set_version(binary, &at);
             builder.set_built_from(binary, source);
-            offered.entry(&package.name).or_default().push((binary, Some(at)));
+            offered
+                .entry(&package.name)
+                .or_default()
+                .push((binary, Some(at)));
             for provide in &package.provides {
                 let version = provide.constraint.as_ref().map(|(_, v)| v.clone());
-                offered.entry(&provide.name).or_default().push((binary, version));
+                offered
+                    .entry(&provide.name)
+                    .or_default()
+                    .push((binary, version));
             }
             report.binaries += 1;
         }
@@ -52,7 +58,9 @@ pub fn add_rpm(builder: &mut GraphBuilder, specs: &[RpmSource]) -> RpmReport {
             .get(dep.name.as_str())
             .into_iter()
             .flatten()
-            .filter(|(_, at)| dep.constraint.is_none() || at.as_deref().is_some_and(|v| dep.satisfied_by(v)))
+            .filter(|(_, at)| {
+                dep.constraint.is_none() || at.as_deref().is_some_and(|v| dep.satisfied_by(v))
+            })
             .map(|&(node, _)| node)
             .collect();
         if candidates.is_empty() && unresolved.insert(dep.name.clone()) {
