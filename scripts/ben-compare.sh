@@ -16,6 +16,8 @@
 #                is_affected = .build-depends* ~ /LIBRARY/ (its dependency levels)
 #   ben rebuild  `ben rebuild -j 1` on the same query with a rebuild command
 #                that only records the order (its schedule, one source at a time)
+# "Build-depend on LIBRARY" means: some build dependency (any alternative) is
+# satisfied by the package LIBRARY, by its name or by a virtual name it provides.
 # Each plan is written in the shape of factory's JSON plan
 # ({"waves": [[...]], "cycles": [[...]]}) and checked twice:
 #   - by scripts/check-plan.py (the project's independent plan checker), and
@@ -76,6 +78,7 @@ ben_opts=(--no-benrc --archs "$ARCH" -z Plain)
 
 # --- ben monitor: dependency levels ---------------------------------------
 ben_dir "$tmp/monitor"
+# ben requires is_good and is_bad; they colour its pages and do not change the levels.
 cat >"$tmp/monitor/$LIBRARY.ben" <<EOF
 title = "$LIBRARY";
 architectures = [ "$ARCH" ];
@@ -128,6 +131,7 @@ EOF
 # Its output (-o) is what it could not build, in Makefile syntax.
 (cd "$tmp/rebuild" && ben rebuild "${ben_opts[@]}" --cache-dir "$tmp/rebuild" -j 1 \
   -o "$tmp/rebuild.missing" "$tmp/rebuild/$LIBRARY.ben" >"$tmp/rebuild.log" 2>&1)
+[[ -e $tmp/rebuild.missing ]] || : >"$tmp/rebuild.missing"
 /usr/bin/python3 - "$tmp/rebuild/order" "$tmp/rebuild.missing" "$tmp/rebuild.json" <<'EOF'
 import json, sys
 order = [line.strip() for line in open(sys.argv[1]) if line.strip()]
@@ -171,14 +175,27 @@ def stanzas(path):
 
 # Which source builds each binary name, directly or by Provides (for arch).
 real, provided = {}, {}
+satisfied_by_library = []  # (name, version or None): what the library package itself satisfies
 for p in stanzas(packages_path):
     if p.get("Architecture") not in (arch, "all"):
         continue
     source = p.get("Source", p["Package"]).split(" ")[0]
     real.setdefault(p["Package"], []).append((p["Version"], source))
+    if p["Package"] == library:
+        satisfied_by_library.append((library, p["Version"]))
     for clause in apt_pkg.parse_depends(p.get("Provides", ""), False):
         for name, version, _op in clause:
             provided.setdefault(name, []).append((version or None, source))
+            if p["Package"] == library:
+                satisfied_by_library.append((name, version or None))
+if not satisfied_by_library:
+    sys.exit(f"no binary package {library} for {arch} in {packages_path}")
+
+
+def names_library(name, version, op):
+    """True when the library package satisfies this build dependency (by name or Provides)."""
+    return any(name == n and (not op or (v and apt_pkg.check_dep(v, op, version)))
+               for n, v in satisfied_by_library)
 
 
 def producers(name, version, op):
@@ -204,7 +221,8 @@ for s in stanzas(sources_path):
         for clause in apt_pkg.parse_src_depends(s.get(field, ""), True, arch):
             names.update((name, version, op) for name, version, op in clause)
 
-affected = {src for src, names in needs.items() if any(n == library for n, _v, _o in names)}
+# "Build-depends on LIBRARY": some build dependency, alternatives included, is satisfied by it.
+affected = {src for src, names in needs.items() if any(names_library(*n) for n in names)}
 deps = {
     me: sorted({src for n in needs[me] for src in producers(*n) if src in affected and src != me})
     for me in affected
@@ -310,6 +328,8 @@ for label, included, unscheduled, early, late_level, _ in rows:
             print(f"  {me}: before {' '.join(early[me])}")
     if included - affected:
         print(f"{label}, not build-depending on {library} on {arch}: {' '.join(sorted(included - affected))}")
+    if affected - included:
+        print(f"{label}, missing: {' '.join(sorted(affected - included))}")
     if unscheduled:
         print(f"{label}, never scheduled: {len(unscheduled & in_cycle)} in a real build cycle, "
               f"{len((unscheduled & behind_cycle) - in_cycle)} build-depending (transitively) on one, "
