@@ -1407,35 +1407,57 @@ pub fn affected_jobs(def: &Definition, changed: &[Job]) -> Vec<Job> {
 
 /// Levels of the set (each depends only on earlier ones), for the wave's plan.
 fn levels(def: &Definition, set: &[Job]) -> Vec<Vec<String>> {
-    let members: BTreeSet<&Job> = set.iter().collect();
-    let mut level: BTreeMap<&Job, usize> = BTreeMap::new();
-    let mut remaining: Vec<&Job> = set.iter().collect();
-    while !remaining.is_empty() {
-        let before = remaining.len();
-        remaining.retain(|job| {
-            let inputs = job.inputs(def).unwrap_or_default();
-            let deps: Vec<&Job> = inputs.values().filter(|j| members.contains(j)).collect();
-            if deps.iter().all(|d| level.contains_key(d)) {
-                let l = deps.iter().map(|d| level[d] + 1).max().unwrap_or(0);
-                let key = set.iter().find(|s| s == job).expect("member");
-                level.insert(key, l);
-                false
-            } else {
-                true
-            }
-        });
-        if remaining.len() == before {
-            break;
-        }
-    }
+    let Ok(order) = topological(def, set) else {
+        return vec![set.iter().map(Job::name).collect()];
+    };
+    let mut level: HashMap<&Job, usize> = HashMap::new();
     let mut out: Vec<Vec<String>> = Vec::new();
-    for (job, l) in level {
+    for job in order {
+        let l = job
+            .inputs(def)
+            .unwrap_or_default()
+            .values()
+            .filter_map(|d| level.get(d).map(|l| l + 1))
+            .max()
+            .unwrap_or(0);
+        level.insert(job, l);
         if out.len() <= l {
             out.resize(l + 1, Vec::new());
         }
         out[l].push(job.name());
     }
+    out.iter_mut().for_each(|l| l.sort());
     out
+}
+
+/// The set in an order where every job comes after its inputs in the set (Kahn's
+/// algorithm: iterative, so deep chains cannot exhaust the stack).
+fn topological<'a>(def: &Definition, set: &'a [Job]) -> Result<Vec<&'a Job>, OrchestratorError> {
+    let index: HashMap<&Job, usize> = set.iter().enumerate().map(|(i, j)| (j, i)).collect();
+    let mut indegree = vec![0usize; set.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); set.len()];
+    for (i, job) in set.iter().enumerate() {
+        for input in job.inputs(def)?.values() {
+            if let Some(&d) = index.get(input) {
+                indegree[i] += 1;
+                dependents[d].push(i);
+            }
+        }
+    }
+    let mut queue: std::collections::VecDeque<usize> =
+        (0..set.len()).filter(|&i| indegree[i] == 0).collect();
+    let mut order = Vec::with_capacity(set.len());
+    while let Some(i) = queue.pop_front() {
+        order.push(&set[i]);
+        for &d in &dependents[i] {
+            indegree[d] -= 1;
+            if indegree[d] == 0 {
+                queue.push_back(d);
+            }
+        }
+    }
+    // The definition is validated acyclic; a cycle here would leave jobs out.
+    Ok(order)
 }
 
 /// The ready queue of a wave: dependency counts and longest-remaining-chain priority.
@@ -1463,14 +1485,25 @@ impl Scheduler {
                 dependents.entry(dep).or_default().push(job.clone());
             }
         }
-        let mut height = HashMap::new();
-        for job in set {
-            chain_height(job, &dependents, &mut height);
+        // Longest chain of dependents, computed in reverse topological order.
+        let mut height: HashMap<Job, usize> = HashMap::new();
+        for job in topological(def, set)?.into_iter().rev() {
+            let below = dependents
+                .get(job)
+                .map(|ds| {
+                    ds.iter()
+                        .filter_map(|d| height.get(d))
+                        .max()
+                        .copied()
+                        .unwrap_or(0)
+                })
+                .unwrap_or(0);
+            height.insert(job.clone(), below + 1);
         }
         let ready = waiting
             .iter()
             .filter(|(_, n)| **n == 0)
-            .map(|(job, _)| (height[job], Reverse(job.clone())))
+            .map(|(job, _)| (height.get(job).copied().unwrap_or(1), Reverse(job.clone())))
             .collect();
         Ok(Scheduler {
             waiting,
@@ -1490,8 +1523,10 @@ impl Scheduler {
             let n = self.waiting.get_mut(&dependent).expect("member");
             *n -= 1;
             if *n == 0 && !self.blocked.contains(&dependent) {
-                self.ready
-                    .push((self.height[&dependent], Reverse(dependent)));
+                self.ready.push((
+                    self.height.get(&dependent).copied().unwrap_or(1),
+                    Reverse(dependent),
+                ));
             }
         }
     }
@@ -1510,26 +1545,4 @@ impl Scheduler {
         }
         newly
     }
-}
-
-/// Length of the longest chain of dependents starting at `job` (itself included).
-fn chain_height(
-    job: &Job,
-    dependents: &HashMap<Job, Vec<Job>>,
-    memo: &mut HashMap<Job, usize>,
-) -> usize {
-    if let Some(h) = memo.get(job) {
-        return *h;
-    }
-    let h = 1 + dependents
-        .get(job)
-        .map(|ds| {
-            ds.iter()
-                .map(|d| chain_height(d, dependents, memo))
-                .max()
-                .unwrap_or(0)
-        })
-        .unwrap_or(0);
-    memo.insert(job.clone(), h);
-    h
 }
