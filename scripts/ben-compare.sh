@@ -38,6 +38,7 @@ SOURCES=${SOURCES:-$(ls "$LISTS"/*_dists_bookworm_main_source_Sources* 2>/dev/nu
 PACKAGES=${PACKAGES:-$(ls "$LISTS"/*_dists_bookworm_main_binary-${ARCH}_Packages* 2>/dev/null | head -n1 || true)}
 
 die() { echo "ben-compare: $*" >&2; exit 2; }
+[[ $LIBRARY =~ ^[a-z0-9][a-z0-9.+-]+$ ]] || die "'$LIBRARY' is not a Debian package name"
 [[ -n $SOURCES && -r $SOURCES ]] || die "no Sources index for bookworm main: add 'deb-src http://deb.debian.org/debian bookworm main' to apt's sources and run apt-get update, or set SOURCES="
 [[ -n $PACKAGES && -r $PACKAGES ]] || die "no Packages index for bookworm main $ARCH in $LISTS: set PACKAGES="
 [[ -x $FACTORY ]] || die "no factory binary at $FACTORY: run 'cargo build --release -p factory' or set FACTORY="
@@ -69,7 +70,9 @@ ben_dir() {
   ln -s "$tmp/Sources" "$1/Sources"
   ln -s "$tmp/Packages" "$1/Packages_$ARCH"
 }
-query=".build-depends ~ /$LIBRARY/ | .build-depends-arch ~ /$LIBRARY/ | .build-depends-indep ~ /$LIBRARY/"
+pattern=${LIBRARY//./\\.}
+pattern=${pattern//+/\\+}
+query=".build-depends ~ /$pattern/ | .build-depends-arch ~ /$pattern/ | .build-depends-indep ~ /$pattern/"
 ben_opts=(--no-benrc --archs "$ARCH" -z Plain)
 
 # --- Factory --------------------------------------------------------------
@@ -87,7 +90,7 @@ is_good = .depends ~ /$LIBRARY/;
 is_bad = .depends ~ /$LIBRARY/;
 EOF
 ben monitor "${ben_opts[@]}" --cache-dir "$tmp/monitor" -f levels -o "$tmp/monitor.levels" \
-  "$tmp/monitor/$LIBRARY.ben" 2>"$tmp/monitor.log" >/dev/null
+  "$tmp/monitor/$LIBRARY.ben" >"$tmp/monitor.log" 2>&1 || { cat "$tmp/monitor.log" >&2; die "ben monitor failed"; }
 # Output: "===[ Dependency level N ]=====" headers, then "source: deps in the set".
 /usr/bin/python3 - "$tmp/monitor.levels" "$tmp/monitor.json" <<'EOF'
 import json, sys
@@ -130,7 +133,8 @@ update_command = "true";
 EOF
 # Its output (-o) is what it could not build, in Makefile syntax.
 (cd "$tmp/rebuild" && ben rebuild "${ben_opts[@]}" --cache-dir "$tmp/rebuild" -j 1 \
-  -o "$tmp/rebuild.missing" "$tmp/rebuild/$LIBRARY.ben" >"$tmp/rebuild.log" 2>&1)
+  -o "$tmp/rebuild.missing" "$tmp/rebuild/$LIBRARY.ben" >"$tmp/rebuild.log" 2>&1) ||
+  { cat "$tmp/rebuild.log" >&2; die "ben rebuild failed"; }
 [[ -e $tmp/rebuild.missing ]] || : >"$tmp/rebuild.missing"
 /usr/bin/python3 - "$tmp/rebuild/order" "$tmp/rebuild.missing" "$tmp/rebuild.json" <<'EOF'
 import json, sys
@@ -144,14 +148,16 @@ EOF
 # --- the project's plan checker -------------------------------------------
 check() {
   local out rc=0
-  out=$("$repo/scripts/check-plan.py" "$tmp/Sources" "$tmp/Packages" "$1" "$ARCH") || rc=$?
-  [[ $rc -le 1 ]] || die "check-plan.py failed on $1"
+  # Exit status 1 means "violations found", which is a result here, not a failure.
+  out=$(/usr/bin/python3 "$repo/scripts/check-plan.py" "$tmp/Sources" "$tmp/Packages" "$1" "$ARCH") || rc=$?
+  [[ $rc -le 1 ]] || return 1
   tail -n1 <<<"$out"
 }
 echo
 echo "scripts/check-plan.py (checks only dependencies between scheduled sources):"
 for plan in factory monitor rebuild; do
-  printf '  %-8s %s\n' "$plan" "$(check "$tmp/$plan.json")"
+  summary=$(check "$tmp/$plan.json") || die "check-plan.py failed on $tmp/$plan.json"
+  printf '  %-8s %s\n' "$plan" "$summary"
 done
 echo
 
