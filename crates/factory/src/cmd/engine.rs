@@ -65,7 +65,15 @@ pub async fn orchestrator(
     let sandbox = if run.no_sandbox {
         Sandbox::plain()
     } else {
-        Sandbox::detect().await
+        let sandbox = Sandbox::detect().await;
+        if !sandbox.is_isolated() {
+            eprintln!(
+                "WARNING: bubblewrap is missing or cannot create a sandbox here: builds run as plain \
+                 processes that can reach the network and write anywhere this user can \
+                 (apt-get install bubblewrap)"
+            );
+        }
+        sandbox
     };
     let mut settings = Settings::default();
     if let Some(jobs) = run.jobs {
