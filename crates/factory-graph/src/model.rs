@@ -210,7 +210,10 @@ impl GraphBuilder {
     /// Adds a whole alternative of the current clause at once; `candidates`
     /// must be sorted and free of duplicates.
     pub fn push_alternative(&mut self, candidates: &[NodeId]) {
-        debug_assert!(candidates.windows(2).all(|w| w[0] < w[1]), "candidates must be sorted and distinct");
+        debug_assert!(
+            candidates.windows(2).all(|w| w[0] < w[1]),
+            "candidates must be sorted and distinct"
+        );
         self.cands.extend_from_slice(candidates);
         self.alt_cands.push(len_u32(self.cands.len()));
     }
