@@ -308,13 +308,20 @@ impl Orchestrator {
         }
         let affected = affected_jobs(&def, &change.jobs);
         let changed: BTreeSet<Job> = change.jobs.iter().cloned().collect();
+        let revisions = {
+            let (def, jobs) = (def.clone(), change.jobs.clone());
+            tokio::task::spawn_blocking(move || source_revisions(&def, &jobs))
+                .await
+                .map_err(|e| OrchestratorError::Task(e.to_string()))?
+        };
         let mut events: Vec<Event> = change
             .jobs
             .iter()
-            .map(|job| Event::ChangeDetected {
+            .zip(revisions)
+            .map(|(job, revision)| Event::ChangeDetected {
                 component: job.name(),
                 reason: change.reason.describe(),
-                revision: None,
+                revision,
             })
             .collect();
         let set = self.with_missing_inputs(&def, affected).await?;
@@ -1062,6 +1069,21 @@ impl Orchestrator {
         let report = self.inner.store.gc(Duration::ZERO).await?;
         Ok((report, removed_trees))
     }
+}
+
+/// The revision of each job's local source (its tree digest), when it has one.
+fn source_revisions(def: &Definition, jobs: &[Job]) -> Vec<Option<String>> {
+    jobs.iter()
+        .map(|job| match job {
+            Job::Component(name) => def
+                .component(name)
+                .and_then(|c| c.source.as_ref())
+                .and_then(|s| def.local_source_dir(s))
+                .and_then(|dir| crate::tree::digest_tree(&dir).ok())
+                .map(|d| d.to_hex()),
+            Job::Image(_) => None,
+        })
+        .collect()
 }
 
 /// The output tree digest a build recorded.

@@ -533,7 +533,12 @@ pub fn status(store_dir: &Path) -> Result<()> {
                 .as_ref()
                 .map(|b| format!("usable: {} ({})", b.id, short_key(&b.key.0)))
                 .unwrap_or_else(|| "no usable output".into());
-            println!("  {name:<20} {latest:<16} {usable}");
+            let revision = record
+                .revision
+                .as_deref()
+                .map(|r| format!(" source {}", short_key(r)))
+                .unwrap_or_default();
+            println!("  {name:<20} {latest:<16} {usable}{revision}");
         }
         Ok(())
     })
