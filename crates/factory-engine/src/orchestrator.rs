@@ -265,8 +265,10 @@ impl Orchestrator {
         observer: Arc<dyn Observer>,
     ) -> Orchestrator {
         let environment = recipe::environment_facts(&sandbox);
-        let scratch = store.dir().join("scratch");
-        let trees = store.dir().join("trees");
+        // Builds run in their own directories: a relative store path would point elsewhere.
+        let dir = std::path::absolute(store.dir()).unwrap_or_else(|_| store.dir().to_path_buf());
+        let scratch = dir.join("scratch");
+        let trees = dir.join("trees");
         let runner = BuildRunner::new(sandbox, scratch.join("work"));
         Orchestrator {
             inner: Arc::new(Inner {

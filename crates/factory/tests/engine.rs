@@ -572,3 +572,19 @@ fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[test]
+fn relative_store_and_definition_paths_work_without_the_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    chain_definition(&dir.path().join("def"));
+    let out = ok(factory().current_dir(dir.path()).args([
+        "--store",
+        "store",
+        "up",
+        "--once",
+        "--no-sandbox",
+        "--definition",
+        "def",
+    ]));
+    assert!(out.contains("4 succeeded"), "{out}");
+}
