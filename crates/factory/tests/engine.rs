@@ -416,7 +416,7 @@ fn build_of(events: &[Line], component: &str) -> String {
 fn chain_definition(def: &Path) {
     let copy = "cat \"$FACTORY_SRC\"/input > {out}/out.txt";
     let mut text = String::new();
-    text += &command_component("aaa-slow", &[], &format!("sleep 3; {copy}"));
+    text += &command_component("aaa-slow", &[], &format!("sleep 5; {copy}"));
     text += &command_component("x", &[], copy);
     text += &command_component("y", &["x".into()], copy);
     text += &command_component("z", &["y".into()], copy);
