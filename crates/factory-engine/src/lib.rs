@@ -15,6 +15,7 @@ pub mod archive;
 pub mod digest;
 pub mod error;
 pub mod exec;
+pub mod fetch;
 pub mod key;
 pub mod orchestrator;
 pub mod recipe;

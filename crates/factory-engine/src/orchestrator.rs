@@ -641,13 +641,18 @@ impl Orchestrator {
             .collect();
         let environment = self.inner.environment.clone();
         let (def2, job2) = (def.clone(), job.clone());
+        let git_cache = self.inner.scratch.with_file_name("sources");
         let prepared = tokio::task::spawn_blocking(move || {
-            recipe::prepare(&def2, &job2, &digests, &environment)
+            let fetched = fetch_git_source(&def2, &job2, &git_cache)?;
+            let (dir, revision) = fetched.unzip();
+            recipe::prepare_fetched(&def2, &job2, &digests, &environment, dir.as_deref())
+                .map(|p| (p, revision))
+                .map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| OrchestratorError::Task(e.to_string()))?;
         let previous = db.latest_successful_build(&job.name()).await?;
-        let prepared = match prepared {
+        let (prepared, revision) = match prepared {
             Ok(prepared) => prepared,
             Err(error) => return self.record_unpreparable(&job, ctx.wave, error).await,
         };
@@ -675,7 +680,10 @@ impl Orchestrator {
                 up_to_date: true,
             });
         }
-        let why_inputs = why_inputs(&prepared);
+        let mut why_inputs = why_inputs(&prepared);
+        if let Some(revision) = revision {
+            why_inputs.insert("revision".into(), revision);
+        }
         let reason = queue_reason(&ctx, previous.as_ref(), &why_inputs);
         let build = BuildId::from(
             db.append_one(Event::BuildQueued {
@@ -759,7 +767,7 @@ impl Orchestrator {
         &self,
         job: &Job,
         wave: WaveId,
-        error: RecipeError,
+        error: String,
     ) -> Result<BuildReport, OrchestratorError> {
         let db = self.inner.store.db();
         let reason = "cannot compute the build key".to_owned();
@@ -773,7 +781,7 @@ impl Orchestrator {
             })
             .await?,
         );
-        let message = error.to_string();
+        let message = error;
         db.append_one(Event::BuildFailed {
             build,
             reason: message.clone(),
@@ -1071,6 +1079,25 @@ impl Orchestrator {
         let report = self.inner.store.gc(Duration::ZERO).await?;
         Ok((report, removed_trees))
     }
+}
+
+/// For a component with a git source: its checkout and the commit, fetched once.
+fn fetch_git_source(
+    def: &Definition,
+    job: &Job,
+    cache: &Path,
+) -> Result<Option<(PathBuf, String)>, String> {
+    let Job::Component(name) = job else {
+        return Ok(None);
+    };
+    let Some(factory_def::Source::Git { url, rev }) =
+        def.component(name).and_then(|c| c.source.as_ref())
+    else {
+        return Ok(None);
+    };
+    let commit = crate::fetch::resolve(url, rev).map_err(|e| e.to_string())?;
+    let dir = crate::fetch::checkout(url, &commit, cache).map_err(|e| e.to_string())?;
+    Ok(Some((dir, commit)))
 }
 
 /// The revision of each job's local source (its tree digest), when it has one.

@@ -161,7 +161,7 @@ pub enum RecipeError {
     )]
     UnknownKind { component: String, kind: String },
     #[error(
-        "component `{component}`: {what} sources are not fetched by this version of the engine; use a local `path` source (a checkout) for now"
+        "component `{component}`: {what} sources are not fetched here (the orchestrator fetches git sources; tarball sources are not supported yet); use a local `path` or a `git` source"
     )]
     UnsupportedSource {
         component: String,
@@ -214,6 +214,17 @@ pub fn prepare(
     inputs: &BTreeMap<String, Digest>,
     environment: &BTreeMap<String, String>,
 ) -> Result<Prepared, RecipeError> {
+    prepare_fetched(def, job, inputs, environment, None)
+}
+
+/// Like [`prepare`], with the checkout of the component's remote (git) source.
+pub fn prepare_fetched(
+    def: &Definition,
+    job: &Job,
+    inputs: &BTreeMap<String, Digest>,
+    environment: &BTreeMap<String, String>,
+    fetched: Option<&Path>,
+) -> Result<Prepared, RecipeError> {
     let wanted = job.inputs(def)?;
     if let Some(missing) = wanted.keys().find(|name| !inputs.contains_key(*name)) {
         return Err(RecipeError::MissingInput {
@@ -234,7 +245,9 @@ pub fn prepare(
         environment: environment.clone(),
     };
     let work = match job {
-        Job::Component(name) => prepare_component(def, component(def, name)?, &mut material)?,
+        Job::Component(name) => {
+            prepare_component(def, component(def, name)?, &mut material, fetched)?
+        }
         Job::Image(name) => {
             let image = def
                 .image(name)
@@ -253,6 +266,7 @@ fn prepare_component(
     def: &Definition,
     component: &Component,
     material: &mut KeyMaterial,
+    fetched: Option<&Path>,
 ) -> Result<Work, RecipeError> {
     material.kind = component.kind_name().to_owned();
     if let Some(version) = &component.version {
@@ -269,7 +283,9 @@ fn prepare_component(
             Ok(prepare_deb(owners, deb, material))
         }
         Recipe::Tarball(tarball) => Ok(prepare_tarball(component, tarball, material)),
-        Recipe::Command { .. } | Recipe::Kind { .. } => prepare_commands(def, component, material),
+        Recipe::Command { .. } | Recipe::Kind { .. } => {
+            prepare_commands(def, component, material, fetched)
+        }
     }
 }
 
@@ -277,6 +293,7 @@ fn prepare_commands(
     def: &Definition,
     component: &Component,
     material: &mut KeyMaterial,
+    fetched: Option<&Path>,
 ) -> Result<Work, RecipeError> {
     let steps = def
         .build_steps(component)
@@ -286,6 +303,7 @@ fn prepare_commands(
         })?;
     let source_dir = match &component.source {
         None => None,
+        Some(Source::Git { .. }) if fetched.is_some() => fetched.map(Path::to_path_buf),
         Some(Source::Git { .. }) => {
             return Err(RecipeError::UnsupportedSource {
                 component: component.name.clone(),

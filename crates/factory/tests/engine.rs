@@ -588,3 +588,87 @@ fn relative_store_and_definition_paths_work_without_the_sandbox() {
     ]));
     assert!(out.contains("4 succeeded"), "{out}");
 }
+
+fn git(repo: &Path, args: &[&str]) {
+    ok(Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args([
+            "-c",
+            "user.name=Factory Test",
+            "-c",
+            "user.email=test@example.org",
+        ])
+        .args(args));
+}
+
+#[test]
+fn a_git_source_is_fetched_and_a_new_commit_found_by_polling_rebuilds_it() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("upstream");
+    write(&repo.join("input"), "one\n");
+    git(&repo, &["init", "--quiet", "-b", "main"]);
+    git(&repo, &["add", "input"]);
+    git(&repo, &["commit", "--quiet", "-m", "one"]);
+    let def = dir.path().join("def");
+    write(
+        &def.join("components.toml"),
+        &format!(
+            "[component.g]\nkind = \"command\"\nsource = {{ git = \"file://{}\", rev = \"main\" }}\ncommands = [\"cp {{src}}/input {{out}}/out.txt\"]\noutputs = [\"out.txt\"]\n",
+            repo.display()
+        ),
+    );
+    let store = dir.path().join("store");
+    let mut up = factory()
+        .arg("--store")
+        .arg(&store)
+        .args(["up", "--poll-interval", "1", "--definition"])
+        .arg(&def)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(up.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("watching") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "factory up ended before watching"
+        );
+    }
+    write(&repo.join("input"), "two\n");
+    git(&repo, &["commit", "--quiet", "-am", "two"]);
+    let started = Instant::now();
+    while events_of(&store)
+        .iter()
+        .filter(|(_, k, _)| k == "build_succeeded")
+        .count()
+        < 2
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no rebuild: {:#?}",
+            events_of(&store)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    nix_kill_int(up.id());
+    assert!(up.wait().unwrap().success());
+    let events = events_of(&store);
+    let second = events
+        .iter()
+        .rev()
+        .find(|(_, k, rest)| k == "build_queued" && rest.starts_with("g key"))
+        .unwrap();
+    let explained = ok(factory()
+        .arg("--store")
+        .arg(&store)
+        .args(["explain", &format!("b{}", second.0)]));
+    assert!(explained.contains("revision changed"), "{explained}");
+    assert!(
+        explained.contains("source revision (tree digest)"),
+        "{explained}"
+    );
+}

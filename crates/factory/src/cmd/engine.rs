@@ -234,16 +234,11 @@ async fn up_async(store_dir: &Path, args: &UpArgs) -> Result<()> {
     if args.once {
         return Ok(());
     }
-    if def
-        .components
-        .values()
-        .any(|c| matches!(c.source, Some(factory_def::Source::Git { .. })))
-    {
-        eprintln!(
-            "note: git sources are not fetched by this version; they are not polled (interval {}s)",
-            args.poll_interval
-        );
-    }
+    // Git sources cannot be watched: their revisions are polled.
+    let mut known_commits = poll_git(&def, &BTreeMap::new()).await.1;
+    let mut poll = tokio::time::interval(Duration::from_secs(args.poll_interval.max(1)));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    poll.tick().await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         // Reads (builds and digests open the sources) are not changes.
@@ -269,11 +264,23 @@ async fn up_async(store_dir: &Path, args: &UpArgs) -> Result<()> {
         let mut paths = Vec::new();
         if pending.is_empty() {
             let first = tokio::select! {
-                path = rx.recv() => path,
+                path = rx.recv() => Some(path),
+                _ = poll.tick() => None,
                 () = shutdown.token().cancelled() => return stopped(),
             };
-            let Some(first) = first else { break };
-            paths.push(first);
+            match first {
+                Some(Some(path)) => paths.push(path),
+                Some(None) => break,
+                None => {
+                    let (moved, now) = poll_git(&def, &known_commits).await;
+                    known_commits = now;
+                    if moved.is_empty() {
+                        continue;
+                    }
+                    reason = ChangeReason::SourceChanged;
+                    pending.extend(moved);
+                }
+            }
         }
         // Gather a burst of file events (an editor's save is several) into one change.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -340,6 +347,46 @@ async fn up_async(store_dir: &Path, args: &UpArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The commit each git source's revision names now, and the components whose commit
+/// moved since `known`. A source that cannot be reached keeps its known commit.
+async fn poll_git(
+    def: &Definition,
+    known: &BTreeMap<String, String>,
+) -> (Vec<Job>, BTreeMap<String, String>) {
+    let sources: Vec<(String, String, String)> = def
+        .components
+        .values()
+        .filter_map(|c| match &c.source {
+            Some(factory_def::Source::Git { url, rev }) => {
+                Some((c.name.clone(), url.clone(), rev.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    let resolved = tokio::task::spawn_blocking(move || {
+        sources
+            .into_iter()
+            .map(|(name, url, rev)| (name, factory_engine::fetch::resolve(&url, &rev)))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    let mut now = known.clone();
+    let mut moved = Vec::new();
+    for (name, commit) in resolved {
+        match commit {
+            Ok(commit) => {
+                if known.get(&name).is_some_and(|old| *old != commit) {
+                    moved.push(Job::Component(name.clone()));
+                }
+                now.insert(name, commit);
+            }
+            Err(error) => eprintln!("polling the source of {name}: {error}"),
+        }
+    }
+    (moved, now)
 }
 
 fn stopped() -> Result<()> {
