@@ -672,3 +672,31 @@ fn a_git_source_is_fetched_and_a_new_commit_found_by_polling_rebuilds_it() {
         "{explained}"
     );
 }
+
+#[test]
+fn a_kind_timeout_kills_the_build_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = dir.path().join("def");
+    write(
+        &def.join("factory.toml"),
+        "[kind.slow]\ncommands = [\"sleep 30\"]\noutputs = [\"x\"]\ntimeout = \"1s\"\n\n\
+         [component.stuck]\nkind = \"slow\"\nsource = { path = \"src\" }\n",
+    );
+    write(&def.join("src/input"), "x");
+    let started = Instant::now();
+    let output = run(factory()
+        .arg("--store")
+        .arg(dir.path().join("store"))
+        .args(["rebuild", "stuck", "--definition"])
+        .arg(&def));
+    assert!(!output.status.success());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the build was not killed at its timeout"
+    );
+    let text = stdout(&output);
+    assert!(
+        text.contains("timed out after 1s") && text.contains("sleep 30"),
+        "{text}"
+    );
+}
