@@ -700,3 +700,69 @@ fn a_kind_timeout_kills_the_build_and_says_so() {
         "{text}"
     );
 }
+
+#[test]
+fn a_vanished_source_directory_fails_that_build_precisely_and_the_factory_keeps_serving() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let def = dir.path().join("def");
+    chain_definition(&def);
+    let store = dir.path().join("store");
+    let mut up = factory()
+        .arg("--store")
+        .arg(&store)
+        .args(["up", "--definition"])
+        .arg(&def)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(up.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("watching") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "factory up ended before watching"
+        );
+    }
+    std::fs::remove_dir_all(def.join("src/x")).unwrap();
+    let wait = |kind: &str, needle: &str| {
+        let started = Instant::now();
+        while !events_of(&store)
+            .iter()
+            .any(|(_, k, rest)| k == kind && rest.contains(needle))
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no {kind} with {needle}: {:#?}",
+                events_of(&store)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait("build_failed", "source directory");
+    wait("build_blocked", "x failed");
+    // Still serving: a change to another component builds.
+    write(&def.join("src/aaa-slow/input"), "changed");
+    let before = events_of(&store)
+        .iter()
+        .filter(|(_, k, _)| k == "build_succeeded")
+        .count();
+    let started = Instant::now();
+    while events_of(&store)
+        .iter()
+        .filter(|(_, k, _)| k == "build_succeeded")
+        .count()
+        == before
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{:#?}",
+            events_of(&store)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    nix_kill_int(up.id());
+    assert!(up.wait().unwrap().success());
+}
