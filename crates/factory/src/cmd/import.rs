@@ -1,4 +1,4 @@
-//! `import`, `check` and `demo`: getting metadata into the graph.
+//! `import` and `check`: getting metadata into the graph.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
