@@ -134,6 +134,15 @@ impl GraphBuilder {
         }
     }
 
+    /// Makes room for `nodes` more nodes of `kind`.
+    pub fn reserve(&mut self, kind: NodeKind, nodes: usize) {
+        self.index[kind as usize].reserve(nodes);
+        self.kinds.reserve(nodes);
+        self.names.reserve(nodes);
+        self.versions.reserve(nodes);
+        self.built_from.reserve(nodes);
+    }
+
     /// The node of that kind and name, created if new.
     pub fn node(&mut self, kind: NodeKind, name: &str) -> NodeId {
         if let Some(&id) = self.index[kind as usize].get(name) {
@@ -243,6 +252,32 @@ impl GraphBuilder {
             0 | 1 => 0,
             n => (self.alt_cands[n - 1] - self.alt_cands[n - 2]) as usize,
         }
+    }
+
+    /// Moves the clauses and unresolved names of `other` — a builder used
+    /// as a buffer, whose clauses name nodes of this one — after this
+    /// builder's clauses. Lets several threads resolve clauses at once.
+    pub fn append_clauses(&mut self, mut other: GraphBuilder) {
+        if self.clause_owner.is_empty() && self.unresolved.is_empty() {
+            // Nothing to offset: take the buffers as they are.
+            std::mem::swap(&mut self.clause_owner, &mut other.clause_owner);
+            std::mem::swap(&mut self.clause_kind, &mut other.clause_kind);
+            std::mem::swap(&mut self.clause_alts, &mut other.clause_alts);
+            std::mem::swap(&mut self.alt_cands, &mut other.alt_cands);
+            std::mem::swap(&mut self.cands, &mut other.cands);
+            std::mem::swap(&mut self.unresolved, &mut other.unresolved);
+            return;
+        }
+        let alt_base = len_u32(self.alt_cands.len() - 1);
+        let cand_base = len_u32(self.cands.len());
+        self.clause_owner.extend(other.clause_owner);
+        self.clause_kind.extend(other.clause_kind);
+        self.clause_alts
+            .extend(other.clause_alts.iter().map(|a| a + alt_base));
+        self.alt_cands
+            .extend(other.alt_cands[1..].iter().map(|c| c + cand_base));
+        self.cands.extend(other.cands);
+        self.unresolved.extend(other.unresolved);
     }
 
     /// Records a dependency name that nothing in the graph satisfies.

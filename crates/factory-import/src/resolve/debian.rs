@@ -65,14 +65,17 @@ struct Offers<'a> {
     provided: Vec<Provider<'a>>,
 }
 
+/// Name -> what is offered under it.
+type OfferIndex<'a> = FxHashMap<&'a str, Offers<'a>>;
+
 /// A relation as far as resolution cares: its name and version constraint.
 type RelationKey<'a> = (&'a str, Option<(VersionOp, &'a str)>);
 
 /// Resolves relations, remembering each distinct (name, constraint): an
 /// archive repeats the same few thousand relations hundreds of thousands of
 /// times (`debhelper-compat (= 13)`, `libc6 (>= 2.34)`).
-struct Resolver<'a> {
-    offers: FxHashMap<&'a str, Offers<'a>>,
+struct Resolver<'a, 'o> {
+    offers: &'o OfferIndex<'a>,
     /// (name, constraint) -> its range in `arena`.
     memo: FxHashMap<RelationKey<'a>, (u32, u32)>,
     /// Memoised candidate lists, each sorted and free of duplicates.
@@ -87,7 +90,9 @@ pub fn add_debian<'a>(
     target: &DebianTarget,
 ) -> DebianReport {
     let mut report = DebianReport::default();
-    let mut source_nodes = FxHashMap::default();
+    builder.reserve(NodeKind::Source, sources.len());
+    builder.reserve(NodeKind::Binary, binaries.len());
+    let mut source_nodes = FxHashMap::with_capacity_and_hasher(sources.len(), Default::default());
     let mut kept_sources = Vec::new();
     for source in sources {
         if !source_builds_on(&source.architecture, &target.arch) {
@@ -100,11 +105,8 @@ pub fn add_debian<'a>(
         kept_sources.push((node, source));
     }
     report.sources = source_nodes.len();
-    let mut index = Resolver {
-        offers: FxHashMap::with_capacity_and_hasher(binaries.len() * 2, Default::default()),
-        memo: FxHashMap::with_capacity_and_hasher(binaries.len(), Default::default()),
-        arena: Vec::new(),
-    };
+    let mut offers: OfferIndex<'a> =
+        FxHashMap::with_capacity_and_hasher(binaries.len() * 2, Default::default());
     let mut kept_binaries = Vec::with_capacity(binaries.len());
     for binary in binaries {
         if binary.architecture != target.arch && binary.architecture != "all" {
@@ -116,7 +118,6 @@ pub fn add_debian<'a>(
         if let Some(&src) = source_nodes.get(binary.source.as_str()) {
             builder.set_built_from(node, src);
         }
-        let offers = &mut index.offers;
         offers
             .entry(binary.name.as_str())
             .or_default()
@@ -136,81 +137,119 @@ pub fn add_debian<'a>(
         kept_binaries.push((node, binary));
     }
     report.binaries = kept_binaries.len();
-    report.virtual_names = index.offers.values().filter(|o| o.real.is_empty()).count();
+    report.virtual_names = offers.values().filter(|o| o.real.is_empty()).count();
 
     let build_essential = target.implicit_build_essential.then(|| {
         let mut found = Vec::new();
-        if let Some(offers) = index.offers.get("build-essential") {
+        if let Some(offers) = offers.get("build-essential") {
             offers.satisfying(None, &mut found);
         }
         found.sort_unstable();
         found.dedup();
         found
     });
-    let mut unresolved = rustc_hash::FxHashSet::default();
-    let mut add =
-        |builder: &mut GraphBuilder, from: NodeId, kind: EdgeKind, clauses: &'a [Clause]| {
-            for clause in clauses {
-                builder.start_clause(from, kind);
-                let mut satisfiable = false;
-                for relation in clause
-                    .alternatives
-                    .iter()
-                    .filter(|r| r.applies(&target.arch, &target.profiles))
-                {
-                    let candidates = index.resolve(relation);
-                    if candidates.is_empty() && unresolved.insert(relation.name.as_str()) {
-                        builder.add_unresolved(from, kind, &relation.name);
-                    }
-                    builder.push_alternative(candidates);
-                    report.edges += candidates.len();
-                    satisfiable |= !candidates.is_empty();
-                }
-                if builder.current_alternatives() == 0 {
-                    builder.abandon_clause();
-                    continue;
-                }
-                if !satisfiable {
-                    report.unsatisfiable_clauses += 1;
-                }
-                report.clauses += 1;
+    // Runtime dependencies of binaries and build dependencies of sources
+    // resolve independently: one thread each, merged in a fixed order so
+    // that the graph does not depend on scheduling.
+    let offers = &offers;
+    let (binary_batch, source_batch) = std::thread::scope(|scope| {
+        let binary_batch = scope.spawn(|| {
+            let mut batch = Batch::new(offers, target);
+            for (node, binary) in &kept_binaries {
+                batch.add(*node, EdgeKind::Requires, &binary.pre_depends);
+                batch.add(*node, EdgeKind::Requires, &binary.depends);
             }
-        };
-    for (node, binary) in kept_binaries {
-        add(builder, node, EdgeKind::Requires, &binary.pre_depends);
-        add(builder, node, EdgeKind::Requires, &binary.depends);
-    }
-    let sources_kept = kept_sources.len();
-    for (node, source) in kept_sources {
-        if let Some(essential) = &build_essential {
-            builder.start_clause(node, EdgeKind::BuildRequires);
-            builder.push_alternative(essential);
+            batch
+        });
+        let mut batch = Batch::new(offers, target);
+        for (node, source) in &kept_sources {
+            if let Some(essential) = &build_essential {
+                batch.implicit(*node, essential);
+            }
+            batch.add(*node, EdgeKind::BuildRequires, &source.build_depends);
+            batch.add(*node, EdgeKind::BuildRequires, &source.build_depends_indep);
+            batch.add(*node, EdgeKind::BuildRequires, &source.build_depends_arch);
         }
-        add(
-            builder,
-            node,
-            EdgeKind::BuildRequires,
-            &source.build_depends,
-        );
-        add(
-            builder,
-            node,
-            EdgeKind::BuildRequires,
-            &source.build_depends_indep,
-        );
-        add(
-            builder,
-            node,
-            EdgeKind::BuildRequires,
-            &source.build_depends_arch,
-        );
-    }
-    if let Some(essential) = &build_essential {
-        report.clauses += sources_kept;
-        report.edges += sources_kept * essential.len();
+        let binary_batch = binary_batch.join().expect("the resolver thread panicked");
+        (binary_batch, batch)
+    });
+    let mut unresolved = rustc_hash::FxHashSet::default();
+    for batch in [binary_batch, source_batch] {
+        report.clauses += batch.clauses;
+        report.edges += batch.edges;
+        report.unsatisfiable_clauses += batch.unsatisfiable;
+        unresolved.extend(batch.unresolved);
+        builder.append_clauses(batch.out);
     }
     report.unresolved_names = unresolved.len();
     report
+}
+
+/// Clauses of a set of nodes, resolved into a builder used as a buffer (it
+/// names nodes of the real builder, never creates any).
+struct Batch<'a, 'o> {
+    resolver: Resolver<'a, 'o>,
+    target: &'o DebianTarget,
+    out: GraphBuilder,
+    unresolved: rustc_hash::FxHashSet<&'a str>,
+    clauses: usize,
+    edges: usize,
+    unsatisfiable: usize,
+}
+
+impl<'a, 'o> Batch<'a, 'o> {
+    fn new(offers: &'o OfferIndex<'a>, target: &'o DebianTarget) -> Self {
+        Batch {
+            resolver: Resolver {
+                offers,
+                memo: FxHashMap::default(),
+                arena: Vec::new(),
+            },
+            target,
+            out: GraphBuilder::new(""),
+            unresolved: Default::default(),
+            clauses: 0,
+            edges: 0,
+            unsatisfiable: 0,
+        }
+    }
+
+    fn add(&mut self, from: NodeId, kind: EdgeKind, clauses: &'a [Clause]) {
+        let (arch, profiles) = (&self.target.arch, &self.target.profiles);
+        for clause in clauses {
+            self.out.start_clause(from, kind);
+            let mut satisfiable = false;
+            for relation in clause
+                .alternatives
+                .iter()
+                .filter(|r| r.applies(arch, profiles))
+            {
+                let candidates = self.resolver.resolve(relation);
+                if candidates.is_empty() && self.unresolved.insert(relation.name.as_str()) {
+                    self.out.add_unresolved(from, kind, &relation.name);
+                }
+                self.out.push_alternative(candidates);
+                self.edges += candidates.len();
+                satisfiable |= !candidates.is_empty();
+            }
+            if self.out.current_alternatives() == 0 {
+                self.out.abandon_clause();
+                continue;
+            }
+            if !satisfiable {
+                self.unsatisfiable += 1;
+            }
+            self.clauses += 1;
+        }
+    }
+
+    /// The implicit `build-essential` clause, resolved once for all.
+    fn implicit(&mut self, from: NodeId, candidates: &[NodeId]) {
+        self.out.start_clause(from, EdgeKind::BuildRequires);
+        self.out.push_alternative(candidates);
+        self.clauses += 1;
+        self.edges += candidates.len();
+    }
 }
 
 /// Two versions of one package may be indexed (e.g. main and security);
@@ -222,7 +261,7 @@ fn set_newest_version(builder: &mut GraphBuilder, node: NodeId, version: &str) {
     }
 }
 
-impl<'a> Resolver<'a> {
+impl<'a> Resolver<'a, '_> {
     /// Every node satisfying `relation`, sorted, without duplicates.
     fn resolve(&mut self, relation: &'a Relation) -> &[NodeId] {
         let constraint = relation.version.as_ref().map(|(op, v)| (*op, v.as_str()));

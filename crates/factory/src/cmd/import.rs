@@ -183,9 +183,8 @@ fn import_debian(
     let (sources, binaries): (Vec<SourcePackage>, Vec<BinaryPackage>) = (sources?, binaries?);
     let r = add_debian(builder, &sources, &binaries, target);
     let arch = &target.arch;
-    // Freeing a million parsed records takes a noticeable share of an
-    // import; let another thread do it while this one goes on.
-    std::thread::spawn(move || drop((sources, binaries)));
+    // Freed here, before the graph is frozen, so the two never coexist.
+    drop((sources, binaries));
     report(format!(
         "debian ({arch}): {} sources ({} build nothing for {arch}), {} binaries ({} of other architectures), \
          {} virtual packages, {} dependency clauses, {} edges, {} unresolved names, {} unsatisfiable clauses",
