@@ -1,5 +1,5 @@
-//! `factory`: the one binary — CLI, and (from the engine on) server,
-//! scheduler and worker.
+//! `factory`: the one binary — the CLI, and in `factory up` the scheduler
+//! and its in-process workers (the server comes with a later issue).
 
 mod cli;
 mod cmd;
