@@ -66,6 +66,15 @@ fn imported() -> tempfile::TempDir {
     store
 }
 
+/// The names `affected NAME --mode MODE` prints, one per line.
+fn affected_lines(store: &Path, name: &str, mode: &str) -> Vec<String> {
+    let out = ok(factory(
+        store,
+        &["affected", name, "--mode", mode, "--format", "lines"],
+    ));
+    lines(&out).into_iter().map(str::to_owned).collect()
+}
+
 fn lines(text: &str) -> Vec<&str> {
     text.lines().filter(|l| !l.is_empty()).collect()
 }
@@ -103,22 +112,7 @@ fn closure_matches_dose_ceve_on_every_recorded_library() {
 #[test]
 fn modes_nest_and_local_is_the_source_itself() {
     let store = imported();
-    let set = |mode: &str| -> Vec<String> {
-        lines(&ok(factory(
-            store.path(),
-            &[
-                "affected",
-                "libssl-dev",
-                "--mode",
-                mode,
-                "--format",
-                "lines",
-            ],
-        )))
-        .into_iter()
-        .map(str::to_owned)
-        .collect()
-    };
+    let set = |mode: &str| affected_lines(store.path(), "libssl-dev", mode);
     let (direct, closure, transitive) = (set("direct"), set("closure"), set("transitive"));
     assert!(!direct.is_empty());
     assert!(
@@ -131,13 +125,7 @@ fn modes_nest_and_local_is_the_source_itself() {
     );
     // On this slice, transitive reaches further for libpng-dev (its users' binaries
     // are build dependencies of one more source).
-    let count = |name: &str, mode: &str| {
-        lines(&ok(factory(
-            store.path(),
-            &["affected", name, "--mode", mode, "--format", "lines"],
-        )))
-        .len()
-    };
+    let count = |name: &str, mode: &str| affected_lines(store.path(), name, mode).len();
     assert!(count("libpng-dev", "closure") < count("libpng-dev", "transitive"));
     assert_eq!(
         set("local"),
@@ -170,18 +158,7 @@ fn plan_respects_every_build_dependency_checked_by_apt() {
         &["plan", "--mode", "direct", "libssl-dev", "--format", "json"],
     ));
     let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let direct = lines(&ok(factory(
-        store.path(),
-        &[
-            "affected",
-            "--mode",
-            "direct",
-            "libssl-dev",
-            "--format",
-            "lines",
-        ],
-    )))
-    .len();
+    let direct = affected_lines(store.path(), "libssl-dev", "direct").len();
     let planned: usize = plan["waves"]
         .as_array()
         .unwrap()
@@ -323,18 +300,7 @@ fn trace_and_why_follow_real_edges() {
         trace.contains("src:openssl -> libssl-dev [built-from]"),
         "{trace}"
     );
-    let some_user = lines(&ok(factory(
-        store.path(),
-        &[
-            "affected",
-            "--mode",
-            "direct",
-            "libssl-dev",
-            "--format",
-            "lines",
-        ],
-    )))[0]
-        .to_owned();
+    let some_user = affected_lines(store.path(), "libssl-dev", "direct")[0].to_owned();
     let why = ok(factory(
         store.path(),
         &["why", &format!("src:{some_user}"), "src:openssl"],
