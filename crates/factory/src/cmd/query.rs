@@ -52,7 +52,8 @@ fn suggestion(graph: &Graph, name: &str, kind: Option<NodeKind>) -> String {
         .min_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
     match best {
         Some((_, _, node)) => format!(" — did you mean `{}`?", node_label(graph, node)),
-        None => " — check the spelling, or `factory import` the archive that has it".to_owned(),
+        None => " — check the spelling, or `factory import` the archive that has it; a virtual \
+         package (one that is only provided) is not a node: name a package providing it".to_owned(),
     }
 }
 
