@@ -53,7 +53,8 @@ fn suggestion(graph: &Graph, name: &str, kind: Option<NodeKind>) -> String {
     match best {
         Some((_, _, node)) => format!(" — did you mean `{}`?", node_label(graph, node)),
         None => " — check the spelling, or `factory import` the archive that has it; a virtual \
-         package (one that is only provided) is not a node: name a package providing it".to_owned(),
+         package (one that is only provided) is not a node: name a package providing it"
+            .to_owned(),
     }
 }
 
