@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Build-engine overhead against ninja on the same generated job graph.
+#
+#   scripts/bench-engine.sh [N] [SEED]        (defaults: 1000 jobs, seed 1)
+#
+# Generates a layered DAG of N trivial jobs (layers of ceil(sqrt(N)) jobs;
+# every job after the first layer depends on 3 jobs picked, from SEED, among
+# all earlier layers) twice: as a Factory definition of `command` components
+# and as an equivalent build.ninja. Every job hashes its inputs' files plus
+# its own name into one small file, so outputs differ per job and the work is
+# next to nothing: what is timed is the engine.
+#
+# Times, with hyperfine: a full build by `ninja -j2` (fresh build dir each
+# run) and by `factory up --once --no-sandbox -j 2` (fresh store each run),
+# then a no-change rebuild of each, and prints factory/ninja ratios.
+# Needs python3, ninja and hyperfine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-1000}
+seed=${2:-1}
+full_runs=${FULL_RUNS:-5}
+noop_runs=${NOOP_RUNS:-10}
+for tool in python3 ninja hyperfine; do
+    command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
+done
+cargo build --release -q -p factory
+factory=$PWD/target/release/factory
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/def" "$work/ninja"
+
+# One generator writes both forms so they cannot drift apart. Job 0..w-1 form
+# the first layer; job i is in layer i // w and depends only on jobs < layer*w.
+python3 - "$n" "$seed" "$work/def/jobs.toml" "$work/ninja/build.ninja" <<'EOF'
+import math, random, sys
+n, seed, toml_path, ninja_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+width = max(1, math.ceil(math.sqrt(n)))
+rng = random.Random(seed)
+deps = []
+for i in range(n):
+    earlier = (i // width) * width
+    deps.append(sorted(rng.sample(range(earlier), min(3, earlier))))
+with open(toml_path, "w") as toml:
+    for i, ds in enumerate(deps):
+        inputs = " ".join(f"{{dep.j{d}}}/out.txt" for d in ds)
+        reqs = ", ".join(f'"j{d}"' for d in ds)
+        toml.write(f"[component.j{i}]\nkind = \"command\"\nbuild-requires = [{reqs}]\n")
+        toml.write(f"commands = [\"{{{{ cat {inputs} /dev/null; echo {{name}}; }}}} | cksum > {{out}}/out.txt\"]\n")
+        toml.write("outputs = [\"out.txt\"]\n\n")
+with open(ninja_path, "w") as nj:
+    nj.write("rule job\n  command = { cat $in /dev/null; echo $name; } | cksum > $out\n\n")
+    for i, ds in enumerate(deps):
+        inputs = " ".join(f"out/j{d}" for d in ds)
+        nj.write(f"build out/j{i}: job {inputs}\n  name = j{i}\n")
+EOF
+
+"$factory" check "$work/def" >/dev/null
+# Same answer? Both engines must build the same bytes for the last job.
+ninja -C "$work/ninja" -j2 --quiet >/dev/null
+"$factory" --store "$work/check-store" up --once --no-sandbox -j 2 --definition "$work/def" >/dev/null
+last=$(( n - 1 ))
+# The store keeps outputs content-addressed: look for ninja's bytes anywhere in it.
+if ! grep -rqxF "$(cat "$work/ninja/out/j$last")" "$work/check-store"; then
+    echo "factory did not produce ninja's output for j$last" >&2
+    exit 1
+fi
+echo "== $n jobs, seed $seed: factory and ninja give j$last the same output"
+
+ninja_cmd="ninja -C $work/ninja -j2 --quiet"
+factory_cmd="$factory --store $work/store up --once --no-sandbox -j 2 --definition $work/def"
+export_json() { echo "$work/$1.json"; }
+
+echo "== full build"
+hyperfine --style basic -N --runs "$full_runs" --export-json "$(export_json full)" \
+    --prepare "rm -rf $work/ninja/out $work/ninja/.ninja_log $work/ninja/.ninja_deps" \
+    -n "ninja -j2" "$ninja_cmd" \
+    --prepare "rm -rf $work/store" \
+    -n "factory up --once -j 2" "$factory_cmd"
+
+echo "== no-change rebuild"
+$ninja_cmd >/dev/null
+$factory_cmd >/dev/null
+hyperfine --style basic -N --warmup 1 --runs "$noop_runs" --export-json "$(export_json noop)" \
+    -n "ninja -j2 (no change)" "$ninja_cmd" \
+    -n "factory up --once -j 2 (no change)" "$factory_cmd"
+
+echo "== ratios factory/ninja (mean wall time)"
+python3 - "$(export_json full)" "$(export_json noop)" <<'EOF'
+import json, sys
+for label, path, bound in (("full build", sys.argv[1], 1.3), ("no-change rebuild", sys.argv[2], 1.5)):
+    ninja, ours = (r["mean"] for r in json.load(open(path))["results"])
+    ratio = ours / ninja
+    verdict = "within" if ratio <= bound else "OVER"
+    print(f"{label}: {ours:.3f} s / {ninja:.3f} s = {ratio:.2f}x ({verdict} the {bound}x target)")
+EOF
