@@ -179,6 +179,28 @@ impl<'s> Checker<'s> {
 
     /// Like [`Self::reference`], for names that must be among those of `scope`
     /// (e.g. the components of one module).
+    /// A stream named from elsewhere must be declared by its owner (a
+    /// component or a module, `section` being its table name).
+    fn stream_reference<'k>(
+        &mut self,
+        stream: &L<String>,
+        section: &str,
+        owner: &str,
+        streams: impl Iterator<Item = &'k str> + Clone,
+    ) {
+        self.scoped_reference(
+            stream,
+            "stream",
+            Some(&format!("{section} `{owner}`")),
+            streams,
+            &format!(
+                "declare it as [{section}.{}.streams.{}]",
+                key(owner),
+                key(&stream.value)
+            ),
+        );
+    }
+
     fn scoped_reference<'k>(
         &mut self,
         name: &L<String>,
@@ -773,22 +795,11 @@ impl<'s> Checker<'s> {
                 let Some(&i) = self.components.get(&component.value) else {
                     continue;
                 };
-                let streams: Vec<&str> = raw.components[i]
+                let streams = raw.components[i]
                     .streams
                     .iter()
-                    .map(|s| s.name.value.as_str())
-                    .collect();
-                self.scoped_reference(
-                    stream_name,
-                    "stream",
-                    Some(&format!("component `{}`", component.value)),
-                    streams.into_iter(),
-                    &format!(
-                        "declare it as [component.{}.streams.{}]",
-                        key(&component.value),
-                        key(&stream_name.value)
-                    ),
-                );
+                    .map(|s| s.name.value.as_str());
+                self.stream_reference(stream_name, "component", &component.value, streams);
             }
         }
         let module_packages: Vec<String> = self
@@ -954,22 +965,11 @@ impl<'s> Checker<'s> {
                 let Some(&mi) = self.modules.get(&module.value) else {
                     continue;
                 };
-                let streams: Vec<&str> = raw.modules[mi]
+                let streams = raw.modules[mi]
                     .streams
                     .iter()
-                    .map(|s| s.name.value.as_str())
-                    .collect();
-                self.scoped_reference(
-                    module_stream,
-                    "stream",
-                    Some(&format!("module `{}`", module.value)),
-                    streams.into_iter(),
-                    &format!(
-                        "declare it as [module.{}.streams.{}]",
-                        key(&module.value),
-                        key(&module_stream.value)
-                    ),
-                );
+                    .map(|s| s.name.value.as_str());
+                self.stream_reference(module_stream, "module", &module.value, streams);
             }
         }
     }
