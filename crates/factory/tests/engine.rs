@@ -1,14 +1,11 @@
 //! The engine end to end through the real binary: the demo (packages valid
 //! for dpkg-deb, the image valid for skopeo and umoci, the programs inside
-//! it run, a second run builds nothing), a failing kind, and crash safety
-//! of `factory up` killed with SIGKILL in the middle of a wave.
+//! it run, a second run builds nothing), a failing kind, scheduling, changes
+//! while `factory up` watches. Crash safety and Ctrl-C are in `robustness.rs`.
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-use factory_store::{BuildId, Event, EventLog, Seq, Store};
 
 fn factory() -> Command {
     Command::new(env!("CARGO_BIN_EXE_factory"))
@@ -223,163 +220,6 @@ fn a_failing_build_is_reported_precisely_blocks_its_dependents_and_the_rest_buil
             .lines()
             .any(|l| l.contains("after-bad") && l.contains("blocked")),
         "{status}"
-    );
-}
-
-/// Layered DAG: component i depends on up to 3 components of earlier layers.
-fn generated_definition(def: &Path, count: usize, width: usize) -> Vec<String> {
-    let mut text = String::new();
-    let mut names = Vec::new();
-    for i in 0..count {
-        let name = format!("c{i:04}");
-        let layer = i / width;
-        let deps: Vec<String> = if layer == 0 {
-            Vec::new()
-        } else {
-            let start = (layer - 1) * width;
-            (0..3)
-                .map(|k| format!("c{:04}", start + (i * 7 + k * 5) % width))
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect()
-        };
-        // A checksum of the source and the inputs: outputs stay small however deep the DAG.
-        let command = "sleep 0.05; (cat \"$FACTORY_SRC\"/input; for d in {deps}; do cat \"$d/out.txt\"; done) | cksum > {out}/out.txt";
-        text += &command_component(&name, &deps, command);
-        write(&def.join("src").join(&name).join("input"), &name);
-        names.push(name);
-    }
-    write(&def.join("components.toml"), &text);
-    names
-}
-
-#[test]
-fn up_killed_at_random_moments_resumes_until_done_and_never_reruns_a_succeeded_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let def = dir.path().join("def");
-    let names = generated_definition(&def, 300, 30);
-    let store = dir.path().join("store");
-    let started = Instant::now();
-    let mut kills = 0;
-    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-    loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "did not finish after {kills} kills"
-        );
-        let mut child = factory()
-            .arg("--store")
-            .arg(&store)
-            .args(["up", "--once", "--no-sandbox", "-j", "4", "--definition"])
-            .arg(&def)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // xorshift: reproducible "random" moments between 0.2 and 1.5 s.
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let wait = Duration::from_millis(200 + seed % 1300);
-        let deadline = Instant::now() + wait;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break Some(status);
-            }
-            if Instant::now() >= deadline {
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        match status {
-            Some(status) => {
-                assert!(status.success(), "factory up failed: {status}");
-                break;
-            }
-            None => {
-                child.kill().unwrap(); // SIGKILL
-                child.wait().unwrap();
-                kills += 1;
-            }
-        }
-    }
-    assert!(
-        kills >= 2,
-        "the test must actually interrupt waves (killed {kills} times)"
-    );
-    eprintln!(
-        "finished after {kills} SIGKILLs in {:.1?}",
-        started.elapsed()
-    );
-
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let events = rt.block_on(async {
-        let store = Store::open(&store).await.unwrap();
-        let mut all = Vec::new();
-        let mut after = Seq(0);
-        loop {
-            let page = store.db().events_since(after, 10_000).await.unwrap();
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            all.extend(page);
-        }
-        all
-    });
-    for (i, event) in events.iter().enumerate() {
-        assert_eq!(event.seq.0, i as u64 + 1, "the event sequence has a gap");
-    }
-    let mut key_of: HashMap<BuildId, String> = HashMap::new();
-    let mut succeeded_key_at: BTreeMap<String, u64> = BTreeMap::new();
-    let mut usable: BTreeMap<String, bool> = BTreeMap::new();
-    let mut component_of: HashMap<BuildId, String> = HashMap::new();
-    for event in &events {
-        match &event.event {
-            Event::BuildQueued { component, key, .. } => {
-                key_of.insert(BuildId(event.seq.0), key.0.clone());
-                component_of.insert(BuildId(event.seq.0), component.clone());
-            }
-            Event::BuildStarted { build, .. } => {
-                let key = &key_of[build];
-                assert!(
-                    !succeeded_key_at.contains_key(key),
-                    "build {build} started key {key}, which had already succeeded at event {}",
-                    succeeded_key_at[key]
-                );
-            }
-            Event::BuildSucceeded { build, .. } => {
-                succeeded_key_at.insert(key_of[build].clone(), event.seq.0);
-                usable.insert(component_of[build].clone(), true);
-            }
-            Event::BuildReused { build, .. } | Event::BuildCutOff { build, .. } => {
-                usable.insert(component_of[build].clone(), true);
-            }
-            _ => {}
-        }
-    }
-    for name in &names {
-        assert!(usable.contains_key(name), "{name} never completed");
-    }
-    assert!(
-        succeeded_key_at.len() >= names.len(),
-        "every component built once"
-    );
-    let status = ok(factory().arg("--store").arg(&store).arg("status"));
-    assert!(
-        !status.contains("running"),
-        "a wave is left unfinished:\n{status}"
-    );
-    let cancelled = events
-        .iter()
-        .filter(|e| matches!(e.event, Event::BuildCancelled { .. }))
-        .count();
-    eprintln!(
-        "{} events, {} keys succeeded, {cancelled} builds interrupted and resumed",
-        events.len(),
-        succeeded_key_at.len()
-    );
-    assert!(
-        cancelled > 0,
-        "some build must have been interrupted mid-wave"
     );
 }
 

@@ -1,0 +1,447 @@
+//! Robustness of the `factory` binary end to end: `factory up` killed with
+//! SIGKILL at random moments across a wave of thousands of builds, a store
+//! whose disk fills up, and Ctrl-C (SIGINT) while builds run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use factory_store::{BuildId, Event, EventLog, RecordedEvent, Seq, Store};
+
+fn factory() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_factory"))
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("the command starts")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn ok(command: &mut Command) -> String {
+    let output = run(command);
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+fn write(path: &Path, text: &str) {
+    fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+    fs_err::write(path, text).unwrap();
+}
+
+/// One component of kind `command` with a source directory `src/NAME` and one output.
+fn command_component(name: &str, deps: &[String], command: &str) -> String {
+    let requires: Vec<String> = deps.iter().map(|d| format!("\"{d}\"")).collect();
+    format!(
+        "[component.{name}]\nkind = \"command\"\nsource = {{ path = \"src/{name}\" }}\nbuild-requires = [{}]\ncommands = [{}]\noutputs = [\"out.txt\"]\n\n",
+        requires.join(", "),
+        serde_json::to_string(command).unwrap()
+    )
+}
+
+/// Components named `name` with an `input` file holding the name, written to `def`.
+fn write_definition(def: &Path, components: &[(String, Vec<String>, String)]) {
+    let mut toml = String::new();
+    for (name, deps, command) in components {
+        toml += &command_component(name, deps, command);
+        write(&def.join("src").join(name).join("input"), name);
+    }
+    write(&def.join("components.toml"), &toml);
+}
+
+/// Layered DAG: component i depends on up to 3 components of the layer before.
+/// Each build runs `prefix`, then checksums its source and inputs (outputs stay small).
+fn generated_definition(def: &Path, count: usize, width: usize, prefix: &str) -> Vec<String> {
+    let components: Vec<(String, Vec<String>, String)> = (0..count)
+        .map(|i| {
+            let layer = i / width;
+            let deps: Vec<String> = if layer == 0 {
+                Vec::new()
+            } else {
+                let start = (layer - 1) * width;
+                (0..3)
+                    .map(|k| format!("c{:04}", start + (i * 7 + k * 5) % width))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect()
+            };
+            let command = format!(
+                "{prefix}(cat \"$FACTORY_SRC\"/input; for d in {{deps}}; do cat \"$d/out.txt\"; done) | cksum > {{out}}/out.txt"
+            );
+            (format!("c{i:04}"), deps, command)
+        })
+        .collect();
+    write_definition(def, &components);
+    components.into_iter().map(|(name, _, _)| name).collect()
+}
+
+/// Every event of the store, read through the store library.
+fn all_events(store: &Path) -> Vec<RecordedEvent> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open(store).await.unwrap();
+        let mut all = Vec::new();
+        let mut after = Seq(0);
+        loop {
+            let page = store.db().events_since(after, 10_000).await.unwrap();
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            all.extend(page);
+        }
+        all
+    })
+}
+
+fn assert_no_gap(events: &[RecordedEvent]) {
+    assert!(!events.is_empty(), "no events at all");
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(
+            event.seq.0,
+            i as u64 + 1,
+            "the event sequence has a gap before {:?}",
+            event.event.kind()
+        );
+    }
+}
+
+/// What the events say about builds: each build's component and key, and the
+/// event at which each key succeeded. Panics if a key starts again after it succeeded.
+#[derive(Default)]
+struct History {
+    component_of: HashMap<BuildId, String>,
+    key_of: HashMap<BuildId, String>,
+    succeeded_key_at: BTreeMap<String, u64>,
+    /// Components with a usable output (succeeded, reused or cut off).
+    usable: BTreeMap<String, BuildId>,
+}
+
+impl History {
+    fn of(events: &[RecordedEvent]) -> History {
+        let mut h = History::default();
+        for event in events {
+            h.apply(event);
+        }
+        h
+    }
+
+    fn apply(&mut self, event: &RecordedEvent) {
+        match &event.event {
+            Event::BuildQueued { component, key, .. } => {
+                let build = BuildId(event.seq.0);
+                self.key_of.insert(build, key.0.clone());
+                self.component_of.insert(build, component.clone());
+            }
+            Event::BuildStarted { build, .. } => {
+                let key = &self.key_of[build];
+                assert!(
+                    !self.succeeded_key_at.contains_key(key),
+                    "build {build} started key {key}, which had already succeeded at event {}",
+                    self.succeeded_key_at[key]
+                );
+            }
+            Event::BuildSucceeded { build, .. } => {
+                self.succeeded_key_at
+                    .insert(self.key_of[build].clone(), event.seq.0);
+                self.usable.insert(self.component_of[build].clone(), *build);
+            }
+            Event::BuildReused { build, .. } | Event::BuildCutOff { build, .. } => {
+                self.usable.insert(self.component_of[build].clone(), *build);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Waits for the child to end, at most `limit`; `None` if it is still running.
+fn wait_at_most(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn up_killed_at_random_moments_resumes_until_done_and_never_reruns_a_succeeded_key() {
+    // A wave of a few thousand builds, 100 per layer, 25 layers deep.
+    const BUILDS: usize = 2_500;
+    let dir = tempfile::tempdir().unwrap();
+    let def = dir.path().join("def");
+    let names = generated_definition(&def, BUILDS, 100, "sleep 0.01; ");
+    let store = dir.path().join("store");
+    let started = Instant::now();
+    let mut kills = 0;
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "did not finish after {kills} kills"
+        );
+        let mut child = factory()
+            .arg("--store")
+            .arg(&store)
+            .args(["up", "--once", "--no-sandbox", "-j", "4", "--definition"])
+            .arg(&def)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // xorshift: reproducible "random" moments between 0.5 and 5 s after each start.
+        // A start spends about a second reading the definition and sweeping what is done,
+        // so every run but the shortest gets some builds done and the kills fall all
+        // along the wave, up to its end.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let wait = Duration::from_millis(500 + seed % 4500);
+        match wait_at_most(&mut child, wait) {
+            Some(status) => {
+                assert!(status.success(), "factory up failed: {status}");
+                break;
+            }
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+            }
+        }
+    }
+    let took = started.elapsed();
+
+    let events = all_events(&store);
+    assert_no_gap(&events);
+    let history = History::of(&events);
+    for name in &names {
+        assert!(history.usable.contains_key(name), "{name} never completed");
+    }
+    assert!(
+        history.succeeded_key_at.len() >= names.len(),
+        "every component built once"
+    );
+    // How far the wave had got at each kill that left it unfinished: the keys that
+    // had succeeded when the next start finished the interrupted wave.
+    let mut done = 0;
+    let mut progress_at_kill = Vec::new();
+    for event in &events {
+        match &event.event {
+            Event::BuildSucceeded { .. } => done += 1,
+            Event::WaveFinished { summary, .. } if summary.starts_with("interrupted") => {
+                progress_at_kill.push(done);
+            }
+            _ => {}
+        }
+    }
+    let cancelled = events
+        .iter()
+        .filter(|e| matches!(e.event, Event::BuildCancelled { .. }))
+        .count();
+    eprintln!(
+        "{BUILDS} builds finished after {kills} SIGKILLs in {took:.1?}; {} events, {} keys \
+         succeeded, {cancelled} builds interrupted and resumed; builds done at the kills \
+         that interrupted a wave: {progress_at_kill:?}",
+        events.len(),
+        history.succeeded_key_at.len(),
+    );
+    assert!(
+        kills >= 5,
+        "the test must actually interrupt waves (killed {kills} times)"
+    );
+    assert!(
+        cancelled > 0,
+        "some build must have been interrupted mid-wave"
+    );
+    assert!(
+        progress_at_kill.iter().any(|&d| d < BUILDS / 4)
+            && progress_at_kill.iter().any(|&d| d > BUILDS * 3 / 4),
+        "kills must fall early and late in the wave: {progress_at_kill:?}"
+    );
+    let status = ok(factory().arg("--store").arg(&store).arg("status"));
+    assert!(
+        !status.contains("running"),
+        "a wave is left unfinished:\n{status}"
+    );
+}
+
+/// Whether a process is alive: it exists and is not a zombie waiting to be reaped.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // `pid (comm) S ...`: the state follows the last parenthesis.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
+
+fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn interrupt(pid: u32) {
+    ok(Command::new("kill").args(["-INT", &pid.to_string()]));
+}
+
+#[test]
+fn ctrl_c_stops_up_promptly_kills_running_builds_and_the_next_up_finishes_the_wave() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = dir.path().join("def");
+    let pids = dir.path().join("pids");
+    fs_err::create_dir_all(&pids).unwrap();
+    // While this file exists, the slow builds sleep a minute; it is outside the
+    // definition, so removing it changes no build key.
+    let slow_marker = dir.path().join("slow");
+    write(&slow_marker, "");
+    let slow = |name: &str| {
+        format!(
+            "echo $$ > {pids}/{name}.sh; if [ -e {marker} ]; then sleep 60 & echo $! > {pids}/{name}.sleep; wait; fi; cat \"$FACTORY_SRC\"/input > {{out}}/out.txt",
+            pids = pids.display(),
+            marker = slow_marker.display()
+        )
+    };
+    let quick = "cat \"$FACTORY_SRC\"/input > {out}/out.txt".to_owned();
+    let components = vec![
+        ("slow-a".to_owned(), vec![], slow("slow-a")),
+        ("slow-b".to_owned(), vec![], slow("slow-b")),
+        (
+            "after-a".to_owned(),
+            vec!["slow-a".to_owned()],
+            quick.clone(),
+        ),
+        ("quick-1".to_owned(), vec![], quick.clone()),
+        ("quick-2".to_owned(), vec![], quick.clone()),
+    ];
+    write_definition(&def, &components);
+    let store = dir.path().join("store");
+    // Foreground `factory up`: it would watch for changes after the first wave.
+    let mut up = factory()
+        .arg("--store")
+        .arg(&store)
+        .args(["up", "--no-sandbox", "-j", "2", "--definition"])
+        .arg(&def)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sleepers = [pids.join("slow-a.sleep"), pids.join("slow-b.sleep")];
+    let waiting = Instant::now();
+    while !sleepers.iter().all(|p| read_pid(p).is_some()) {
+        if let Some(status) = up.try_wait().unwrap() {
+            panic!("factory up ended before both slow builds ran: {status}");
+        }
+        assert!(
+            waiting.elapsed() < Duration::from_secs(60),
+            "the slow builds did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let build_pids: Vec<u32> = ["slow-a.sh", "slow-a.sleep", "slow-b.sh", "slow-b.sleep"]
+        .iter()
+        .map(|f| read_pid(&pids.join(f)).expect("the build wrote its pid"))
+        .collect();
+    assert!(build_pids.iter().all(|&p| alive(p)), "{build_pids:?}");
+
+    let signalled = Instant::now();
+    interrupt(up.id());
+    let status = wait_at_most(&mut up, Duration::from_secs(30));
+    let stopping = signalled.elapsed();
+    let Some(status) = status else {
+        up.kill().unwrap();
+        panic!("factory up did not stop within 30 s of SIGINT");
+    };
+    let output = up.wait_with_output().unwrap();
+    let (out, err) = (text(&output.stdout), text(&output.stderr));
+    eprintln!("factory up stopped {stopping:.2?} after SIGINT");
+    assert!(status.success(), "Ctrl-C stops cleanly: {status}\n{err}");
+    assert!(
+        stopping < Duration::from_secs(5),
+        "factory up took {stopping:.2?} to stop"
+    );
+    assert!(
+        err.contains("stopped: running builds were killed"),
+        "stderr:\n{err}"
+    );
+    // The builds' whole process groups are gone (shell and its child), at once.
+    let gone = Instant::now();
+    while build_pids.iter().any(|&p| alive(p)) {
+        assert!(
+            gone.elapsed() < Duration::from_secs(2),
+            "build processes survived Ctrl-C: {:?}",
+            build_pids.iter().filter(|&&p| alive(p)).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // The interrupted builds are recorded as cancelled by the shutdown, and the wave
+    // is left unfinished for the next start.
+    let events = all_events(&store);
+    assert_no_gap(&events);
+    let before = History::of(&events);
+    let mut cancelled: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::BuildCancelled { build, reason } => {
+                assert!(
+                    reason.contains("the factory shut down"),
+                    "{build}: {reason}"
+                );
+                Some(before.component_of[build].clone())
+            }
+            _ => None,
+        })
+        .collect();
+    cancelled.sort();
+    assert_eq!(cancelled, ["slow-a", "slow-b"], "{out}");
+    assert!(!before.usable.contains_key("slow-a"));
+    assert!(!before.usable.contains_key("after-a"));
+    let status = ok(factory().arg("--store").arg(&store).arg("status"));
+    assert!(
+        status.lines().any(|l| l.contains("running")),
+        "the interrupted wave is left to resume:\n{status}"
+    );
+
+    // The next start finishes everything; the slow builds run again with the same keys.
+    std::fs::remove_file(&slow_marker).unwrap();
+    let resumed = ok(factory()
+        .arg("--store")
+        .arg(&store)
+        .args(["up", "--once", "--no-sandbox", "-j", "2", "--definition"])
+        .arg(&def));
+    let events = all_events(&store);
+    assert_no_gap(&events);
+    let after = History::of(&events);
+    for (name, _, _) in &components {
+        assert!(after.usable.contains_key(name), "{name}:\n{resumed}");
+    }
+    for name in ["slow-a", "slow-b"] {
+        let cancelled_key = before
+            .component_of
+            .iter()
+            .find(|(_, c)| c.as_str() == name)
+            .map(|(b, _)| before.key_of[b].clone())
+            .unwrap();
+        assert!(
+            after.succeeded_key_at.contains_key(&cancelled_key),
+            "{name} resumed with the key it was interrupted with"
+        );
+    }
+    assert!(
+        events.iter().any(|e| matches!(&e.event,
+            Event::WaveFinished { summary, .. } if summary.starts_with("interrupted"))),
+        "the interrupted wave is closed as resumed"
+    );
+    let status = ok(factory().arg("--store").arg(&store).arg("status"));
+    assert!(!status.contains("running"), "{status}");
+}
