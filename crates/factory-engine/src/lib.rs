@@ -10,6 +10,8 @@
 //! - [`runner`]: [`BuildRunner`], the facade the orchestrator calls.
 //! - [`recipe`]: a definition job + its inputs' digests -> key material and work.
 //! - [`orchestrator`]: changes -> waves of builds, reuse, early cutoff, events.
+//! - [`fetch`] and [`tarball`]: remote sources (git checkouts; tarballs checked
+//!   against their sha256, then unpacked safely), each cached once.
 
 pub mod archive;
 pub mod digest;
@@ -22,6 +24,7 @@ pub mod recipe;
 pub mod runner;
 pub mod sandbox;
 pub mod spec;
+pub mod tarball;
 pub mod tree;
 
 pub use digest::Digest;

@@ -1081,7 +1081,9 @@ impl Orchestrator {
     }
 }
 
-/// For a component with a git source: its checkout and the commit, fetched once.
+/// For a component with a remote source, its tree and revision, fetched once:
+/// a git checkout and its commit, or an unpacked tarball (`cache/tarball/SHA256`,
+/// checked before unpacking) and its sha256.
 fn fetch_git_source(
     def: &Definition,
     job: &Job,
@@ -1090,26 +1092,33 @@ fn fetch_git_source(
     let Job::Component(name) = job else {
         return Ok(None);
     };
-    let Some(factory_def::Source::Git { url, rev }) =
-        def.component(name).and_then(|c| c.source.as_ref())
-    else {
-        return Ok(None);
-    };
-    let commit = crate::fetch::resolve(url, rev).map_err(|e| e.to_string())?;
-    let dir = crate::fetch::checkout(url, &commit, cache).map_err(|e| e.to_string())?;
-    Ok(Some((dir, commit)))
+    match def.component(name).and_then(|c| c.source.as_ref()) {
+        Some(factory_def::Source::Git { url, rev }) => {
+            let commit = crate::fetch::resolve(url, rev).map_err(|e| e.to_string())?;
+            let dir = crate::fetch::checkout(url, &commit, cache).map_err(|e| e.to_string())?;
+            Ok(Some((dir, commit)))
+        }
+        Some(factory_def::Source::Tarball { url, sha256 }) => {
+            let tarballs = cache.join("tarball");
+            let dir = crate::tarball::fetch(name, url, sha256, def.root.as_deref(), &tarballs)
+                .map_err(|e| e.to_string())?;
+            Ok(Some((dir, sha256.clone())))
+        }
+        _ => Ok(None),
+    }
 }
 
-/// The revision of each job's local source (its tree digest), when it has one.
+/// The revision of each job's local source (its tree digest) or tarball (its sha256), when it has one.
 fn source_revisions(def: &Definition, jobs: &[Job]) -> Vec<Option<String>> {
     jobs.iter()
         .map(|job| match job {
-            Job::Component(name) => def
-                .component(name)
-                .and_then(|c| c.source.as_ref())
-                .and_then(|s| def.local_source_dir(s))
-                .and_then(|dir| crate::tree::digest_tree(&dir).ok())
-                .map(|d| d.to_hex()),
+            Job::Component(name) => match def.component(name).and_then(|c| c.source.as_ref()) {
+                Some(factory_def::Source::Tarball { sha256, .. }) => Some(sha256.clone()),
+                source => source
+                    .and_then(|s| def.local_source_dir(s))
+                    .and_then(|dir| crate::tree::digest_tree(&dir).ok())
+                    .map(|d| d.to_hex()),
+            },
             Job::Image(_) => None,
         })
         .collect()

@@ -161,7 +161,7 @@ pub enum RecipeError {
     )]
     UnknownKind { component: String, kind: String },
     #[error(
-        "component `{component}`: {what} sources are not fetched here (the orchestrator fetches git sources; tarball sources are not supported yet); use a local `path` or a `git` source"
+        "component `{component}`: its {what} source was not fetched (the orchestrator fetches git and tarball sources before preparing a build); use the orchestrator, or a local `path` source"
     )]
     UnsupportedSource {
         component: String,
@@ -174,6 +174,8 @@ pub enum RecipeError {
         #[source]
         source: TreeError,
     },
+    #[error("component `{component}`: the tarball's sha256 is not usable: {reason}")]
+    BadTarballDigest { component: String, reason: String },
     #[error("component `{component}` has no source; give it `source = {{ path = \"...\" }}`")]
     NoSource { component: String },
     #[error("`{job}` needs the output of `{input}`, which has no successful build")]
@@ -217,7 +219,8 @@ pub fn prepare(
     prepare_fetched(def, job, inputs, environment, None)
 }
 
-/// Like [`prepare`], with the checkout of the component's remote (git) source.
+/// Like [`prepare`], with the fetched tree of the component's remote source
+/// (a git checkout or an unpacked tarball).
 pub fn prepare_fetched(
     def: &Definition,
     job: &Job,
@@ -301,24 +304,30 @@ fn prepare_commands(
             component: component.name.clone(),
             kind: component.kind_name().to_owned(),
         })?;
+    let unfetched = |what| RecipeError::UnsupportedSource {
+        component: component.name.clone(),
+        what,
+    };
+    // A tarball's digest is checked before it is unpacked, so it names the tree exactly.
+    let mut tarball_digest = None;
     let source_dir = match &component.source {
         None => None,
-        Some(Source::Git { .. }) if fetched.is_some() => fetched.map(Path::to_path_buf),
-        Some(Source::Git { .. }) => {
-            return Err(RecipeError::UnsupportedSource {
-                component: component.name.clone(),
-                what: "git",
-            });
-        }
-        Some(Source::Tarball { .. }) => {
-            return Err(RecipeError::UnsupportedSource {
-                component: component.name.clone(),
-                what: "tarball",
-            });
+        Some(Source::Git { .. }) => Some(fetched.ok_or_else(|| unfetched("git"))?.to_path_buf()),
+        Some(Source::Tarball { sha256, .. }) => {
+            let digest = sha256
+                .parse::<Digest>()
+                .map_err(|e| RecipeError::BadTarballDigest {
+                    component: component.name.clone(),
+                    reason: e.to_string(),
+                })?;
+            tarball_digest = Some(digest);
+            Some(fetched.ok_or_else(|| unfetched("tarball"))?.to_path_buf())
         }
         Some(source) => def.local_source_dir(source),
     };
-    if let Some(dir) = &source_dir {
+    if let Some(digest) = tarball_digest {
+        material.source_digest = Some(digest);
+    } else if let Some(dir) = &source_dir {
         let digest = digest_tree(dir).map_err(|source| RecipeError::Source {
             component: component.name.clone(),
             path: dir.clone(),

@@ -780,7 +780,9 @@ pub async fn explain_lines(store: &Store, record: &BuildRecord) -> Result<Vec<St
             let diff = differences(&prev.inputs, &record.inputs);
             for line in diff {
                 let line = match line.split_once(' ') {
-                    Some(("source", rest)) => format!("source revision (tree digest) {rest}"),
+                    Some(("source", rest)) => {
+                        format!("source revision (tree digest, or a tarball's sha256) {rest}")
+                    }
                     Some(("recipe", rest)) => format!("recipe (kind commands, params, env) {rest}"),
                     _ => line,
                 };
