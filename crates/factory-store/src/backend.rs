@@ -120,7 +120,10 @@ pub trait Projections: Send + Sync {
     ) -> impl Future<Output = Result<Vec<LogChunk>>> + Send;
 
     /// Digests that garbage collection must keep: the outputs and artifacts of each component's
-    /// latest usable build, of unfinished builds, and artifacts stored without a build.
+    /// latest usable build (succeeded, reused or cut off: the newest of those, whatever
+    /// failed or was cancelled after it), the outputs and inputs of unfinished (queued or
+    /// running) builds, and artifacts stored without a build. Outputs of older usable builds
+    /// that a newer one superseded are garbage.
     fn live_digests(&self) -> impl Future<Output = Result<HashSet<Digest>>> + Send;
 
     /// Drops every projection and replays the whole log into it.

@@ -372,6 +372,22 @@ impl Projections for SqliteStore {
         for (id, digest) in artifacts {
             live.insert(digest.parse().map_err(|e| corrupt("artifacts", id, e))?);
         }
+        // A queued or running build reads its inputs' outputs (materialised
+        // from these blobs) even when a newer build of an input superseded them.
+        let unfinished: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, inputs FROM builds WHERE state IN ('scheduled', 'building')",
+        )
+        .fetch_all(self.readers())
+        .await
+        .map_err(|e| self.db_err(e))?;
+        for (id, text) in unfinished {
+            let inputs: BTreeMap<String, String> = parse_json("builds", id, &text)?;
+            for (name, digest) in inputs {
+                if name.starts_with("input:") {
+                    live.insert(digest.parse().map_err(|e| corrupt("builds", id, e))?);
+                }
+            }
+        }
         Ok(live)
     }
 

@@ -1,0 +1,176 @@
+//! Garbage collection on the real SQLite projections and blob store: what a
+//! component's latest usable build (succeeded, reused or cut off) and an
+//! unfinished build need survives; superseded outputs are freed.
+
+mod common;
+
+use std::time::Duration;
+
+use common::queued;
+use factory_store::{
+    BuildId, BuildKey, BuildOutput, Digest, Event, EventLog, FailureKind, Projections, Store,
+};
+
+struct Fixture {
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        Fixture { store, _dir: dir }
+    }
+
+    /// A blob in the store, as a build's output.
+    fn blob(&self, text: &str) -> BuildOutput {
+        let put = self.store.cas().put_bytes(text.as_bytes()).unwrap();
+        BuildOutput {
+            name: "tree".into(),
+            digest: put.digest,
+            size: put.size,
+        }
+    }
+
+    async fn queue(&self, component: &str, key: &str, inputs: &[(&str, Digest)]) -> BuildId {
+        let mut event = queued(None, component, key);
+        if let Event::BuildQueued { inputs: map, .. } = &mut event {
+            for (name, digest) in inputs {
+                map.insert(format!("input:{name}"), digest.to_string());
+            }
+        }
+        self.store.db().append_one(event).await.unwrap().into()
+    }
+
+    async fn succeed(&self, component: &str, key: &str, output: &BuildOutput) -> BuildId {
+        let build = self.queue(component, key, &[]).await;
+        self.append(vec![
+            Event::BuildStarted { build, attempt: 1 },
+            Event::BuildSucceeded {
+                build,
+                outputs: vec![output.clone()],
+            },
+        ])
+        .await;
+        build
+    }
+
+    async fn append(&self, events: Vec<Event>) {
+        self.store.db().append(events).await.unwrap();
+    }
+
+    fn has(&self, output: &BuildOutput) -> bool {
+        self.store.cas().contains(&output.digest)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_usable_builds_and_unfinished_builds_keep_their_blobs_superseded_ones_go() {
+    let f = Fixture::new().await;
+
+    // lib: v1, then v2 (supersedes v1), then v1's key again, reused: the reused build is
+    // the latest, and it needs v1's blob (not v2's).
+    let lib_v1 = f.blob("lib v1");
+    let lib_v2 = f.blob("lib v2");
+    let first = f.succeed("lib", "lib-k1", &lib_v1).await;
+    f.succeed("lib", "lib-k2", &lib_v2).await;
+    let reused = f.queue("lib", "lib-k1", &[]).await;
+    f.append(vec![Event::BuildReused {
+        build: reused,
+        from: first,
+    }])
+    .await;
+
+    // app: built, then cut off (same output), then a failed and a cancelled attempt:
+    // the cut-off build is the latest usable one and keeps the output.
+    let app = f.blob("app");
+    let app_old = f.blob("app before");
+    f.succeed("app", "app-k0", &app_old).await;
+    let built = f.succeed("app", "app-k1", &app).await;
+    let cut = f.queue("app", "app-k1", &[]).await;
+    f.append(vec![Event::BuildCutOff {
+        build: cut,
+        reason: "inputs identical".into(),
+        previous: Some(built),
+    }])
+    .await;
+    let failed = f.queue("app", "app-k2", &[]).await;
+    f.append(vec![
+        Event::BuildStarted {
+            build: failed,
+            attempt: 1,
+        },
+        Event::BuildFailed {
+            build: failed,
+            reason: "compile error".into(),
+            kind: FailureKind::User,
+        },
+    ])
+    .await;
+    let cancelled = f.queue("app", "app-k3", &[]).await;
+    f.append(vec![Event::BuildCancelled {
+        build: cancelled,
+        reason: "stopped".into(),
+    }])
+    .await;
+
+    // tool: v1 superseded by v2, while a build of `image` that reads tool v1 still runs.
+    let tool_v1 = f.blob("tool v1");
+    let tool_v2 = f.blob("tool v2");
+    f.succeed("tool", "tool-k1", &tool_v1).await;
+    f.succeed("tool", "tool-k2", &tool_v2).await;
+    let running = f
+        .queue("image:tool", "image-k1", &[("tool", tool_v1.digest)])
+        .await;
+    f.append(vec![Event::BuildStarted {
+        build: running,
+        attempt: 1,
+    }])
+    .await;
+
+    let stray = f.blob("never recorded");
+
+    let live = f.store.db().live_digests().await.unwrap();
+    let expected: std::collections::HashSet<Digest> =
+        [&lib_v1, &app, &tool_v2, &tool_v1].map(|o| o.digest).into();
+    assert_eq!(live, expected);
+
+    let report = f.store.gc(Duration::ZERO).await.unwrap();
+    // lib v2 (superseded by the reuse of v1), app's first output, and the stray blob.
+    assert_eq!(report.removed, 3, "{report:?}");
+    assert_eq!(
+        report.bytes_freed,
+        ("lib v2".len() + "app before".len() + "never recorded".len()) as u64
+    );
+    assert_eq!(report.kept, 4);
+    for kept in [&lib_v1, &app, &tool_v1, &tool_v2] {
+        assert!(f.has(kept), "{kept:?} was collected");
+    }
+    for freed in [&lib_v2, &app_old, &stray] {
+        assert!(!f.has(freed), "{freed:?} was kept");
+    }
+    assert!(!f.store.cas().contains(&stray.digest));
+    // What the latest builds need is still reusable; the superseded key is not.
+    let reusable = |k: &str| {
+        let store = f.store.clone();
+        let key = BuildKey(k.into());
+        async move { store.reusable_build(&key).await.unwrap().is_some() }
+    };
+    assert!(reusable("lib-k1").await);
+    assert!(reusable("app-k1").await);
+    assert!(reusable("tool-k2").await);
+    assert!(!reusable("lib-k2").await);
+    assert!(!reusable("app-k0").await);
+
+    // Once the running build finishes and tool v1 is needed by nothing, it goes too.
+    let image = f.blob("image");
+    f.append(vec![Event::BuildSucceeded {
+        build: running,
+        outputs: vec![image.clone()],
+    }])
+    .await;
+    let report = f.store.gc(Duration::ZERO).await.unwrap();
+    assert_eq!(report.removed, 1, "{report:?}");
+    assert!(!f.has(&tool_v1) && f.has(&tool_v2) && f.has(&image));
+}

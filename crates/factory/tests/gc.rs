@@ -1,0 +1,199 @@
+//! `factory gc` through the real binary: it keeps everything the latest
+//! builds need (bringing the same definition up to date afterwards runs
+//! nothing) and frees the outputs that newer builds superseded.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn factory() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_factory"))
+}
+
+fn ok(command: &mut Command) -> String {
+    let output: Output = command.output().expect("the command starts");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// What `factory gc` printed: (blobs removed, bytes freed, trees removed, blobs kept).
+#[derive(Debug, PartialEq)]
+struct Freed {
+    blobs: u64,
+    bytes: u64,
+    trees: u64,
+    kept: u64,
+}
+
+fn gc(store: &Path) -> Freed {
+    let out = ok(factory().arg("--store").arg(store).arg("gc"));
+    eprintln!("factory gc: {}", out.trim());
+    // "removed N blob(s) (B bytes) and T materialised tree(s); kept K blob(s) (B bytes)"
+    let numbers: Vec<u64> = out
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert_eq!(numbers.len(), 5, "unexpected gc report: {out}");
+    Freed {
+        blobs: numbers[0],
+        bytes: numbers[1],
+        trees: numbers[2],
+        kept: numbers[3],
+    }
+}
+
+/// Every blob file of the store's CAS, with its size.
+fn blobs(store: &Path) -> BTreeMap<PathBuf, u64> {
+    fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, u64>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                walk(&entry.path(), out);
+            } else {
+                out.insert(entry.path(), meta.len());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(&store.join("cas/sha256"), &mut out);
+    out
+}
+
+/// The `N ran` of each `wave wN: ...` line, in order.
+fn ran_per_wave(output: &str) -> Vec<usize> {
+    output
+        .lines()
+        .filter(|l| l.starts_with("wave w"))
+        .map(|l| {
+            let before = l
+                .split(" ran")
+                .next()
+                .and_then(|s| s.rsplit(' ').next())
+                .unwrap_or_else(|| panic!("no `N ran` in: {l}"));
+            before
+                .parse()
+                .unwrap_or_else(|_| panic!("no `N ran` in: {l}"))
+        })
+        .collect()
+}
+
+#[test]
+fn after_the_demo_gc_keeps_what_the_latest_builds_need_and_frees_what_they_superseded() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("demo");
+    let store = work.join("store");
+    let first = ok(factory().args(["demo", "--dir"]).arg(&work));
+    assert_eq!(ran_per_wave(&first), [9, 7, 1], "{first}");
+
+    // The demo ends on the library with a comment added; the builds of its
+    // first step (library 1.0.0 and everything built from it) are superseded.
+    let before = blobs(&store);
+    let freed = gc(&store);
+    let after = blobs(&store);
+    assert!(freed.blobs > 0, "{freed:?}");
+    assert_eq!(freed.blobs as usize, before.len() - after.len());
+    let gone: u64 = before
+        .iter()
+        .filter(|(path, _)| !after.contains_key(*path))
+        .map(|(_, size)| size)
+        .sum();
+    assert_eq!(freed.bytes, gone);
+    assert_eq!(freed.kept as usize, after.len());
+    // Collecting again finds nothing more.
+    assert_eq!(gc(&store).blobs, 0);
+
+    // Everything the latest builds need is still there: bringing the demo's
+    // definition (as the demo left it) up to date runs nothing.
+    let up = ok(factory()
+        .arg("--store")
+        .arg(&store)
+        .args(["up", "--once", "--definition"])
+        .arg(work.join("definition")));
+    assert_eq!(ran_per_wave(&up), [0], "{up}");
+    assert!(up.contains("9 up to date"), "{up}");
+
+    // The demo again. It starts from a fresh copy of the example, i.e. from
+    // library 1.0.0, whose builds gc collected as superseded: its first step
+    // rebuilds exactly those; its second and third steps (the state the
+    // latest builds hold) run nothing.
+    let second = ok(factory().args(["demo", "--dir"]).arg(&work));
+    assert_eq!(ran_per_wave(&second), [7, 0, 0], "{second}");
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn after_a_change_gc_frees_the_old_output_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = dir.path().join("def");
+    let store = dir.path().join("store");
+    write(
+        &def.join("factory.toml"),
+        r#"
+[component.lib]
+kind = "command"
+source = { path = "src/lib" }
+commands = ["cp {src}/lib.txt {out}/out.txt"]
+outputs = ["out.txt"]
+
+[component.tool]
+kind = "command"
+source = { path = "src/tool" }
+commands = ["cp {src}/tool.txt {out}/out.txt"]
+outputs = ["out.txt"]
+"#,
+    );
+    write(&def.join("src/lib/lib.txt"), "lib 1\n");
+    write(&def.join("src/tool/tool.txt"), "tool\n");
+    let up = || {
+        ok(factory()
+            .arg("--store")
+            .arg(&store)
+            .args(["up", "--once", "--no-sandbox", "--definition"])
+            .arg(&def))
+    };
+    let out = up();
+    assert!(out.contains("2 succeeded"), "{out}");
+    let first = blobs(&store);
+    assert_eq!(first.len(), 2, "{first:?}");
+    // Nothing is superseded yet.
+    let freed = gc(&store);
+    assert_eq!(
+        (freed.blobs, freed.bytes, freed.kept),
+        (0, 0, 2),
+        "{freed:?}"
+    );
+
+    write(&def.join("src/lib/lib.txt"), "lib 2, a longer line\n");
+    let out = up();
+    assert!(out.contains("1 succeeded"), "{out}");
+    let second = blobs(&store);
+    let new: Vec<_> = second.keys().filter(|p| !first.contains_key(*p)).collect();
+    assert_eq!(new.len(), 1, "{second:?}");
+
+    let freed = gc(&store);
+    let third = blobs(&store);
+    let old: Vec<_> = first.keys().filter(|p| !third.contains_key(*p)).collect();
+    assert_eq!(old.len(), 1, "exactly lib's first output goes: {third:?}");
+    assert_eq!(freed.blobs, 1, "{freed:?}");
+    assert_eq!(freed.bytes, first[old[0]]);
+    assert_eq!(freed.trees, 1, "{freed:?}");
+    assert_eq!(freed.kept, 2);
+    assert!(third.contains_key(new[0]), "lib's new output is kept");
+    // Nothing the latest builds need went: up to date again without a build.
+    let out = up();
+    assert_eq!(ran_per_wave(&out), [0], "{out}");
+}
