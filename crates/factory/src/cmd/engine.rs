@@ -778,11 +778,16 @@ pub async fn explain_lines(store: &Store, record: &BuildRecord) -> Result<Vec<St
                 short_key(&prev.key.0)
             ));
             let diff = differences(&prev.inputs, &record.inputs);
+            // A tarball source's revision is its sha256, which is also its source digest.
+            let tarball = record.inputs.contains_key("source")
+                && record.inputs.get("source") == record.inputs.get("revision");
             for line in diff {
                 let line = match line.split_once(' ') {
-                    Some(("source", rest)) => {
-                        format!("source revision (tree digest, or a tarball's sha256) {rest}")
+                    Some(("revision", _)) if tarball => continue,
+                    Some(("source", rest)) if tarball => {
+                        format!("source revision (tarball sha256) {rest}")
                     }
+                    Some(("source", rest)) => format!("source revision (tree digest) {rest}"),
                     Some(("recipe", rest)) => format!("recipe (kind commands, params, env) {rest}"),
                     _ => line,
                 };
