@@ -778,6 +778,18 @@ mod tests {
         }
         // No tree and no leftover temporary directory.
         assert_eq!(fs::read_dir(&cache).unwrap().count(), 0);
+        // The digest is checked first: a hostile archive with a wrong digest
+        // is reported as a mismatch, never opened.
+        write_archive(
+            dir.path(),
+            "evil.tar",
+            &archive(&[("../evil", Regular, "x")]),
+        );
+        let error = fetch("hello", "evil.tar", &wrong, Some(dir.path()), &cache).unwrap_err();
+        assert!(
+            matches!(error, TarballError::DigestMismatch { .. }),
+            "{error}"
+        );
     }
 
     #[test]
