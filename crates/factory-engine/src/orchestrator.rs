@@ -715,9 +715,22 @@ impl Orchestrator {
         let started = Instant::now();
         let result = self.run_with_retries(build, &prepared, &inputs, &ctx).await;
         report.duration = Some(started.elapsed());
+        // Keeping the outputs can fail too (the disk fills up): that fails this build, for
+        // an infrastructure reason, and the rest of the wave goes on.
+        let result = match result {
+            Ok(tree) => self
+                .store_outputs(build, &prepared, &tree)
+                .await
+                .map_err(|error| {
+                    let _ = std::fs::remove_dir_all(&tree);
+                    let _ = std::fs::remove_file(tree.with_extension("tar"));
+                    let store = self.inner.scratch.parent().unwrap_or(&self.inner.scratch);
+                    Failure::keeping(&error, store)
+                }),
+            Err(failure) => Err(failure),
+        };
         match result {
-            Ok(tree) => {
-                let outputs = self.store_outputs(build, &prepared, &tree).await?;
+            Ok(outputs) => {
                 let digest = outputs[0].digest;
                 db.append_one(Event::BuildSucceeded { build, outputs })
                     .await?;
@@ -935,7 +948,9 @@ impl Orchestrator {
                     .run(request)
                     .await
                     .map(|_| ())
-                    .map_err(|f| Failure::from_build(f.error, ctx))
+                    .map_err(|f| {
+                        Failure::from_build(f.error, ctx).or_disk_full(&self.inner.scratch)
+                    })
             }
             work => {
                 let work = work.clone();
@@ -984,7 +999,7 @@ impl Orchestrator {
                 OrchestratorError::Io {
                     action: "archiving",
                     path: tree2.clone(),
-                    source: std::io::Error::other(e.to_string()),
+                    source: std::io::Error::other(e),
                 }
             })?;
             file.into_inner()
@@ -1286,6 +1301,40 @@ impl Failure {
         }
     }
 
+    /// Keeping a finished build's outputs failed: the factory's fault, most often a full disk.
+    fn keeping(error: &OrchestratorError, store: &Path) -> Failure {
+        let message = if is_out_of_space(error) {
+            format!(
+                "the disk is full: no space left to keep the outputs in the store `{}` ({error}); \
+                 free some space (e.g. `factory gc`) and run `factory up` again",
+                store.display()
+            )
+        } else {
+            format!("keeping the outputs in the store failed: {error}")
+        };
+        Failure {
+            class: FailureClass::Infrastructure,
+            message,
+        }
+    }
+
+    /// A command that failed while the disk holding the build directories is full most
+    /// likely failed for that (it could not write its outputs): the factory's fault.
+    fn or_disk_full(self, scratch: &Path) -> Failure {
+        if self.class != FailureClass::Build || !no_space_left(scratch) {
+            return self;
+        }
+        Failure {
+            class: FailureClass::Infrastructure,
+            message: format!(
+                "the disk is full: no space left in `{}`, where builds write their outputs ({}); \
+                 free some space (e.g. `factory gc`) and run `factory up` again",
+                scratch.display(),
+                self.message
+            ),
+        }
+    }
+
     fn from_archive(error: ArchiveError) -> Failure {
         let class = match error {
             ArchiveError::Io { .. } => FailureClass::Infrastructure,
@@ -1296,6 +1345,35 @@ impl Failure {
             message: error.to_string(),
         }
     }
+}
+
+/// Whether an error, or any error it was caused by, is the disk or a quota being full.
+fn is_out_of_space(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) || io.raw_os_error() == Some(nix::libc::ENOSPC)
+            {
+                return true;
+            }
+            // `io::Error::source` skips the error it wraps: look at that one too.
+            if io.get_ref().is_some_and(|inner| is_out_of_space(inner)) {
+                return true;
+            }
+        }
+        next = error.source();
+    }
+    false
+}
+
+/// Whether the file system holding `dir` has (next to) no space left for this user.
+fn no_space_left(dir: &Path) -> bool {
+    const ALMOST_NOTHING: u64 = 1 << 20;
+    nix::sys::statvfs::statvfs(dir)
+        .is_ok_and(|fs| fs.blocks_available().saturating_mul(fs.fragment_size()) < ALMOST_NOTHING)
 }
 
 fn cancelled(ctx: &JobContext) -> Failure {

@@ -3,7 +3,7 @@
 //! whose disk fills up, and Ctrl-C (SIGINT) while builds run.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -442,6 +442,238 @@ fn ctrl_c_stops_up_promptly_kills_running_builds_and_the_next_up_finishes_the_wa
             Event::WaveFinished { summary, .. } if summary.starts_with("interrupted"))),
         "the interrupted wave is closed as resumed"
     );
+    let status = ok(factory().arg("--store").arg(&store).arg("status"));
+    assert!(!status.contains("running"), "{status}");
+}
+
+/// A tmpfs mounted on a directory, unmounted when dropped (also when the test fails).
+struct SmallDisk {
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    /// `None` (after saying so loudly) where mounting is not permitted; under CI a failure.
+    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        fs_err::create_dir_all(dir).unwrap();
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output();
+        match output {
+            Ok(output) if output.status.success() => Some(SmallDisk {
+                dir: dir.to_owned(),
+            }),
+            other => {
+                let why = match other {
+                    Ok(output) => text(&output.stderr),
+                    Err(error) => error.to_string(),
+                };
+                assert!(
+                    std::env::var_os("FACTORY_CI").is_none(),
+                    "CI must be able to run this test: cannot mount a tmpfs (needs root): {why}"
+                );
+                eprintln!("SKIPPED: cannot mount a tmpfs here (needs root): {why}");
+                None
+            }
+        }
+    }
+
+    fn resize(&self, size: &str) {
+        ok(Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.dir));
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazy: a process of a failed test may still hold files open on it.
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// Bytes in the regular files below `dir`.
+fn bytes_below(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(t) if t.is_dir() => bytes_below(&entry.path()),
+            Ok(t) if t.is_file() => entry.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Starts a foreground `factory up` and waits until it watches (its first wave is done).
+fn up_watching(store: &Path, def: &Path) -> (Child, impl std::io::BufRead) {
+    use std::io::BufRead as _;
+    let mut up = factory()
+        .arg("--store")
+        .arg(store)
+        .args(["up", "--no-sandbox", "-j", "1", "--definition"])
+        .arg(def)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(up.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("watching") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "factory up ended before watching"
+        );
+    }
+    (up, stderr)
+}
+
+#[test]
+fn a_full_disk_fails_only_the_builds_that_do_not_fit_and_the_store_stays_sound() {
+    let dir = tempfile::tempdir().unwrap();
+    // Declared after `dir`: unmounted before the directory is removed.
+    let Some(disk) = SmallDisk::mount(&dir.path().join("disk"), "8m") else {
+        return;
+    };
+    let store = disk.dir.join("store");
+    let def = dir.path().join("def");
+    let copy = "cat \"$FACTORY_SRC\"/input > {out}/out.txt".to_owned();
+    let mut components = vec![
+        // 5 MB fit in the build directory, but not once more in the store.
+        (
+            "big".to_owned(),
+            vec![],
+            "head -c 5000000 /dev/zero > {out}/out.txt".to_owned(),
+        ),
+        // 12 MB do not even fit in the build directory: the command fails.
+        (
+            "huge".to_owned(),
+            vec![],
+            "head -c 12000000 /dev/zero > {out}/out.txt".to_owned(),
+        ),
+        ("after-big".to_owned(), vec!["big".to_owned()], copy.clone()),
+    ];
+    for i in 1..=5 {
+        components.push((format!("small-{i}"), vec![], copy.clone()));
+    }
+    write_definition(&def, &components);
+
+    // `factory up` serving from the small disk: the first wave fails what does not fit.
+    let (mut up, _stderr) = up_watching(&store, &def);
+    let events = all_events(&store);
+    assert_no_gap(&events);
+    let history = History::of(&events);
+    let failure_of = |component: &str| -> String {
+        events
+            .iter()
+            .find_map(|e| match &e.event {
+                Event::BuildFailed {
+                    build,
+                    reason,
+                    kind,
+                } if history.component_of[build] == component => {
+                    assert_eq!(
+                        *kind,
+                        factory_store::FailureKind::Infrastructure,
+                        "{component}: {reason}"
+                    );
+                    Some(reason.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{component} did not fail"))
+    };
+    let big = failure_of("big");
+    assert!(
+        big.starts_with("the disk is full: no space left to keep the outputs in the store")
+            && big.contains(&store.display().to_string())
+            && big.contains("No space left on device")
+            && big.contains("factory gc"),
+        "{big}"
+    );
+    let huge = failure_of("huge");
+    assert!(
+        huge.starts_with("the disk is full: no space left in")
+            && huge.contains("where builds write their outputs")
+            && huge.contains("head -c 12000000")
+            && huge.contains("factory gc"),
+        "{huge}"
+    );
+    // An infrastructure failure is tried again (three tries in all) before it is recorded.
+    let huge_starts = events
+        .iter()
+        .filter(|e| matches!(&e.event, Event::BuildStarted { build, .. } if history.component_of[build] == "huge"))
+        .count();
+    assert_eq!(huge_starts, 3, "huge is retried");
+    assert!(
+        events.iter().any(|e| matches!(&e.event,
+            Event::BuildBlocked { build, reason, .. }
+                if history.component_of[build] == "after-big" && reason.contains("the disk is full"))),
+        "after-big is blocked by big's full disk"
+    );
+    for i in 1..=5 {
+        let name = format!("small-{i}");
+        assert!(history.usable.contains_key(&name), "{name} built");
+    }
+    // What did not fit was cleaned up: the disk is usable again.
+    let left = bytes_below(&store.join("scratch"));
+    assert!(left < 1 << 20, "{left} bytes left in the build directories");
+
+    // Still serving: a change to a small component builds on the same small disk.
+    let small_builds = || History::of(&all_events(&store)).succeeded_key_at.len();
+    let before = small_builds();
+    write(&def.join("src/small-1/input"), "changed");
+    let waiting = Instant::now();
+    while small_builds() == before {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(60),
+            "the change to small-1 was not built"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    interrupt(up.id());
+    assert!(
+        wait_at_most(&mut up, Duration::from_secs(30)).is_some_and(|s| s.success()),
+        "factory up stops on SIGINT"
+    );
+
+    // The store is sound: status and events read it, and the sequence has no gap.
+    let status = ok(factory().arg("--store").arg(&store).arg("status"));
+    assert!(
+        status
+            .lines()
+            .any(|l| l.trim_start().starts_with("big ") && l.contains("failed")),
+        "{status}"
+    );
+    let listed = ok(factory().arg("--store").arg(&store).arg("events"));
+    let seqs: Vec<u64> = listed
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "`factory events` lists every event once, in order"
+    );
+    assert!(listed.contains("the disk is full"), "{listed}");
+
+    // With room, the next start builds what did not fit, and only that.
+    disk.resize("64m");
+    let done = ok(factory()
+        .arg("--store")
+        .arg(&store)
+        .args(["up", "--once", "--no-sandbox", "-j", "1", "--definition"])
+        .arg(&def));
+    let events = all_events(&store);
+    assert_no_gap(&events);
+    let history = History::of(&events);
+    for (name, _, _) in &components {
+        assert!(history.usable.contains_key(name), "{name}:\n{done}");
+    }
+    assert!(done.contains("3 ran, 3 succeeded"), "{done}");
     let status = ok(factory().arg("--store").arg(&store).arg("status"));
     assert!(!status.contains("running"), "{status}");
 }
