@@ -23,6 +23,7 @@ pub mod orchestrator;
 pub mod recipe;
 pub mod runner;
 pub mod sandbox;
+pub mod slots;
 pub mod spec;
 pub mod tarball;
 pub mod tree;

@@ -34,6 +34,7 @@ use crate::error::{BuildError, FailureClass};
 use crate::exec::{LogLine, LogSink, LogStream};
 use crate::recipe::{self, ImageBaseRef, ImageWork, Job, Prepared, RecipeError, Work};
 use crate::runner::{BuildRequest, BuildRunner};
+use crate::slots::{Claim, Slot, Slots};
 
 /// Name of the output every build records: its output tree as a deterministic tar.
 pub const TREE_OUTPUT: &str = "tree.tar";
@@ -254,6 +255,8 @@ struct Inner {
     trees: PathBuf,
     scratch: PathBuf,
     observer: Arc<dyn Observer>,
+    /// One permit per build allowed to run its work at a time (`jobs`).
+    slots: Slots,
 }
 
 impl Orchestrator {
@@ -265,6 +268,7 @@ impl Orchestrator {
         observer: Arc<dyn Observer>,
     ) -> Orchestrator {
         let environment = recipe::environment_facts(&sandbox);
+        let slots = Slots::new(settings.jobs);
         // Builds run in their own directories: a relative store path would point elsewhere.
         let dir = std::path::absolute(store.dir()).unwrap_or_else(|_| store.dir().to_path_buf());
         let scratch = dir.join("scratch");
@@ -279,12 +283,20 @@ impl Orchestrator {
                 trees,
                 scratch,
                 observer,
+                slots,
             }),
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Builds dispatched at once: `jobs` running plus as many preparing or finishing, so
+    /// slots do not idle during bookkeeping (see [`crate::slots`] for how the longest
+    /// chain still goes first).
+    fn in_flight_limit(&self) -> usize {
+        self.inner.settings.jobs.max(1) * 2
     }
 
     /// Every job of the definition: components and images.
@@ -461,10 +473,16 @@ impl Orchestrator {
         let mut reports = Vec::new();
         let mut running: JoinSet<(Job, Result<BuildReport, OrchestratorError>)> = JoinSet::new();
         let mut first_error = None;
+        let (work_done, mut work_done_rx) = tokio::sync::mpsc::unbounded_channel::<(Job, Slot)>();
+        // Slots claimed for jobs that become ready when a build's outputs are stored.
+        let mut early_claims: HashMap<Job, Claim> = HashMap::new();
         loop {
-            while running.len() < self.inner.settings.jobs.max(1) && !stop.is_stopped() {
+            while running.len() < self.in_flight_limit() && !stop.is_stopped() {
                 let Some(job) = sched.pop_ready() else { break };
                 let inputs = self.resolve_inputs(&def, &job, &done).await?;
+                let claim = early_claims
+                    .remove(&job)
+                    .unwrap_or_else(|| self.inner.slots.claim(sched.priority(&job)));
                 let this = self.clone();
                 let def = def.clone();
                 let ctx = JobContext {
@@ -473,13 +491,26 @@ impl Orchestrator {
                     reason: reason.clone(),
                     cancel: stop.token().child_token(),
                     stop: stop.clone(),
+                    work_done: work_done.clone(),
                 };
                 running.spawn(async move {
-                    let result = this.process(def, job.clone(), inputs, ctx).await;
+                    let result = this.process(def, job.clone(), inputs, claim, ctx).await;
                     (job, result)
                 });
             }
-            let Some(joined) = running.join_next().await else {
+            let joined = tokio::select! {
+                biased;
+                Some((job, slot)) = work_done_rx.recv() => {
+                    for next in sched.waiting_only_for(&job) {
+                        let claim = self.inner.slots.claim(sched.priority(&next));
+                        early_claims.insert(next, claim);
+                    }
+                    drop(slot);
+                    continue;
+                }
+                joined = running.join_next() => joined,
+            };
+            let Some(joined) = joined else {
                 break;
             };
             let (job, result) = joined.map_err(|e| OrchestratorError::Task(e.to_string()))?;
@@ -506,6 +537,7 @@ impl Orchestrator {
             } else if matches!(report.state, BuildState::Failed | BuildState::Blocked) {
                 let blocked = sched.block_dependents(&job);
                 for dependent in blocked {
+                    early_claims.remove(&dependent);
                     let blocked_report =
                         self.record_blocked(wave, &dependent, &job, &report).await?;
                     self.inner.observer.build_finished(&blocked_report);
@@ -632,6 +664,7 @@ impl Orchestrator {
         def: Arc<Definition>,
         job: Job,
         inputs: BTreeMap<String, InputState>,
+        claim: Claim,
         ctx: JobContext,
     ) -> Result<BuildReport, OrchestratorError> {
         let db = self.inner.store.db().clone();
@@ -711,9 +744,26 @@ impl Orchestrator {
                 .record_reuse(report, existing, previous, &ctx, &inputs)
                 .await;
         }
+        // Only running the work takes one of the `jobs` slots: the bookkeeping before and
+        // after (key, events, storing outputs) overlaps with other builds' work.
+        let slot = tokio::select! {
+            slot = claim.acquire() => Some(slot),
+            () = ctx.cancel.cancelled() => None,
+        };
         self.inner.observer.build_started(&job.name(), build);
         let started = Instant::now();
-        let result = self.run_with_retries(build, &prepared, &inputs, &ctx).await;
+        let result = match slot {
+            Some(slot) => {
+                let result = self.run_with_retries(build, &prepared, &inputs, &ctx).await;
+                if result.is_ok() {
+                    // The dispatcher claims slots for what this build is about to make
+                    // ready before the slot is freed, so they are not overtaken.
+                    let _ = ctx.work_done.send((job.clone(), slot));
+                }
+                result
+            }
+            None => Err(cancelled(&ctx)),
+        };
         report.duration = Some(started.elapsed());
         // Keeping the outputs can fail too (the disk fills up): that fails this build, for
         // an infrastructure reason, and the rest of the wave goes on.
@@ -917,13 +967,16 @@ impl Orchestrator {
         if ctx.cancel.is_cancelled() {
             return Err(cancelled(ctx));
         }
-        let dir = self.inner.scratch.join(format!("{}", build));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .map_err(io_err("removing", &dir))
-                .map_err(Failure::infra)?;
+        let out = self.output_dir(build);
+        let staging = self.staging_dir(build);
+        for leftover in [&out, &staging] {
+            match std::fs::remove_dir_all(leftover) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Failure::infra(io_err("removing", leftover)(e)));
+                }
+                _ => {}
+            }
         }
-        let out = dir.join("out");
         let mut input_dirs = BTreeMap::new();
         for (name, state) in inputs {
             let tree = self
@@ -954,9 +1007,9 @@ impl Orchestrator {
             }
             work => {
                 let work = work.clone();
-                let (out2, dir2) = (out.clone(), dir.clone());
+                let (out2, staging2) = (out.clone(), staging.clone());
                 let written = tokio::task::spawn_blocking(move || {
-                    run_builtin(&work, &input_dirs, &out2, &dir2.join("staging"))
+                    run_builtin(&work, &input_dirs, &out2, &staging2)
                 })
                 .await
                 .map_err(|e| Failure::infra(OrchestratorError::Task(e.to_string())))?;
@@ -975,49 +1028,24 @@ impl Orchestrator {
             }
         };
         if result.is_err() {
-            let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_dir_all(&out);
+            let _ = std::fs::remove_dir_all(&staging);
         }
         result.map(|()| out)
     }
 
-    /// Stores the output tree (as a deterministic tar) and the packages in it.
+    /// Stores the output tree (as a deterministic tar) and the packages in it, then keeps
+    /// the tree itself as the materialised copy of that tar, so dependents need not extract it.
     async fn store_outputs(
         &self,
         build: BuildId,
         prepared: &Prepared,
         tree: &Path,
     ) -> Result<Vec<BuildOutput>, OrchestratorError> {
-        let tar_path = tree.with_extension("tar");
-        let (tree2, tar2) = (tree.to_path_buf(), tar_path.clone());
-        tokio::task::spawn_blocking(move || -> Result<(), OrchestratorError> {
-            let file = std::fs::File::create(&tar2).map_err(io_err("creating", &tar2))?;
-            let options = TarOptions {
-                mtime: crate::spec::DEFAULT_SOURCE_DATE_EPOCH,
-                dot_prefix: false,
-            };
-            let file = write_tar(&tree2, std::io::BufWriter::new(file), &options).map_err(|e| {
-                OrchestratorError::Io {
-                    action: "archiving",
-                    path: tree2.clone(),
-                    source: std::io::Error::other(e),
-                }
-            })?;
-            file.into_inner()
-                .map_err(|e| OrchestratorError::Io {
-                    action: "writing",
-                    path: tar2.clone(),
-                    source: e.into_error(),
-                })?
-                .sync_all()
-                .map_err(io_err("writing", &tar2))
-        })
-        .await
-        .map_err(|e| OrchestratorError::Task(e.to_string()))??;
-        let store = &self.inner.store;
-        // The tree is recorded as the build's output by `BuildSucceeded`; no separate event.
-        let cas = store.cas().clone();
-        let tar = tar_path.clone();
-        let put = tokio::task::spawn_blocking(move || cas.put_file(&tar))
+        let cas = self.inner.store.cas().clone();
+        let tree2 = tree.to_path_buf();
+        // The tar is streamed straight into the store: it never exists as a second file.
+        let put = tokio::task::spawn_blocking(move || store_tree(&cas, &tree2))
             .await
             .map_err(|e| OrchestratorError::Task(e.to_string()))??;
         let mut outputs = vec![BuildOutput {
@@ -1025,6 +1053,7 @@ impl Orchestrator {
             digest: put.digest,
             size: put.size,
         }];
+        let store = &self.inner.store;
         let kind = prepared.material.kind.as_str();
         if matches!(kind, "deb" | "tarball") {
             for file in &prepared.material.spec.outputs {
@@ -1037,10 +1066,26 @@ impl Orchestrator {
                 });
             }
         }
-        if let Some(dir) = tree.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        let (tree2, trees, digest) = (tree.to_path_buf(), self.inner.trees.clone(), put.digest);
+        let staging = self.staging_dir(build);
+        tokio::task::spawn_blocking(move || {
+            keep_materialised(&tree2, &trees, &digest);
+            let _ = std::fs::remove_dir_all(&staging);
+        })
+        .await
+        .map_err(|e| OrchestratorError::Task(e.to_string()))?;
         Ok(outputs)
+    }
+
+    /// A build's output directory (below the scratch directory, on the same file system as
+    /// the materialised trees, so a finished tree is moved there, never copied).
+    fn output_dir(&self, build: BuildId) -> PathBuf {
+        self.inner.scratch.join(format!("{build}.out"))
+    }
+
+    /// Room for the built-in kinds to assemble archives in.
+    fn staging_dir(&self, build: BuildId) -> PathBuf {
+        self.inner.scratch.join(format!("{build}.staging"))
     }
 
     /// The directory holding the tree with this digest, extracted from the CAS once.
@@ -1094,6 +1139,70 @@ impl Orchestrator {
         let report = self.inner.store.gc(Duration::ZERO).await?;
         Ok((report, removed_trees))
     }
+}
+
+/// Streams `tree` as a deterministic tar into the CAS.
+fn store_tree(
+    cas: &factory_store::Cas,
+    tree: &Path,
+) -> Result<factory_store::PutOutcome, OrchestratorError> {
+    let options = TarOptions {
+        mtime: crate::spec::DEFAULT_SOURCE_DATE_EPOCH,
+        dot_prefix: false,
+    };
+    let blob = std::io::BufWriter::with_capacity(256 * 1024, cas.writer()?);
+    let blob = write_tar(tree, blob, &options).map_err(|e| OrchestratorError::Io {
+        action: "archiving",
+        path: tree.to_path_buf(),
+        source: std::io::Error::other(e),
+    })?;
+    let blob = blob.into_inner().map_err(|e| OrchestratorError::Io {
+        action: "archiving",
+        path: tree.to_path_buf(),
+        source: e.into_error(),
+    })?;
+    Ok(blob.commit()?)
+}
+
+/// Moves a freshly built tree to `trees/<digest>`, where [`Orchestrator::materialise`] looks
+/// for it, after giving its entries the modes and times the tar gives them, so a dependent
+/// sees the same tree whether it was built in this run or extracted from the store later.
+/// Best effort: a tree that cannot be kept is removed and extracted again when needed.
+fn keep_materialised(tree: &Path, trees: &Path, digest: &factory_store::Digest) {
+    let target = trees.join(digest.hex());
+    let kept = !target.exists()
+        && normalise_tree(tree).is_ok()
+        && std::fs::create_dir_all(trees).is_ok()
+        && std::fs::rename(tree, &target).is_ok();
+    if !kept {
+        let _ = std::fs::remove_dir_all(tree);
+    }
+}
+
+/// Modes 0755/0644 and the fixed mtime, as [`write_tar`] records them.
+fn normalise_tree(root: &Path) -> std::io::Result<()> {
+    use crate::tree::EntryKind;
+    use std::os::unix::fs::PermissionsExt;
+    let mtime = nix::sys::time::TimeSpec::new(crate::spec::DEFAULT_SOURCE_DATE_EPOCH as i64, 0);
+    let set = |path: &Path, mode: u32| -> std::io::Result<()> {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        let no_follow = nix::sys::stat::UtimensatFlags::NoFollowSymlink;
+        nix::sys::stat::utimensat(nix::fcntl::AT_FDCWD, path, &mtime, &mtime, no_follow)
+            .map_err(std::io::Error::from)
+    };
+    let entries = crate::tree::walk_tree(root).map_err(std::io::Error::other)?;
+    for entry in entries {
+        let mode = match entry.kind {
+            EntryKind::Dir
+            | EntryKind::File {
+                executable: true, ..
+            } => 0o755,
+            EntryKind::File { .. } => 0o644,
+            EntryKind::Symlink { .. } => continue,
+        };
+        set(&root.join(&entry.rel), mode)?;
+    }
+    set(root, 0o755)
 }
 
 /// For a component with a remote source, its tree and revision, fetched once:
@@ -1172,6 +1281,8 @@ struct JobContext {
     reason: ChangeReason,
     cancel: CancellationToken,
     stop: Stop,
+    /// Where a build hands its slot back once its work succeeded.
+    work_done: tokio::sync::mpsc::UnboundedSender<(Job, Slot)>,
 }
 
 /// What `factory explain` compares: every ingredient of the key, named.
@@ -1650,6 +1761,24 @@ impl Scheduler {
             ready,
             blocked: BTreeSet::new(),
         })
+    }
+
+    fn priority(&self, job: &Job) -> crate::slots::Priority {
+        (
+            self.height.get(job).copied().unwrap_or(1),
+            Reverse(job.name()),
+        )
+    }
+
+    /// The dependents that `job` finishing makes ready.
+    fn waiting_only_for(&self, job: &Job) -> Vec<Job> {
+        self.dependents
+            .get(job)
+            .into_iter()
+            .flatten()
+            .filter(|d| self.waiting.get(*d) == Some(&1) && !self.blocked.contains(*d))
+            .cloned()
+            .collect()
     }
 
     fn pop_ready(&mut self) -> Option<Job> {

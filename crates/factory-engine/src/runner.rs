@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -20,6 +20,74 @@ use crate::tree::{TreeEntry, TreeError, digest_tree, walk_tree};
 pub struct BuildRunner {
     sandbox: Sandbox,
     scratch_root: PathBuf,
+    /// Emptied work directories ready for the next build. Creating and deleting a
+    /// directory per build costs more than the build itself for small jobs (ext4 without a
+    /// journal scans recently deleted inodes on every allocation), so they are reused.
+    idle_work_dirs: Arc<WorkDirPool>,
+}
+
+/// Idle work directories; removed when the last runner sharing them goes away.
+#[derive(Debug, Default)]
+struct WorkDirPool(Mutex<Vec<PathBuf>>);
+
+impl WorkDirPool {
+    fn take(&self) -> Option<PathBuf> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    fn put(&self, path: PathBuf) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(path);
+    }
+}
+
+impl Drop for WorkDirPool {
+    fn drop(&mut self) {
+        for path in self
+            .0
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            let _ = std::fs::remove_dir_all(path);
+        }
+    }
+}
+
+/// A build's private work directory: empty when handed out, emptied and returned to the
+/// pool when dropped (or removed, if emptying fails).
+struct WorkDir {
+    path: PathBuf,
+    pool: Arc<WorkDirPool>,
+}
+
+impl WorkDir {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let path = std::mem::take(&mut self.path);
+        if empty_dir(&path).is_ok() {
+            self.pool.put(path);
+        } else {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
+/// Removes everything inside `dir`, keeping `dir`.
+fn empty_dir(dir: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        } else {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// One build to run.
@@ -78,6 +146,7 @@ impl BuildRunner {
         BuildRunner {
             sandbox,
             scratch_root: scratch_root.into(),
+            idle_work_dirs: Arc::default(),
         }
     }
 
@@ -130,9 +199,9 @@ impl BuildRunner {
         }
     }
 
-    /// Checks the declared directories and makes a fresh work directory,
-    /// removed again when the returned guard drops.
-    fn prepare(&self, request: &BuildRequest) -> Result<tempfile::TempDir, InfraError> {
+    /// Checks the declared directories and hands out an empty work directory,
+    /// emptied again when the returned guard drops.
+    fn prepare(&self, request: &BuildRequest) -> Result<WorkDir, InfraError> {
         if let Some(source) = &request.source {
             require_dir("reading source directory", source)?;
         }
@@ -157,17 +226,23 @@ impl BuildRunner {
                 ),
             });
         }
+        let pool = Arc::clone(&self.idle_work_dirs);
+        if let Some(path) = pool.take() {
+            return Ok(WorkDir { path, pool });
+        }
         std::fs::create_dir_all(&self.scratch_root).map_err(InfraError::io(
             "creating scratch directory",
             &self.scratch_root,
         ))?;
-        tempfile::Builder::new()
+        let path = tempfile::Builder::new()
             .prefix("build-")
             .tempdir_in(&self.scratch_root)
             .map_err(InfraError::io(
                 "creating work directory in",
                 &self.scratch_root,
-            ))
+            ))?
+            .keep();
+        Ok(WorkDir { path, pool })
     }
 }
 

@@ -551,7 +551,9 @@ async fn runner_checks_its_directories_and_declared_outputs() {
 
     let mut spec = shell(
         "partial",
-        &["mkdir -p $FACTORY_OUT/bin && touch $FACTORY_OUT/bin/tool"],
+        &[
+            "mkdir -p $FACTORY_OUT/bin $FACTORY_WORK/tmp && touch $FACTORY_OUT/bin/tool $FACTORY_WORK/tmp/left-behind",
+        ],
     );
     spec.outputs = vec!["bin/tool".into(), "share/doc/README".into()];
     let failure = runner
@@ -590,7 +592,21 @@ async fn runner_checks_its_directories_and_declared_outputs() {
         .unwrap_err();
     assert!(matches!(failure.error, BuildError::InvalidSpec { .. }));
 
-    // Work directories are private and removed afterwards.
+    // Work directories are private, emptied after each build for the next one, and removed
+    // with the runner.
+    let work_dirs: Vec<_> = std::fs::read_dir(scratch.path().join("work"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert!(!work_dirs.is_empty());
+    for dir in &work_dirs {
+        assert_eq!(
+            std::fs::read_dir(dir).unwrap().count(),
+            0,
+            "{dir:?} was not emptied"
+        );
+    }
+    drop(runner);
     assert_eq!(
         std::fs::read_dir(scratch.path().join("work"))
             .unwrap()

@@ -105,15 +105,7 @@ impl Cas {
     }
 
     fn put_from(&self, mut reader: impl Read, source: &Path) -> Result<PutOutcome> {
-        // The temporary file deletes itself when dropped, so every early return below leaves
-        // nothing behind.
-        let mut temp = tempfile::Builder::new()
-            .prefix(".put-")
-            .tempfile_in(&self.tmp)
-            .map_err(|e| StoreError::io("create temporary file in", &self.tmp, e))?;
-        let temp_path = temp.path().to_owned();
-        let mut hasher = Hasher::default();
-        let mut size = 0u64;
+        let mut writer = self.writer()?;
         let mut buffer = vec![0u8; BUFFER];
         loop {
             let read = match reader.read(&mut buffer) {
@@ -122,12 +114,36 @@ impl Cas {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(StoreError::io("read", source, e)),
             };
-            hasher.update(&buffer[..read]);
-            temp.write_all(&buffer[..read])
-                .map_err(|e| StoreError::io("write", &temp_path, e))?;
-            size += read as u64;
+            writer.write_bytes(&buffer[..read])?;
         }
-        let digest = hasher.finish();
+        writer.commit()
+    }
+
+    /// A blob written piece by piece (say, an archive streamed straight into the store, so
+    /// it never exists as a second file); nothing is stored unless [`BlobWriter::commit`] is
+    /// called.
+    pub fn writer(&self) -> Result<BlobWriter<'_>> {
+        // The temporary file deletes itself when dropped, so every early return leaves
+        // nothing behind.
+        let temp = tempfile::Builder::new()
+            .prefix(".put-")
+            .tempfile_in(&self.tmp)
+            .map_err(|e| StoreError::io("create temporary file in", &self.tmp, e))?;
+        Ok(BlobWriter {
+            cas: self,
+            temp,
+            hasher: Hasher::default(),
+            size: 0,
+        })
+    }
+
+    fn store_temporary(
+        &self,
+        temp: tempfile::NamedTempFile,
+        digest: Digest,
+        size: u64,
+    ) -> Result<PutOutcome> {
+        let temp_path = temp.path().to_owned();
         let target = self.path_of(&digest);
         if target.is_file() {
             return Ok(PutOutcome {
@@ -276,6 +292,44 @@ impl Cas {
             }
         }
         Ok(report)
+    }
+}
+
+/// A blob being written: hashed as it goes, durable and visible only once committed.
+pub struct BlobWriter<'a> {
+    cas: &'a Cas,
+    temp: tempfile::NamedTempFile,
+    hasher: Hasher,
+    size: u64,
+}
+
+impl BlobWriter<'_> {
+    /// Like `write_all`, with the store's error type.
+    pub fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
+        self.temp
+            .write_all(bytes)
+            .map_err(|e| StoreError::io("write", self.temp.path().to_owned(), e))
+    }
+
+    /// Makes the blob durable and visible under its digest.
+    pub fn commit(self) -> Result<PutOutcome> {
+        let digest = self.hasher.finish();
+        self.cas.store_temporary(self.temp, digest, self.size)
+    }
+}
+
+impl Write for BlobWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let written = self.temp.write(bytes)?;
+        self.hasher.update(&bytes[..written]);
+        self.size += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.temp.flush()
     }
 }
 

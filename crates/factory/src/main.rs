@@ -17,21 +17,25 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc keeps freed pages for 10 ms before returning them; during an
 /// import that holds transient buffers long enough to raise the peak
-/// memory by about 40 MB. Returning them at once costs little time.
+/// memory by about 40 MB. Returning them at once costs little time there,
+/// but a long-running engine that allocates per build would pay an mmap and
+/// munmap again and again, so only imports ask for it.
 #[allow(unsafe_code)]
 fn return_freed_memory_promptly() {
     // `mi_option_purge_delay`: its position in mimalloc.h's `mi_option_t`
     // (the same in mimalloc 2 and 3); the Rust crate does not name it.
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    // SAFETY: sets a process-wide allocator option; called first thing in
-    // main, before any other thread exists; every value is valid.
+    // SAFETY: sets a process-wide allocator option; called from main before
+    // any other thread exists; every value is valid.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
 }
 
 fn main() -> ExitCode {
     restore_default_sigpipe();
-    return_freed_memory_promptly();
     let cli = cli::Cli::parse();
+    if matches!(cli.command, cli::Command::Import(_)) {
+        return_freed_memory_promptly();
+    }
     match cmd::run(cli) {
         Ok(code) => code,
         Err(err) => {
