@@ -126,6 +126,15 @@ fn add_file(sources: &mut Sources, diags: &mut Vec<Diag>, name: String, bytes: V
 
 /// Recursively lists `*.toml` files relative to `root`, skipping hidden directories and
 /// not following symbolic links to directories (no loops).
+/// The `*.toml` files [`load`] reads from `dir` (relative to it, sorted), plus any inside
+/// local sources, which `load` skips: a superset, for telling whether the definition changed.
+pub fn definition_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    collect_toml_files(dir, dir, &mut paths)?;
+    paths.sort();
+    Ok(paths)
+}
+
 fn collect_toml_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

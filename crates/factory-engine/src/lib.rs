@@ -25,6 +25,7 @@ pub mod runner;
 pub mod sandbox;
 pub mod slots;
 pub mod spec;
+pub mod stamp;
 pub mod tarball;
 pub mod tree;
 

@@ -35,6 +35,7 @@ use crate::exec::{LogLine, LogSink, LogStream};
 use crate::recipe::{self, ImageBaseRef, ImageWork, Job, Prepared, RecipeError, Work};
 use crate::runner::{BuildRequest, BuildRunner};
 use crate::slots::{Claim, Slot, Slots};
+use crate::stamp;
 
 /// Name of the output every build records: its output tree as a deterministic tar.
 pub const TREE_OUTPUT: &str = "tree.tar";
@@ -143,6 +144,8 @@ pub struct WaveReport {
     pub builds: Vec<BuildReport>,
     pub stopped: Option<StopReason>,
     pub duration: Duration,
+    /// The event that recorded the end of the wave (none when it was left to resume).
+    pub finished: Option<factory_store::Seq>,
 }
 
 impl WaveReport {
@@ -296,7 +299,7 @@ impl Orchestrator {
     /// slots do not idle during bookkeeping (see [`crate::slots`] for how the longest
     /// chain still goes first).
     fn in_flight_limit(&self) -> usize {
-        self.inner.settings.jobs.max(1) * 2
+        self.inner.settings.jobs.max(1) * 4
     }
 
     /// Every job of the definition: components and images.
@@ -354,10 +357,61 @@ impl Orchestrator {
             affected: set.iter().map(Job::name).collect(),
             plan: levels(&def, &set),
         });
-        let seqs = self.inner.store.db().append(events).await?;
+        let seqs = self.append_wave_start(events).await?;
         let wave = WaveId::from(*seqs.last().expect("at least the wave event"));
         self.run_wave(def, wave, set, changed, change.reason, stop)
             .await
+    }
+
+    /// Appends the first events of a wave, removing the up-to-date stamp first (see
+    /// [`crate::stamp`]).
+    async fn append_wave_start(
+        &self,
+        events: Vec<Event>,
+    ) -> Result<Vec<factory_store::Seq>, OrchestratorError> {
+        let dir = self.inner.store.dir().to_path_buf();
+        let lock = stamp::lock(&dir).map_err(io_err("locking the stamp in", &dir))?;
+        stamp::invalidate(&dir, &lock).map_err(io_err("removing the stamp in", &dir))?;
+        let seqs = self.inner.store.db().append(events).await?;
+        drop(lock);
+        Ok(seqs)
+    }
+
+    /// After a reconcile wave that left every job of `def` with usable outputs, records so in
+    /// a stamp, unless anything happened since the wave ended. `fingerprint` and `sources`
+    /// must have been taken before the definition was loaded and the wave ran. Returns
+    /// whether the stamp was written.
+    pub async fn record_up_to_date(
+        &self,
+        def: &Definition,
+        fingerprint: String,
+        sources: Vec<(PathBuf, String)>,
+        report: &WaveReport,
+    ) -> Result<bool, OrchestratorError> {
+        let outputs: Option<Vec<factory_store::Digest>> = report
+            .builds
+            .iter()
+            .map(|b| b.output.filter(|_| b.state.has_usable_outputs()))
+            .collect();
+        let Some(outputs) = outputs else {
+            return Ok(false);
+        };
+        let complete = report.stopped.is_none()
+            && outputs.len() == Orchestrator::all_jobs(def).len()
+            && !stamp::has_git_source(def);
+        let Some(finished) = report.finished.filter(|_| complete) else {
+            return Ok(false);
+        };
+        let dir = self.inner.store.dir().to_path_buf();
+        let lock = stamp::lock(&dir).map_err(io_err("locking the stamp in", &dir))?;
+        if self.inner.store.db().last_seq().await? != finished {
+            return Ok(false);
+        }
+        let stamp = stamp::Stamp::new(fingerprint, report.wave.0, sources, outputs);
+        stamp
+            .write(&dir, &lock)
+            .map_err(io_err("writing the stamp in", &dir))?;
+        Ok(true)
     }
 
     /// Finishes the waves a crash or kill left unfinished: their unfinished builds are
@@ -395,13 +449,16 @@ impl Orchestrator {
                 .filter(|job| job.exists_in(&def))
                 .collect();
             let set = self.with_missing_inputs(&def, jobs).await?;
-            let seq = db
-                .append_one(Event::WavePlanned {
-                    trigger: ChangeReason::Resumed(wave.id).describe(),
-                    affected: set.iter().map(Job::name).collect(),
-                    plan: levels(&def, &set),
-                })
-                .await?;
+            let planned = Event::WavePlanned {
+                trigger: ChangeReason::Resumed(wave.id).describe(),
+                affected: set.iter().map(Job::name).collect(),
+                plan: levels(&def, &set),
+            };
+            let seq = *self
+                .append_wave_start(vec![planned])
+                .await?
+                .last()
+                .expect("one event");
             let report = self
                 .run_wave(
                     def.clone(),
@@ -557,6 +614,7 @@ impl Orchestrator {
             builds: reports,
             stopped: stopped.clone(),
             duration: started.elapsed(),
+            finished: None,
         };
         let summary = match &stopped {
             // Left unfinished on purpose: the next start resumes it.
@@ -567,11 +625,13 @@ impl Orchestrator {
             None => Some(report.summary()),
         };
         if let Some(summary) = summary {
-            self.inner
+            let seq = self
+                .inner
                 .store
                 .db()
                 .append_one(Event::WaveFinished { wave, summary })
                 .await?;
+            report.finished = Some(seq);
         }
         report.builds.sort_by_key(|b| b.build);
         Ok(report)

@@ -11,10 +11,11 @@ use factory_def::Definition;
 use factory_engine::orchestrator::{BuildReport, Observer, differences};
 use factory_engine::{
     Change, ChangeReason, Job, Orchestrator, Sandbox, Settings, Stop, StopReason, WaveReport,
+    recipe, stamp,
 };
 use factory_store::{
-    BuildId, BuildRecord, BuildState, Event, EventLog, Projections, RecordedEvent, Seq, Store,
-    WaveId,
+    BuildId, BuildRecord, BuildState, CAS_DIR, Event, EventLog, Projections, RecordedEvent, Seq,
+    Store, WaveId,
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
@@ -59,22 +60,35 @@ pub async fn orchestrator(
     run: &RunArgs,
     observer: Arc<dyn Observer>,
 ) -> Result<Orchestrator> {
+    let sandbox = sandbox_for(run).await;
+    orchestrator_with(store_dir, run, sandbox, observer).await
+}
+
+/// The sandbox builds run in: bubblewrap unless `--no-sandbox` or unavailable (said loudly).
+pub async fn sandbox_for(run: &RunArgs) -> Sandbox {
+    if run.no_sandbox {
+        return Sandbox::plain();
+    }
+    let sandbox = Sandbox::detect().await;
+    if !sandbox.is_isolated() {
+        eprintln!(
+            "WARNING: bubblewrap is missing or cannot create a sandbox here: builds run as plain \
+             processes that can reach the network and write anywhere this user can \
+             (apt-get install bubblewrap)"
+        );
+    }
+    sandbox
+}
+
+pub async fn orchestrator_with(
+    store_dir: &Path,
+    run: &RunArgs,
+    sandbox: Sandbox,
+    observer: Arc<dyn Observer>,
+) -> Result<Orchestrator> {
     let store = Store::open(store_dir)
         .await
         .with_context(|| format!("cannot open the store in {}", store_dir.display()))?;
-    let sandbox = if run.no_sandbox {
-        Sandbox::plain()
-    } else {
-        let sandbox = Sandbox::detect().await;
-        if !sandbox.is_isolated() {
-            eprintln!(
-                "WARNING: bubblewrap is missing or cannot create a sandbox here: builds run as plain \
-                 processes that can reach the network and write anywhere this user can \
-                 (apt-get install bubblewrap)"
-            );
-        }
-        sandbox
-    };
     let mut settings = Settings::default();
     if let Some(jobs) = run.jobs {
         settings.jobs = jobs.max(1);
@@ -198,9 +212,24 @@ pub fn up(store_dir: &Path, args: &UpArgs) -> Result<()> {
 
 async fn up_async(store_dir: &Path, args: &UpArgs) -> Result<()> {
     let root = std::path::absolute(&args.run.definition)?;
+    let sandbox = sandbox_for(&args.run).await;
+    // Taken before anything is read, so a change made while the wave runs is not missed.
+    let fingerprint = stamp::fingerprint(&root, &recipe::environment_facts(&sandbox)).ok();
+    if args.once
+        && let Some(fingerprint) = &fingerprint
+        && let Some(stamp) = stamp::fresh(store_dir, fingerprint, &store_dir.join(CAS_DIR))
+    {
+        println!(
+            "up to date: definition, sources and environment unchanged since wave w{}; \
+             all {} job outputs present",
+            stamp.wave, stamp.jobs
+        );
+        return Ok(());
+    }
     let mut def = Arc::new(load_definition(&root)?);
+    let sources = stamp::sign_local_dirs(&def).ok();
     let progress = Progress::new();
-    let orch = orchestrator(store_dir, &args.run, progress.clone()).await?;
+    let orch = orchestrator_with(store_dir, &args.run, sandbox, progress.clone()).await?;
     let shutdown = Stop::new();
     {
         let shutdown = shutdown.clone();
@@ -230,6 +259,10 @@ async fn up_async(store_dir: &Path, args: &UpArgs) -> Result<()> {
     print_wave(&report);
     if shutdown.is_stopped() {
         return stopped();
+    }
+    if let (Some(fingerprint), Some(sources)) = (fingerprint, sources) {
+        orch.record_up_to_date(&def, fingerprint, sources, &report)
+            .await?;
     }
     if args.once {
         return Ok(());

@@ -1,0 +1,293 @@
+//! The up-to-date stamp: lets `factory up --once` answer "nothing to do" without parsing the
+//! definition, computing build keys or opening the database — the way make and ninja compare
+//! file times instead of re-running rules.
+//!
+//! A stamp is written after a reconcile wave in which every job ended with usable outputs,
+//! and only if no event followed the end of that wave. It holds a fingerprint of everything a
+//! build key is made of that is not in the store (the bytes of the definition files, the
+//! environment facts, the factory binary), a signature of every local directory the
+//! definition names (paths, sizes, modification times and inodes of their entries) and the
+//! output blob of every job.
+//!
+//! Invariant: a stamp on disk describes the latest state of the store. Every wave removes it
+//! before its first event, under the same lock that guards writing it, and the writer checks
+//! that its wave's end is still the last event. Git sources get no stamp: only asking the
+//! remote tells whether a branch moved.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+const STAMP_FILE: &str = "up-to-date.json";
+const LOCK_FILE: &str = "up-to-date.lock";
+const FORMAT: u32 = 1;
+
+/// What a fresh stamp says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    format: u32,
+    fingerprint: String,
+    /// The wave that found everything up to date.
+    pub wave: u64,
+    /// Jobs of the definition.
+    pub jobs: usize,
+    /// Local directories the definition names, with their signatures.
+    sources: Vec<(PathBuf, String)>,
+    /// The output blob of every job (hex sha256).
+    outputs: Vec<String>,
+}
+
+/// Held while a stamp is removed or written; see the module invariant. Released on drop.
+pub struct StampLock {
+    _flock: nix::fcntl::Flock<File>,
+}
+
+/// Takes the store's stamp lock, waiting for another process that holds it.
+pub fn lock(store_dir: &Path) -> io::Result<StampLock> {
+    std::fs::create_dir_all(store_dir)?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(store_dir.join(LOCK_FILE))?;
+    let flock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| io::Error::from(errno))?;
+    Ok(StampLock { _flock: flock })
+}
+
+/// Removes the stamp (call with the lock held, before a wave's first event).
+pub fn invalidate(store_dir: &Path, _lock: &StampLock) -> io::Result<()> {
+    match std::fs::remove_file(store_dir.join(STAMP_FILE)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The fingerprint of the definition in `def_dir` and the environment builds run in.
+pub fn fingerprint(def_dir: &Path, environment: &BTreeMap<String, String>) -> io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut put = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    put(b"factory up-to-date stamp");
+    put(env!("CARGO_PKG_VERSION").as_bytes());
+    // A rebuilt factory may derive keys differently: its binary is part of the fingerprint.
+    let exe = std::env::current_exe().and_then(std::fs::metadata)?;
+    put(&exe.len().to_le_bytes());
+    put(&exe.mtime().to_le_bytes());
+    put(&exe.mtime_nsec().to_le_bytes());
+    for (name, value) in environment {
+        put(name.as_bytes());
+        put(value.as_bytes());
+    }
+    for relative in factory_def::definition_files(def_dir)? {
+        put(relative.as_os_str().as_encoded_bytes());
+        put(&std::fs::read(def_dir.join(&relative))?);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// A signature of every entry below `dir`: what `ls -lR --time-style=full-iso -i` shows.
+/// Any write to a file changes its modification time, so an unchanged signature means an
+/// unchanged tree (a file rewritten within the same nanosecond tick is not told apart,
+/// as with make).
+pub fn tree_signature(dir: &Path) -> io::Result<String> {
+    let mut hasher = Sha256::new();
+    sign_dir(dir, Path::new(""), &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn sign_dir(root: &Path, relative: &Path, hasher: &mut Sha256) -> io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(root.join(relative))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<io::Result<_>>()?;
+    entries.sort();
+    for name in entries {
+        let path = relative.join(&name);
+        let meta = std::fs::symlink_metadata(root.join(&path))?;
+        for field in [
+            meta.mode() as u64,
+            meta.len(),
+            meta.ino(),
+            meta.mtime() as u64,
+            meta.mtime_nsec() as u64,
+        ] {
+            hasher.update(field.to_le_bytes());
+        }
+        hasher.update(path.as_os_str().as_encoded_bytes());
+        hasher.update([0]);
+        if meta.is_dir() {
+            sign_dir(root, &path, hasher)?;
+        }
+    }
+    Ok(())
+}
+
+impl Stamp {
+    /// `sources`: every local directory the definition names, signed before the wave read
+    /// them; `outputs`: the output blob of every job.
+    pub fn new(
+        fingerprint: String,
+        wave: u64,
+        sources: Vec<(PathBuf, String)>,
+        outputs: Vec<factory_store::Digest>,
+    ) -> Stamp {
+        Stamp {
+            format: FORMAT,
+            fingerprint,
+            wave,
+            jobs: outputs.len(),
+            sources,
+            outputs: outputs.iter().map(|d| d.hex()).collect(),
+        }
+    }
+
+    /// Writes the stamp atomically (call with the lock held).
+    pub fn write(&self, store_dir: &Path, _lock: &StampLock) -> io::Result<()> {
+        let mut temp = tempfile::NamedTempFile::new_in(store_dir)?;
+        temp.write_all(&serde_json::to_vec(self).map_err(io::Error::other)?)?;
+        temp.persist(store_dir.join(STAMP_FILE))
+            .map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+/// Whether a component takes its source from git (such a definition gets no stamp).
+pub fn has_git_source(def: &factory_def::Definition) -> bool {
+    def.components.values().any(|c| {
+        c.source
+            .iter()
+            .chain(c.streams.values().filter_map(|s| s.source.as_ref()))
+            .any(|s| matches!(s, factory_def::Source::Git { .. }))
+    })
+}
+
+/// Every local directory the definition reads (component sources, OCI layout bases),
+/// each with its [`tree_signature`].
+pub fn sign_local_dirs(def: &factory_def::Definition) -> io::Result<Vec<(PathBuf, String)>> {
+    let sources = def.components.values().flat_map(|c| {
+        c.source
+            .iter()
+            .chain(c.streams.values().filter_map(|s| s.source.as_ref()))
+            .filter_map(|s| def.local_source_dir(s))
+    });
+    let layouts = def.images.values().filter_map(|image| match &image.base {
+        factory_def::ImageBase::OciLayout(path) => def.root.as_ref().map(|root| root.join(path)),
+        _ => None,
+    });
+    let dirs: std::collections::BTreeSet<PathBuf> = sources.chain(layouts).collect();
+    dirs.into_iter()
+        .map(|dir| tree_signature(&dir).map(|signature| (dir, signature)))
+        .collect()
+}
+
+/// The stamp, if there is one and it still holds: same fingerprint, same local directories,
+/// every output still in the store. Any doubt (a missing or unreadable file) means no.
+pub fn fresh(store_dir: &Path, fingerprint: &str, cas: &Path) -> Option<Stamp> {
+    let bytes = std::fs::read(store_dir.join(STAMP_FILE)).ok()?;
+    let stamp: Stamp = serde_json::from_slice(&bytes).ok()?;
+    if stamp.format != FORMAT || stamp.fingerprint != fingerprint {
+        return None;
+    }
+    for (dir, signature) in &stamp.sources {
+        if tree_signature(dir).ok()? != *signature {
+            return None;
+        }
+    }
+    let present = |hex: &String| {
+        hex.len() == 64
+            && std::fs::symlink_metadata(cas.join("sha256").join(&hex[..2]).join(hex))
+                .is_ok_and(|m| m.is_file())
+    };
+    stamp.outputs.iter().all(present).then_some(stamp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tree_signature_changes_with_any_write_rename_or_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/a.c"), "int a;").unwrap();
+        let before = tree_signature(dir.path()).unwrap();
+        assert_eq!(before, tree_signature(dir.path()).unwrap());
+        std::fs::write(dir.path().join("sub/a.c"), "int b;").unwrap();
+        let written = tree_signature(dir.path()).unwrap();
+        assert_ne!(before, written);
+        std::fs::rename(dir.path().join("sub/a.c"), dir.path().join("sub/b.c")).unwrap();
+        let renamed = tree_signature(dir.path()).unwrap();
+        assert_ne!(written, renamed);
+        std::fs::write(dir.path().join("new"), "").unwrap();
+        assert_ne!(renamed, tree_signature(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn the_fingerprint_follows_definition_bytes_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.toml"), "[component.a]\n").unwrap();
+        let env = BTreeMap::from([("sandbox".to_owned(), "none".to_owned())]);
+        let first = fingerprint(dir.path(), &env).unwrap();
+        assert_eq!(first, fingerprint(dir.path(), &env).unwrap());
+        let other_env = BTreeMap::from([("sandbox".to_owned(), "bwrap".to_owned())]);
+        assert_ne!(first, fingerprint(dir.path(), &other_env).unwrap());
+        std::fs::write(dir.path().join("a.toml"), "[component.a] \n").unwrap();
+        assert_ne!(first, fingerprint(dir.path(), &env).unwrap());
+    }
+
+    #[test]
+    fn a_stamp_holds_until_its_fingerprint_a_source_or_an_output_changes() {
+        let store = tempfile::tempdir().unwrap();
+        let cas = store.path().join("cas");
+        let source = tempfile::tempdir().unwrap();
+        std::fs::write(source.path().join("main.c"), "int main;").unwrap();
+        let digest = factory_store::Digest::of(b"tree");
+        let blob = cas
+            .join("sha256")
+            .join(&digest.hex()[..2])
+            .join(digest.hex());
+        std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
+        std::fs::write(&blob, "tree").unwrap();
+        let signature = tree_signature(source.path()).unwrap();
+        let stamp = Stamp::new(
+            "f".repeat(64),
+            7,
+            vec![(source.path().to_path_buf(), signature)],
+            vec![digest],
+        );
+        let held = lock(store.path()).unwrap();
+        stamp.write(store.path(), &held).unwrap();
+        drop(held);
+        assert_eq!(fresh(store.path(), &"f".repeat(64), &cas), Some(stamp));
+        assert_eq!(fresh(store.path(), &"e".repeat(64), &cas), None);
+
+        std::fs::write(source.path().join("main.c"), "int main2;").unwrap();
+        assert_eq!(fresh(store.path(), &"f".repeat(64), &cas), None);
+        std::fs::write(source.path().join("main.c"), "int main;").unwrap();
+
+        let signature = tree_signature(source.path()).unwrap();
+        let stamp = Stamp::new(
+            "f".repeat(64),
+            8,
+            vec![(source.path().into(), signature)],
+            vec![digest],
+        );
+        let held = lock(store.path()).unwrap();
+        stamp.write(store.path(), &held).unwrap();
+        drop(held);
+        assert!(fresh(store.path(), &"f".repeat(64), &cas).is_some());
+        std::fs::remove_file(&blob).unwrap();
+        assert_eq!(fresh(store.path(), &"f".repeat(64), &cas), None);
+
+        let held = lock(store.path()).unwrap();
+        invalidate(store.path(), &held).unwrap();
+        assert!(!store.path().join(STAMP_FILE).exists());
+    }
+}
