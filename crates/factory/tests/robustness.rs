@@ -266,7 +266,9 @@ fn up_killed_at_random_moments_resumes_until_done_and_never_reruns_a_succeeded_k
     );
     assert!(
         progress_at_kill.iter().any(|&d| d < BUILDS / 4)
-            && progress_at_kill.iter().any(|&d| d > BUILDS * 3 / 4),
+            && progress_at_kill
+                .iter()
+                .any(|&d| d > BUILDS * 3 / 4 && d < BUILDS),
         "kills must fall early and late in the wave: {progress_at_kill:?}"
     );
     let status = ok(factory().arg("--store").arg(&store).arg("status"));
@@ -294,23 +296,87 @@ fn interrupt(pid: u32) {
     ok(Command::new("kill").args(["-INT", &pid.to_string()]));
 }
 
+/// A build command that records its shell's pid in `PIDS/NAME.sh` and, while `marker`
+/// exists, sleeps a minute in a child whose pid is in `PIDS/NAME.sleep`. The marker
+/// is outside the definition: creating or removing it changes no build key.
+fn slow_command(pids: &Path, marker: &Path, name: &str) -> String {
+    format!(
+        "echo $$ > {pids}/{name}.sh; if [ -e {marker} ]; then sleep 60 & echo $! > {pids}/{name}.sleep; wait; fi; cat \"$FACTORY_SRC\"/input > {{out}}/out.txt",
+        pids = pids.display(),
+        marker = marker.display()
+    )
+}
+
+/// Waits until the slow builds `names` sleep; the pids of their shells and sleeps.
+fn sleeping_builds(up: &mut Child, pids: &Path, names: &[&str]) -> Vec<u32> {
+    let waiting = Instant::now();
+    while !names
+        .iter()
+        .all(|n| read_pid(&pids.join(format!("{n}.sleep"))).is_some())
+    {
+        if let Some(status) = up.try_wait().unwrap() {
+            panic!("factory up ended before the slow builds ran: {status}");
+        }
+        assert!(
+            waiting.elapsed() < Duration::from_secs(60),
+            "the slow builds did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let build_pids: Vec<u32> = names
+        .iter()
+        .flat_map(|n| [format!("{n}.sh"), format!("{n}.sleep")])
+        .map(|f| read_pid(&pids.join(f)).expect("the build wrote its pid"))
+        .collect();
+    assert!(build_pids.iter().all(|&p| alive(p)), "{build_pids:?}");
+    build_pids
+}
+
+/// Sends SIGINT to `up` and checks that it stops cleanly and promptly, and that the
+/// running builds' whole process groups (shell and child) are gone. Returns its stderr.
+fn ctrl_c(mut up: Child, mut stderr: impl std::io::Read, build_pids: &[u32]) -> String {
+    let signalled = Instant::now();
+    interrupt(up.id());
+    let status = wait_at_most(&mut up, Duration::from_secs(30));
+    let stopping = signalled.elapsed();
+    let Some(status) = status else {
+        up.kill().unwrap();
+        panic!("factory up did not stop within 30 s of SIGINT");
+    };
+    let mut err = String::new();
+    stderr.read_to_string(&mut err).unwrap();
+    eprintln!("factory up stopped {stopping:.2?} after SIGINT");
+    assert!(status.success(), "Ctrl-C stops cleanly: {status}\n{err}");
+    assert!(
+        stopping < Duration::from_secs(5),
+        "factory up took {stopping:.2?} to stop"
+    );
+    assert!(
+        err.contains("stopped: running builds were killed"),
+        "stderr:\n{err}"
+    );
+    let gone = Instant::now();
+    while build_pids.iter().any(|&p| alive(p)) {
+        assert!(
+            gone.elapsed() < Duration::from_secs(2),
+            "build processes survived Ctrl-C: {:?}",
+            build_pids.iter().filter(|&&p| alive(p)).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    err
+}
+
 #[test]
 fn ctrl_c_stops_up_promptly_kills_running_builds_and_the_next_up_finishes_the_wave() {
     let dir = tempfile::tempdir().unwrap();
     let def = dir.path().join("def");
     let pids = dir.path().join("pids");
     fs_err::create_dir_all(&pids).unwrap();
-    // While this file exists, the slow builds sleep a minute; it is outside the
-    // definition, so removing it changes no build key.
+    // While this file exists, the slow builds sleep a minute.
     let slow_marker = dir.path().join("slow");
     write(&slow_marker, "");
-    let slow = |name: &str| {
-        format!(
-            "echo $$ > {pids}/{name}.sh; if [ -e {marker} ]; then sleep 60 & echo $! > {pids}/{name}.sleep; wait; fi; cat \"$FACTORY_SRC\"/input > {{out}}/out.txt",
-            pids = pids.display(),
-            marker = slow_marker.display()
-        )
-    };
+    let slow = |name: &str| slow_command(&pids, &slow_marker, name);
     let quick = "cat \"$FACTORY_SRC\"/input > {out}/out.txt".to_owned();
     let components = vec![
         ("slow-a".to_owned(), vec![], slow("slow-a")),
@@ -331,58 +397,13 @@ fn ctrl_c_stops_up_promptly_kills_running_builds_and_the_next_up_finishes_the_wa
         .arg(&store)
         .args(["up", "--no-sandbox", "-j", "2", "--definition"])
         .arg(&def)
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let sleepers = [pids.join("slow-a.sleep"), pids.join("slow-b.sleep")];
-    let waiting = Instant::now();
-    while !sleepers.iter().all(|p| read_pid(p).is_some()) {
-        if let Some(status) = up.try_wait().unwrap() {
-            panic!("factory up ended before both slow builds ran: {status}");
-        }
-        assert!(
-            waiting.elapsed() < Duration::from_secs(60),
-            "the slow builds did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let build_pids: Vec<u32> = ["slow-a.sh", "slow-a.sleep", "slow-b.sh", "slow-b.sleep"]
-        .iter()
-        .map(|f| read_pid(&pids.join(f)).expect("the build wrote its pid"))
-        .collect();
-    assert!(build_pids.iter().all(|&p| alive(p)), "{build_pids:?}");
-
-    let signalled = Instant::now();
-    interrupt(up.id());
-    let status = wait_at_most(&mut up, Duration::from_secs(30));
-    let stopping = signalled.elapsed();
-    let Some(status) = status else {
-        up.kill().unwrap();
-        panic!("factory up did not stop within 30 s of SIGINT");
-    };
-    let output = up.wait_with_output().unwrap();
-    let (out, err) = (text(&output.stdout), text(&output.stderr));
-    eprintln!("factory up stopped {stopping:.2?} after SIGINT");
-    assert!(status.success(), "Ctrl-C stops cleanly: {status}\n{err}");
-    assert!(
-        stopping < Duration::from_secs(5),
-        "factory up took {stopping:.2?} to stop"
-    );
-    assert!(
-        err.contains("stopped: running builds were killed"),
-        "stderr:\n{err}"
-    );
-    // The builds' whole process groups are gone (shell and its child), at once.
-    let gone = Instant::now();
-    while build_pids.iter().any(|&p| alive(p)) {
-        assert!(
-            gone.elapsed() < Duration::from_secs(2),
-            "build processes survived Ctrl-C: {:?}",
-            build_pids.iter().filter(|&&p| alive(p)).collect::<Vec<_>>()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let stderr = up.stderr.take().unwrap();
+    let build_pids = sleeping_builds(&mut up, &pids, &["slow-a", "slow-b"]);
+    let out = ctrl_c(up, stderr, &build_pids);
 
     // The interrupted builds are recorded as cancelled by the shutdown, and the wave
     // is left unfinished for the next start.
@@ -403,7 +424,7 @@ fn ctrl_c_stops_up_promptly_kills_running_builds_and_the_next_up_finishes_the_wa
         })
         .collect();
     cancelled.sort();
-    assert_eq!(cancelled, ["slow-a", "slow-b"], "{out}");
+    assert_eq!(cancelled, ["slow-a", "slow-b"], "stderr:\n{out}");
     assert!(!before.usable.contains_key("slow-a"));
     assert!(!before.usable.contains_key("after-a"));
     let status = ok(factory().arg("--store").arg(&store).arg("status"));
@@ -520,13 +541,10 @@ fn up_watching(store: &Path, def: &Path) -> (Child, impl std::io::BufRead) {
         .spawn()
         .unwrap();
     let mut stderr = std::io::BufReader::new(up.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("watching") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "factory up ended before watching"
-        );
+    let mut said = String::new();
+    while !said.lines().any(|l| l.contains("watching")) {
+        let read = stderr.read_line(&mut said).unwrap();
+        assert!(read > 0, "factory up ended before watching:\n{said}");
     }
     (up, stderr)
 }
@@ -674,6 +692,129 @@ fn a_full_disk_fails_only_the_builds_that_do_not_fit_and_the_store_stays_sound()
         assert!(history.usable.contains_key(name), "{name}:\n{done}");
     }
     assert!(done.contains("3 ran, 3 succeeded"), "{done}");
+    let status = ok(factory().arg("--store").arg(&store).arg("status"));
+    assert!(!status.contains("running"), "{status}");
+
+    // A disk so full that not even the event log can grow: `factory up` stops with
+    // the store's own error (or, if the log still had room, fails the build as above),
+    // and once there is room again nothing is lost.
+    write(&def.join("src/small-2/input"), "changed");
+    let filler = disk.dir.join("filler");
+    let filled = run(Command::new("sh").arg("-c").arg(format!(
+        "head -c 100000000 /dev/zero > {}",
+        filler.display()
+    )));
+    assert!(!filled.status.success(), "the filler fills the disk");
+    let full = run(factory()
+        .arg("--store")
+        .arg(&store)
+        .args(["up", "--once", "--no-sandbox", "-j", "1", "--definition"])
+        .arg(&def));
+    let (out, err) = (text(&full.stdout), text(&full.stderr));
+    eprintln!("factory up on a full disk: {}\n{out}{err}", full.status);
+    if full.status.success() {
+        assert!(
+            out.contains("the disk is full") && out.contains("small-2"),
+            "{out}"
+        );
+    } else {
+        assert!(
+            err.contains("no space left while trying to") && err.contains("free some space"),
+            "{err}"
+        );
+    }
+    std::fs::remove_file(&filler).unwrap();
+    ok(factory().arg("--store").arg(&store).arg("status"));
+    let done = ok(factory()
+        .arg("--store")
+        .arg(&store)
+        .args(["up", "--once", "--no-sandbox", "-j", "1", "--definition"])
+        .arg(&def));
+    let events = all_events(&store);
+    assert_no_gap(&events);
+    let history = History::of(&events);
+    let small_2 = history.usable["small-2"];
+    assert!(
+        history
+            .succeeded_key_at
+            .contains_key(&history.key_of[&small_2])
+            && events.iter().any(|e| matches!(&e.event,
+                Event::ChangeDetected { component, .. } if component == "small-2")),
+        "small-2's change is built:\n{done}"
+    );
+    let status = ok(factory().arg("--store").arg(&store).arg("status"));
+    assert!(!status.contains("running"), "{status}");
+}
+
+#[test]
+fn ctrl_c_while_a_watched_change_builds_stops_it_and_the_next_up_finishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = dir.path().join("def");
+    let pids = dir.path().join("pids");
+    fs_err::create_dir_all(&pids).unwrap();
+    let slow_marker = dir.path().join("slow");
+    let quick = "cat \"$FACTORY_SRC\"/input > {out}/out.txt".to_owned();
+    let components = vec![
+        (
+            "slow".to_owned(),
+            vec![],
+            slow_command(&pids, &slow_marker, "slow"),
+        ),
+        (
+            "after-slow".to_owned(),
+            vec!["slow".to_owned()],
+            quick.clone(),
+        ),
+        ("quick".to_owned(), vec![], quick),
+    ];
+    write_definition(&def, &components);
+    let store = dir.path().join("store");
+    // The first wave is quick (no marker); then a change makes `slow` build for a minute.
+    let (mut up, stderr) = up_watching(&store, &def);
+    write(&slow_marker, "");
+    write(&def.join("src/slow/input"), "changed");
+    let build_pids = sleeping_builds(&mut up, &pids, &["slow"]);
+    ctrl_c(up, stderr, &build_pids);
+
+    let events = all_events(&store);
+    assert_no_gap(&events);
+    let before = History::of(&events);
+    let (cancelled, reason) = events
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::BuildCancelled { build, reason } => Some((*build, reason.clone())),
+            _ => None,
+        })
+        .expect("the running build is recorded as cancelled");
+    assert_eq!(before.component_of[&cancelled], "slow");
+    assert!(reason.contains("the factory shut down"), "{reason}");
+    let changed_key = before.key_of[&cancelled].clone();
+    assert!(!before.succeeded_key_at.contains_key(&changed_key));
+    let status = ok(factory().arg("--store").arg(&store).arg("status"));
+    assert!(
+        status.lines().any(|l| l.contains("running")),
+        "the interrupted wave is left to resume:\n{status}"
+    );
+
+    std::fs::remove_file(&slow_marker).unwrap();
+    let resumed = ok(factory()
+        .arg("--store")
+        .arg(&store)
+        .args(["up", "--once", "--no-sandbox", "--definition"])
+        .arg(&def));
+    let events = all_events(&store);
+    assert_no_gap(&events);
+    let after = History::of(&events);
+    assert!(
+        after.succeeded_key_at.contains_key(&changed_key),
+        "the interrupted change is built:\n{resumed}"
+    );
+    let latest = |name: &str| after.usable[name];
+    assert_eq!(after.key_of[&latest("slow")], changed_key);
+    assert!(
+        latest("after-slow") > cancelled,
+        "after-slow is rebuilt on the change"
+    );
     let status = ok(factory().arg("--store").arg(&store).arg("status"));
     assert!(!status.contains("running"), "{status}");
 }

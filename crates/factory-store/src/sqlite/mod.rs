@@ -41,6 +41,11 @@ const MAX_ROWS_PER_INSERT: usize = 256;
 /// How long a writer waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long the writer keeps trying a group of appends while the disk is full. A build
+/// that fills the disk does so for a moment (its output is removed when it fails); the
+/// events of everything else must not be lost or fail meanwhile.
+const DISK_FULL_PATIENCE: Duration = Duration::from_secs(5);
+
 /// Handle on a SQLite event store. Cheap to clone; all clones share one writer.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -265,6 +270,17 @@ fn is_busy(err: &sqlx::Error) -> bool {
         .is_some_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
+/// Whether the file system holding `path` has (next to) no space left for this user.
+fn no_space_left(path: &Path) -> bool {
+    const ALMOST_NOTHING: u64 = 1 << 20;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    dir.is_some_and(|dir| {
+        nix::sys::statvfs::statvfs(dir).is_ok_and(|fs| {
+            fs.blocks_available().saturating_mul(fs.fragment_size()) < ALMOST_NOTHING
+        })
+    })
+}
+
 fn decode_event_row(row: &sqlx::sqlite::SqliteRow) -> Result<RecordedEvent> {
     let seq = Seq(row.get::<i64, _>(0) as u64);
     let wire = WireEvent {
@@ -377,7 +393,7 @@ impl Writer {
         }
         let batches: Vec<&[(Event, WireEvent)]> =
             group.iter().map(|(events, _)| events.as_slice()).collect();
-        match self.commit(&batches).await {
+        match self.commit_patiently(&batches).await {
             Ok(seqs) => {
                 let last = *seqs.last().and_then(|s| s.last()).unwrap_or(&Seq(0));
                 self.commits.send_replace(last);
@@ -399,6 +415,26 @@ impl Writer {
                 if let Some((_, reply)) = group.pop() {
                     let _ = reply.send(Err(err));
                 }
+            }
+        }
+    }
+
+    /// [`Self::commit`], tried again for a while (with growing pauses) when the disk is full.
+    async fn commit_patiently(
+        &mut self,
+        batches: &[&[(Event, WireEvent)]],
+    ) -> Result<Vec<Vec<Seq>>> {
+        let give_up = tokio::time::Instant::now() + DISK_FULL_PATIENCE;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match self.commit(batches).await {
+                Err(StoreError::DiskFull { .. })
+                    if tokio::time::Instant::now() + pause < give_up =>
+                {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                result => return result,
             }
         }
     }
@@ -533,11 +569,14 @@ fn insert_sql(rows: usize) -> String {
 
 impl StoreError {
     pub(crate) fn database(path: &Path, source: sqlx::Error) -> Self {
-        // SQLITE_FULL (13): the disk or quota is full.
+        // SQLITE_FULL (13): the disk or quota is full. An I/O error (SQLITE_IOERR, 10, in
+        // the low byte: say 4874, the shared-memory index could not grow) on a file system
+        // with no space left is the same trouble; SQLite does not pass the errno on.
         let full = source
             .as_database_error()
             .and_then(|e| e.code())
-            .is_some_and(|code| code == "13");
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| code & 0xff == 13 || (code & 0xff == 10 && no_space_left(path)));
         if full {
             StoreError::DiskFull {
                 op: "write",
