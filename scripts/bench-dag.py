@@ -5,7 +5,8 @@ scripts/bench-latency.sh, and the arithmetic on their results.
     bench-dag.py gen DIR --jobs N --width W --deps K --min-ms A --max-ms B
                          --seed S --log LOG [--prev-layer-only]
     bench-dag.py bound DIR J...          critical path, work / J, the bound
-    bench-dag.py span DIR LOG            first start -> last end in LOG (s)
+    bench-dag.py span DIR LOG J          first start -> last end in LOG (s), and the
+                                         bound from the durations measured in LOG
     bench-dag.py latency DIR [--pooled] LOG...
                                          ready->running figures per LOG (or pooled)
     bench-dag.py check DIR LOG NINJA_DIR [STORE]
@@ -160,8 +161,17 @@ def read_log(path):
 
 
 def span(a):
+    """The first start -> last end span of LOG, and the bound recomputed from
+    the durations the jobs really took in that run (end - start, so with the
+    cost of their own processes), for J slots."""
+    jobs = load(a.dir)
     start, end = read_log(a.log)
-    print(f"{(max(end.values()) - min(start.values())) / 1e9:.6f}")
+    took = {n: (end[n] - start[n]) / 1e9 for n in start}
+    finish = []
+    for j in jobs:
+        finish.append(max((finish[d] for d in j["deps"]), default=0) + took[j["name"]])
+    measured = max(max(finish), sum(took.values()) / a.j)
+    print(f"{(max(end.values()) - min(start.values())) / 1e9:.6f} {measured:.6f}")
 
 
 def pct(xs, p):
@@ -232,6 +242,7 @@ def main():
     s = sub.add_parser("span")
     s.add_argument("dir")
     s.add_argument("log")
+    s.add_argument("j", type=int)
     la = sub.add_parser("latency")
     la.add_argument("dir")
     la.add_argument("--pooled", action="store_true", help="one line for all logs together")
