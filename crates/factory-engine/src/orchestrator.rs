@@ -1103,19 +1103,38 @@ impl Orchestrator {
         tree: &Path,
     ) -> Result<Vec<BuildOutput>, OrchestratorError> {
         let cas = self.inner.store.cas().clone();
+        let kind = prepared.material.kind.as_str();
+        let has_artifacts = matches!(kind, "deb" | "tarball");
+        let (tree2, trees, staging) = (
+            tree.to_path_buf(),
+            self.inner.trees.clone(),
+            self.staging_dir(build),
+        );
+        let keep = move |digest: &factory_store::Digest| {
+            keep_materialised(&tree2, &trees, digest);
+            let _ = std::fs::remove_dir_all(&staging);
+        };
         let tree2 = tree.to_path_buf();
         // The tar is streamed straight into the store: it never exists as a second file.
-        let put = tokio::task::spawn_blocking(move || store_tree(&cas, &tree2))
-            .await
-            .map_err(|e| OrchestratorError::Task(e.to_string()))??;
+        // Without packages to store from the tree, it is kept in the same blocking call.
+        let (put, keep) = tokio::task::spawn_blocking(move || {
+            let put = store_tree(&cas, &tree2)?;
+            if has_artifacts {
+                Ok::<_, OrchestratorError>((put, Some(keep)))
+            } else {
+                keep(&put.digest);
+                Ok((put, None))
+            }
+        })
+        .await
+        .map_err(|e| OrchestratorError::Task(e.to_string()))??;
         let mut outputs = vec![BuildOutput {
             name: TREE_OUTPUT.into(),
             digest: put.digest,
             size: put.size,
         }];
         let store = &self.inner.store;
-        let kind = prepared.material.kind.as_str();
-        if matches!(kind, "deb" | "tarball") {
+        if has_artifacts {
             for file in &prepared.material.spec.outputs {
                 let path = tree.join(file);
                 let (put, _) = store.store_artifact(&path, file, kind, Some(build)).await?;
@@ -1126,14 +1145,12 @@ impl Orchestrator {
                 });
             }
         }
-        let (tree2, trees, digest) = (tree.to_path_buf(), self.inner.trees.clone(), put.digest);
-        let staging = self.staging_dir(build);
-        tokio::task::spawn_blocking(move || {
-            keep_materialised(&tree2, &trees, &digest);
-            let _ = std::fs::remove_dir_all(&staging);
-        })
-        .await
-        .map_err(|e| OrchestratorError::Task(e.to_string()))?;
+        if let Some(keep) = keep {
+            let digest = put.digest;
+            tokio::task::spawn_blocking(move || keep(&digest))
+                .await
+                .map_err(|e| OrchestratorError::Task(e.to_string()))?;
+        }
         Ok(outputs)
     }
 

@@ -208,10 +208,15 @@ impl BuildRunner {
         for path in request.inputs.values() {
             require_dir("reading input directory", path)?;
         }
-        std::fs::create_dir_all(&request.output_dir).map_err(InfraError::io(
-            "creating output directory",
-            &request.output_dir,
-        ))?;
+        // A directory this call creates is empty; only one that was there must be checked.
+        match std::fs::create_dir(&request.output_dir) {
+            Ok(()) => return self.work_dir(),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(_) => std::fs::create_dir_all(&request.output_dir).map_err(InfraError::io(
+                "creating output directory",
+                &request.output_dir,
+            ))?,
+        }
         let mut entries = std::fs::read_dir(&request.output_dir).map_err(InfraError::io(
             "reading output directory",
             &request.output_dir,
@@ -226,6 +231,11 @@ impl BuildRunner {
                 ),
             });
         }
+        self.work_dir()
+    }
+
+    /// An empty work directory: an idle one, else a new one.
+    fn work_dir(&self) -> Result<WorkDir, InfraError> {
         let pool = Arc::clone(&self.idle_work_dirs);
         if let Some(path) = pool.take() {
             return Ok(WorkDir { path, pool });

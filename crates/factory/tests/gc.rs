@@ -192,7 +192,11 @@ outputs = ["out.txt"]
     assert_eq!(freed.bytes, first[old[0]]);
     assert_eq!(freed.kept, 2);
     assert!(third.contains_key(new[0]), "lib's new output is kept");
-    // Nothing the latest builds need went: up to date again without a build.
+    // Nothing the latest builds need went: up to date again without a build (answered
+    // from the up-to-date stamp, which checks that every output is still stored).
     let out = up();
-    assert_eq!(ran_per_wave(&out), [0], "{out}");
+    assert!(
+        out.starts_with("up to date:") || ran_per_wave(&out) == [0],
+        "{out}"
+    );
 }

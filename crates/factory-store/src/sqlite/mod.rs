@@ -34,6 +34,11 @@ const MAX_GROUP_EVENTS: usize = 16_384;
 /// Scheduler turns without a new request after which a group is committed.
 const GATHER_YIELDS: u32 = 2;
 
+/// How long a group stays open for more requests when the previous group held several:
+/// concurrent appenders (builds running side by side) then share one fsync instead of
+/// paying one each. A lone appender never waits, so sequential appends stay fast.
+const CONCURRENT_LINGER: std::time::Duration = std::time::Duration::from_micros(500);
+
 /// Rows per multi-row INSERT. Row counts are split into powers of two up to this so only a
 /// handful of distinct statements exist (they stay in the prepared-statement cache).
 const MAX_ROWS_PER_INSERT: usize = 256;
@@ -320,6 +325,7 @@ fn now_ms() -> i64 {
 /// (and so multiplies throughput) when it is busy.
 async fn gather_next(
     receiver: &mut mpsc::UnboundedReceiver<WriterRequest>,
+    linger_until: Option<std::time::Instant>,
 ) -> Option<WriterRequest> {
     for _ in 0..GATHER_YIELDS {
         if let Ok(request) = receiver.try_recv() {
@@ -327,7 +333,14 @@ async fn gather_next(
         }
         tokio::task::yield_now().await;
     }
-    receiver.try_recv().ok()
+    if let Ok(request) = receiver.try_recv() {
+        return Some(request);
+    }
+    let until = linger_until?;
+    tokio::time::timeout_at(until.into(), receiver.recv())
+        .await
+        .ok()
+        .flatten()
 }
 
 struct Writer {
@@ -342,7 +355,9 @@ type Pending = (Vec<(Event, WireEvent)>, oneshot::Sender<Result<Vec<Seq>>>);
 impl Writer {
     async fn run(mut self, mut receiver: mpsc::UnboundedReceiver<WriterRequest>) {
         let mut group: Vec<Pending> = Vec::new();
+        let mut concurrent = false;
         while let Some(first) = receiver.recv().await {
+            let linger_until = concurrent.then(|| std::time::Instant::now() + CONCURRENT_LINGER);
             let mut group_events = 0;
             let mut next = Some(first);
             while let Some(request) = next.take() {
@@ -371,9 +386,10 @@ impl Writer {
                     }
                 }
                 if group_events < MAX_GROUP_EVENTS {
-                    next = gather_next(&mut receiver).await;
+                    next = gather_next(&mut receiver, linger_until).await;
                 }
             }
+            concurrent = group.len() > 1;
             let started = std::time::Instant::now();
             self.commit_group(&mut group).await;
             tracing::trace!(
