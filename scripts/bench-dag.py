@@ -5,8 +5,9 @@ scripts/bench-latency.sh, and the arithmetic on their results.
     bench-dag.py gen DIR --jobs N --width W --deps K --min-ms A --max-ms B
                          --seed S --log LOG [--prev-layer-only]
     bench-dag.py bound DIR J...          critical path, work / J, the bound
-    bench-dag.py span DIR LOG J          first start -> last end in LOG (s), and the
-                                         bound from the durations measured in LOG
+    bench-dag.py span DIR LOG J          first start -> last end in LOG (s), the bound
+                                         from the durations measured in LOG, and the
+                                         slot time lost while a job was ready (s)
     bench-dag.py latency DIR [--pooled] LOG...
                                          ready->running figures per LOG (or pooled)
     bench-dag.py check DIR LOG NINJA_DIR [STORE]
@@ -171,7 +172,28 @@ def span(a):
     for j in jobs:
         finish.append(max((finish[d] for d in j["deps"]), default=0) + took[j["name"]])
     measured = max(max(finish), sum(took.values()) / a.j)
-    print(f"{(max(end.values()) - min(start.values())) / 1e9:.6f} {measured:.6f}")
+    print(f"{(max(end.values()) - min(start.values())) / 1e9:.6f} {measured:.6f} {idle(jobs, start, end, a.j):.6f}")
+
+
+def idle(jobs, start, end, slots):
+    """Seconds, summed over slots and divided by their number, during which a
+    slot ran no job's command although some job was ready (all its inputs'
+    commands had ended; roots from the first start on) and not yet running."""
+    t0 = min(start.values())
+    events = []  # (time, d_running, d_waiting)
+    for j in jobs:
+        n = j["name"]
+        ready = max((end[f"j{d}"] for d in j["deps"]), default=t0)
+        ready = min(ready, start[n])
+        events += [(ready, 0, 1), (start[n], 1, -1), (end[n], -1, 0)]
+    events.sort()
+    running = waiting = 0
+    lost = 0
+    prev = events[0][0]
+    for t, dr, dw in events:
+        lost += min(max(slots - running, 0), waiting) * (t - prev)
+        running, waiting, prev = running + dr, waiting + dw, t
+    return lost / slots / 1e9
 
 
 def pct(xs, p):

@@ -27,7 +27,9 @@
 # cat, cksum) cost milliseconds beyond the nominal sleep on a loaded machine,
 # so the bound is also recomputed from the durations each job really took in
 # each run (end - start in the log): wall / that bound is what the engine
-# adds. Sleeping jobs need no cores: -j may exceed the number of cores.
+# adds. "idle" sums, from the same log, the time slots stood empty while a
+# job was ready (divided by -j): the engine's dispatch latency as it weighs on
+# the makespan. Sleeping jobs need no cores: -j may exceed the number of cores.
 #
 # Checks that every job ran under both engines and that factory's store holds
 # ninja's output of every job.
@@ -107,24 +109,27 @@ for line in open(sys.argv[2]):
         bounds[int(j)] = (float(b), which.strip())
 rows = {}
 for line in open(sys.argv[1]):
-    engine, j, r, wall_us, span, measured = line.split()
-    rows.setdefault((int(j), engine), []).append((int(wall_us) / 1e6, float(span), float(measured)))
+    engine, j, r, wall_us, span, measured, lost = line.split()
+    rows.setdefault((int(j), engine), []).append((int(wall_us) / 1e6, float(span), float(measured), float(lost)))
 print(f"{'-j':>3} {'bound (s)':>9} {'set by':>13} {'engine':>8} | {'wall mean':>9} {'min':>6} "
       f"{'mean/bnd':>8} {'min/bnd':>7} | {'span mean':>9} {'/bnd':>6} | {'measured bnd':>12} {'wall/mbnd':>9} | within 5%?")
 for (j, engine), xs in sorted(rows.items()):
     b, which = bounds[j]
-    walls = [w for w, _, _ in xs]
-    spans = [s for _, s, _ in xs]
-    mb = statistics.mean(m for _, _, m in xs)
-    wall_mb = statistics.mean(w / m for w, _, m in xs)
+    walls = [x[0] for x in xs]
+    spans = [x[1] for x in xs]
+    mb = statistics.mean(x[2] for x in xs)
+    wall_mb = statistics.mean(x[0] / x[2] for x in xs)
+    lost = statistics.mean(x[3] for x in xs)
     wm, sm = statistics.mean(walls), statistics.mean(spans)
     verdict = "yes" if wm <= 1.05 * b else ("min only" if min(walls) <= 1.05 * b else "no")
     print(f"{j:>3} {b:9.3f} {which:>13} {engine:>8} | {wm:9.3f} {min(walls):6.3f} "
-          f"{wm / b:8.3f} {min(walls) / b:7.3f} | {sm:9.3f} {sm / b:6.3f} | {mb:12.3f} {wall_mb:9.3f} | {verdict}")
+          f"{wm / b:8.3f} {min(walls) / b:7.3f} | {sm:9.3f} {sm / b:6.3f} | {mb:12.3f} {wall_mb:9.3f} | {lost:5.3f} | {verdict}")
 print("wall: the whole command; span: first job start -> last job end, from the jobs' log.")
 print("bound: from the nominal sleep durations; measured bnd: the same bound from the durations")
 print("the jobs really took in each run (their shell, sleep, date, cat, cksum), mean over runs;")
 print("wall/mbnd: mean over runs of wall / that run's measured bound.")
+print("idle: slot-seconds / J during which a slot ran no job although a job was ready")
+print("(its inputs' commands had ended), mean over runs: what dispatch latency costs.")
 print("within 5%?: mean wall <= 1.05 x bound (\"min only\": only the best run is).")
 EOF
 rm -rf "$work/trash"
