@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build-engine overhead against ninja on the same generated job graph.
 #
-#   scripts/bench-engine.sh [N] [SEED]        (defaults: 1000 jobs, seed 1)
+#   scripts/bench-engine.sh [N] [SEED]        (defaults: 10000 jobs, seed 1)
+#   FULL_RUNS=2 NOOP_RUNS=10 SANDBOX=1 scripts/bench-engine.sh 10000
 #
 # Generates a layered DAG of N trivial jobs (layers of ceil(sqrt(N)) jobs;
 # every job after the first layer depends on 3 jobs picked, from SEED, among
@@ -13,13 +14,21 @@
 # Times, with hyperfine: a full build by `ninja -j2` (fresh build dir each
 # run) and by `factory up --once --no-sandbox -j 2` (fresh store each run),
 # then a no-change rebuild of each, and prints factory/ninja ratios.
-# Needs python3, ninja and hyperfine.
+# SANDBOX=1 adds a full build by factory with the bubblewrap sandbox on.
+# Needs python3, ninja and hyperfine (and bwrap for SANDBOX=1).
+#
+# Before each full build the previous outputs are moved aside, not deleted:
+# on ext4 without a journal (this machine), creating a file scans the inodes
+# freed in the last few seconds, so deleting thousands of files right before
+# a run would slow down whichever engine runs next. The moved trees are
+# deleted at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=${1:-1000}
+n=${1:-10000}
 seed=${2:-1}
-full_runs=${FULL_RUNS:-5}
+full_runs=${FULL_RUNS:-3}
 noop_runs=${NOOP_RUNS:-10}
+sandbox=${SANDBOX:-0}
 for tool in python3 ninja hyperfine; do
     command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
@@ -27,7 +36,7 @@ cargo build --release -q -p factory
 factory=$PWD/target/release/factory
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/def" "$work/ninja"
+mkdir -p "$work/def" "$work/ninja" "$work/trash"
 
 # One generator writes both forms so they cannot drift apart. Job 0..w-1 form
 # the first layer; job i is in layer i // w and depends only on jobs < layer*w.
@@ -69,13 +78,23 @@ echo "== $n jobs, seed $seed: factory and ninja give j$last the same output"
 ninja_cmd="ninja -C $work/ninja -j2 --quiet"
 factory_cmd="$factory --store $work/store up --once --no-sandbox -j 2 --definition $work/def"
 export_json() { echo "$work/$1.json"; }
+# A command moving a directory into the trash under a fresh name (see the note at the top).
+set_aside() { echo "if [ -e $1 ]; then mv $1 \$(mktemp -d -p $work/trash)/; fi"; }
 
 echo "== full build"
-hyperfine --style basic -N --runs "$full_runs" --export-json "$(export_json full)" \
-    --prepare "rm -rf $work/ninja/out $work/ninja/.ninja_log $work/ninja/.ninja_deps" \
+hyperfine --style basic --runs "$full_runs" --export-json "$(export_json full)" \
+    --prepare "$(set_aside "$work/ninja/out"); rm -f $work/ninja/.ninja_log $work/ninja/.ninja_deps" \
     -n "ninja -j2" "$ninja_cmd" \
-    --prepare "rm -rf $work/store" \
+    --prepare "$(set_aside "$work/store")" \
     -n "factory up --once -j 2" "$factory_cmd"
+
+if [ "$sandbox" = 1 ]; then
+    echo "== full build, factory with the sandbox on (bubblewrap)"
+    hyperfine --style basic --runs "$full_runs" --export-json "$(export_json sandbox)" \
+        --prepare "$(set_aside "$work/sandboxed")" \
+        -n "factory up --once -j 2 (sandboxed)" \
+        "$factory --store $work/sandboxed up --once -j 2 --definition $work/def"
+fi
 
 echo "== no-change rebuild"
 $ninja_cmd >/dev/null
@@ -85,11 +104,15 @@ hyperfine --style basic -N --warmup 1 --runs "$noop_runs" --export-json "$(expor
     -n "factory up --once -j 2 (no change)" "$factory_cmd"
 
 echo "== ratios factory/ninja (mean wall time)"
-python3 - "$(export_json full)" "$(export_json noop)" <<'EOF'
-import json, sys
+python3 - "$(export_json full)" "$(export_json noop)" "$(export_json sandbox)" <<'EOF'
+import json, os, sys
 for label, path, bound in (("full build", sys.argv[1], 1.3), ("no-change rebuild", sys.argv[2], 1.5)):
     ninja, ours = (r["mean"] for r in json.load(open(path))["results"])
     ratio = ours / ninja
     verdict = "within" if ratio <= bound else "OVER"
     print(f"{label}: {ours:.3f} s / {ninja:.3f} s = {ratio:.2f}x ({verdict} the {bound}x target)")
+if os.path.exists(sys.argv[3]):
+    plain = json.load(open(sys.argv[1]))["results"][1]["mean"]
+    boxed = json.load(open(sys.argv[3]))["results"][0]["mean"]
+    print(f"sandbox cost: {boxed:.3f} s sandboxed / {plain:.3f} s plain = {boxed / plain:.2f}x")
 EOF

@@ -526,6 +526,16 @@ impl Orchestrator {
         let names: Vec<String> = set.iter().map(Job::name).collect();
         self.inner.observer.wave_planned(wave, &names);
         let mut sched = Scheduler::new(&def, &set)?;
+        // Each job's latest usable build, fetched for the whole wave in one query.
+        let mut previous: HashMap<String, BuildRecord> = self
+            .inner
+            .store
+            .db()
+            .latest_successful_builds(&names)
+            .await?
+            .into_iter()
+            .map(|b| (b.component.clone(), b))
+            .collect();
         let mut done: HashMap<Job, Done> = HashMap::new();
         let mut reports = Vec::new();
         let mut running: JoinSet<(Job, Result<BuildReport, OrchestratorError>)> = JoinSet::new();
@@ -549,6 +559,7 @@ impl Orchestrator {
                     cancel: stop.token().child_token(),
                     stop: stop.clone(),
                     work_done: work_done.clone(),
+                    previous: previous.remove(&job.name()),
                 };
                 running.spawn(async move {
                     let result = this.process(def, job.clone(), inputs, claim, ctx).await;
@@ -744,7 +755,7 @@ impl Orchestrator {
         })
         .await
         .map_err(|e| OrchestratorError::Task(e.to_string()))?;
-        let previous = db.latest_successful_build(&job.name()).await?;
+        let previous = ctx.previous.clone();
         let (prepared, revision) = match prepared {
             Ok(prepared) => prepared,
             Err(error) => return self.record_unpreparable(&job, ctx.wave, error).await,
@@ -1360,6 +1371,8 @@ struct JobContext {
     stop: Stop,
     /// Where a build hands its slot back once its work succeeded.
     work_done: tokio::sync::mpsc::UnboundedSender<(Job, Slot)>,
+    /// The job's latest usable build when the wave started.
+    previous: Option<BuildRecord>,
 }
 
 /// What `factory explain` compares: every ingredient of the key, named.

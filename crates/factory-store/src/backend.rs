@@ -81,6 +81,12 @@ pub trait Projections: Send + Sync {
         component: &str,
     ) -> impl Future<Output = Result<Option<BuildRecord>>> + Send;
 
+    /// [`Self::latest_successful_build`] of each of `components` that has one, in one query.
+    fn latest_successful_builds(
+        &self,
+        components: &[String],
+    ) -> impl Future<Output = Result<Vec<BuildRecord>>> + Send;
+
     /// Every build of `component`, oldest first.
     fn builds_of_component(
         &self,

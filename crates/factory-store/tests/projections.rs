@@ -218,6 +218,31 @@ async fn queries_answer_what_the_engine_asks() {
         db.latest_build("hello").await.unwrap().unwrap().id,
         s.hello3
     );
+    // Many components in one query: the same answers as one by one, none for a component
+    // without a usable build or unknown.
+    let names: Vec<String> = ["libgreet", "hello", "broken", "bye", "tool", "nope"]
+        .map(String::from)
+        .to_vec();
+    let batch = db.latest_successful_builds(&names).await.unwrap();
+    let mut one_by_one = Vec::new();
+    for name in &names {
+        if let Some(build) = db.latest_successful_build(name).await.unwrap() {
+            one_by_one.push(build);
+        }
+    }
+    let ids = |builds: &[factory_store::BuildRecord]| {
+        let mut ids: Vec<_> = builds.iter().map(|b| b.id).collect();
+        ids.sort();
+        ids
+    };
+    assert!(!batch.is_empty());
+    assert_eq!(ids(&batch), ids(&one_by_one));
+    assert!(
+        batch
+            .iter()
+            .all(|b| b.component != "broken" && b.component != "nope")
+    );
+
     let latest_ok = db.latest_successful_build("hello").await.unwrap().unwrap();
     assert_eq!(latest_ok.id, s.hello3);
     assert_eq!(latest_ok.state, BuildState::Reused);

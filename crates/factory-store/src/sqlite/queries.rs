@@ -243,6 +243,17 @@ impl Projections for SqliteStore {
         self.one_build(&sql, component.to_owned()).await
     }
 
+    async fn latest_successful_builds(&self, components: &[String]) -> Result<Vec<BuildRecord>> {
+        // One statement for any number of names: they travel as one JSON array.
+        let names = serde_json::to_string(components).expect("strings serialize to JSON");
+        let sql = format!(
+            "SELECT {BUILD_COLUMNS} FROM builds WHERE id IN (SELECT max(id) FROM builds \
+             WHERE state IN {USABLE} AND component IN (SELECT value FROM json_each(?)) \
+             GROUP BY component)"
+        );
+        self.many_builds(&sql, names).await
+    }
+
     async fn builds_of_component(&self, component: &str) -> Result<Vec<BuildRecord>> {
         let sql = format!("SELECT {BUILD_COLUMNS} FROM builds WHERE component = ? ORDER BY id");
         self.many_builds(&sql, component.to_owned()).await
