@@ -83,11 +83,21 @@ pub enum StopReason {
     Superseded(String),
 }
 
-/// Stops a running wave: running builds are killed, nothing new is dispatched.
+/// Stops a running wave (running builds are killed, nothing new is dispatched), or only
+/// the jobs of it that a newer change made outdated.
 #[derive(Debug, Clone, Default)]
 pub struct Stop {
     token: CancellationToken,
     why: Arc<Mutex<Option<StopReason>>>,
+    jobs: Arc<Mutex<JobStops>>,
+}
+
+#[derive(Debug, Default)]
+struct JobStops {
+    /// Jobs a newer change made outdated, with the reason.
+    outdated: HashMap<Job, String>,
+    /// The cancellation of every job dispatched so far.
+    tokens: HashMap<Job, CancellationToken>,
 }
 
 impl Stop {
@@ -113,6 +123,40 @@ impl Stop {
 
     pub fn token(&self) -> &CancellationToken {
         &self.token
+    }
+
+    /// A newer change made these jobs' builds outdated: the running ones are killed and
+    /// recorded as cancelled with `reason`, the others are not started; the rest of the
+    /// wave goes on. Pass the change's whole affected set, so what depends on an outdated
+    /// job is outdated too.
+    pub fn supersede(&self, jobs: impl IntoIterator<Item = Job>, reason: &str) {
+        let mut stops = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        for job in jobs {
+            if let Some(token) = stops.tokens.get(&job) {
+                token.cancel();
+            }
+            stops
+                .outdated
+                .entry(job)
+                .or_insert_with(|| reason.to_owned());
+        }
+    }
+
+    /// Why `job` was superseded, if it was.
+    pub fn outdated(&self, job: &Job) -> Option<String> {
+        let stops = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        stops.outdated.get(job).cloned()
+    }
+
+    /// The cancellation of one job: by the whole wave's stop or by [`Stop::supersede`].
+    fn job_token(&self, job: &Job) -> CancellationToken {
+        let token = self.token.child_token();
+        let mut stops = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        if stops.outdated.contains_key(job) {
+            token.cancel();
+        }
+        stops.tokens.insert(job.clone(), token.clone());
+        token
     }
 }
 
@@ -146,6 +190,8 @@ pub struct WaveReport {
     pub duration: Duration,
     /// The event that recorded the end of the wave (none when it was left to resume).
     pub finished: Option<factory_store::Seq>,
+    /// Jobs not started because a newer change made them outdated ([`Stop::supersede`]).
+    pub superseded: usize,
 }
 
 impl WaveReport {
@@ -177,6 +223,12 @@ impl WaveReport {
         let current = self.up_to_date();
         if current > 0 {
             parts.push(format!("{current} up to date"));
+        }
+        if self.superseded > 0 {
+            parts.push(format!(
+                "{} not started (a newer change covers them)",
+                self.superseded
+            ));
         }
         if parts.is_empty() {
             "nothing to do".into()
@@ -543,9 +595,15 @@ impl Orchestrator {
         let (work_done, mut work_done_rx) = tokio::sync::mpsc::unbounded_channel::<(Job, Slot)>();
         // Slots claimed for jobs that become ready when a build's outputs are stored.
         let mut early_claims: HashMap<Job, Claim> = HashMap::new();
+        let mut superseded = 0;
         loop {
             while running.len() < self.in_flight_limit() && !stop.is_stopped() {
                 let Some(job) = sched.pop_ready() else { break };
+                if stop.outdated(&job).is_some() {
+                    // A newer change covers it (and what depends on it, outdated too).
+                    superseded += 1;
+                    continue;
+                }
                 let inputs = self.resolve_inputs(&def, &job, &done).await?;
                 let claim = early_claims
                     .remove(&job)
@@ -556,7 +614,8 @@ impl Orchestrator {
                     wave,
                     is_changed: changed.contains(&job),
                     reason: reason.clone(),
-                    cancel: stop.token().child_token(),
+                    cancel: stop.job_token(&job),
+                    job: job.clone(),
                     stop: stop.clone(),
                     work_done: work_done.clone(),
                     previous: previous.remove(&job.name()),
@@ -626,6 +685,7 @@ impl Orchestrator {
             stopped: stopped.clone(),
             duration: started.elapsed(),
             finished: None,
+            superseded,
         };
         let summary = match &stopped {
             // Left unfinished on purpose: the next start resumes it.
@@ -1368,6 +1428,7 @@ struct JobContext {
     is_changed: bool,
     reason: ChangeReason,
     cancel: CancellationToken,
+    job: Job,
     stop: Stop,
     /// Where a build hands its slot back once its work succeeded.
     work_done: tokio::sync::mpsc::UnboundedSender<(Job, Slot)>,
@@ -1578,6 +1639,12 @@ fn no_space_left(dir: &Path) -> bool {
 }
 
 fn cancelled(ctx: &JobContext) -> Failure {
+    if let Some(reason) = ctx.stop.outdated(&ctx.job) {
+        return Failure {
+            class: FailureClass::Cancelled,
+            message: format!("superseded by {reason}"),
+        };
+    }
     let message = match ctx.stop.reason() {
         Some(StopReason::Superseded(by)) => format!("superseded by {by}"),
         _ => "stopped: the factory shut down (the wave resumes on the next start)".into(),

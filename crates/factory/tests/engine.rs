@@ -397,6 +397,90 @@ fn a_newer_change_supersedes_the_running_build_of_the_component() {
     );
 }
 
+#[test]
+fn a_newer_change_cancels_only_the_builds_it_makes_outdated() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let def = dir.path().join("def");
+    let slow = "sleep 3; cat \"$FACTORY_SRC\"/input > {out}/out.txt";
+    let text = command_component("edited", &[], slow)
+        + &command_component("other", &[], slow)
+        + &command_component(
+            "user",
+            &["edited".into()],
+            "cat \"$FACTORY_SRC\"/input {dep.edited}/out.txt > {out}/out.txt",
+        );
+    write(&def.join("components.toml"), &text);
+    for name in ["edited", "other", "user"] {
+        write(&def.join("src").join(name).join("input"), "v1");
+    }
+    let store = dir.path().join("store");
+    let mut up = factory()
+        .arg("--store")
+        .arg(&store)
+        .args(["up", "--no-sandbox", "-j", "4", "--definition"])
+        .arg(&def)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(up.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("watching") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "factory up ended");
+    }
+    let wait_for = |what: &dyn Fn(&[Line]) -> bool| {
+        let started = Instant::now();
+        while !what(&events_of(&store)) {
+            assert!(started.elapsed() < Duration::from_secs(60), "timed out");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let count = |events: &[Line], kind: &str| events.iter().filter(|(_, k, _)| k == kind).count();
+    // One change to both slow components; while both build, a newer change to one of them.
+    write(&def.join("src/edited/input"), "v2");
+    write(&def.join("src/other/input"), "v2");
+    wait_for(&|e| count(e, "build_started") == 5);
+    write(&def.join("src/edited/input"), "v3");
+    // other v2, edited v3 and user on top of it.
+    wait_for(&|e| count(e, "build_succeeded") == 6);
+    nix_kill_int(up.id());
+    assert!(up.wait().unwrap().success());
+    let events = events_of(&store);
+    let cancelled: Vec<&Line> = events
+        .iter()
+        .filter(|(_, k, _)| k == "build_cancelled")
+        .collect();
+    assert_eq!(cancelled.len(), 1, "only edited's v2 build: {events:#?}");
+    assert!(
+        cancelled[0]
+            .2
+            .contains("superseded by a newer change to edited"),
+        "{cancelled:?}"
+    );
+    let queued_of = |name: &str| -> Vec<u64> {
+        events
+            .iter()
+            .filter(|(_, k, rest)| k == "build_queued" && rest.starts_with(&format!("{name} key")))
+            .map(|(seq, _, _)| *seq)
+            .collect()
+    };
+    let cancelled_build = &cancelled[0].2;
+    assert!(
+        queued_of("edited")
+            .iter()
+            .any(|b| cancelled_build.starts_with(&format!("b{b}"))),
+        "the cancelled build is edited's: {events:#?}"
+    );
+    // other's v2 build was not disturbed: queued twice (v1, v2), both succeeded.
+    let other = queued_of("other");
+    assert_eq!(other.len(), 2, "{events:#?}");
+    for build in other {
+        position(&events, "build_succeeded", &format!("b{build}:"));
+    }
+}
+
 fn nix_kill_int(pid: u32) {
     ok(Command::new("kill").args(["-INT", &pid.to_string()]));
 }

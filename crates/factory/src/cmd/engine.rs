@@ -348,8 +348,9 @@ async fn up_async(store_dir: &Path, args: &UpArgs) -> Result<()> {
             tokio::spawn(async move { orch.run_change(def, change, wave_stop).await })
         };
         tokio::pin!(wave);
-        // A newer change while the wave runs supersedes its remaining builds; the next
-        // wave covers both changes (what already succeeded is reused by key).
+        // A newer change while the wave runs supersedes the builds it makes outdated (the
+        // changed jobs and what depends on them); the rest of the wave goes on, and the
+        // next wave builds the newer change.
         let result = loop {
             tokio::select! {
                 result = &mut wave => break result,
@@ -362,10 +363,8 @@ async fn up_async(store_dir: &Path, args: &UpArgs) -> Result<()> {
                         }
                         if !jobs.is_empty() {
                             let names: Vec<String> = jobs.iter().map(Job::name).collect();
-                            wave_stop.stop(StopReason::Superseded(format!("a newer change to {}", names.join(", "))));
-                            if pending.is_empty() {
-                                pending.extend(change.jobs.iter().cloned());
-                            }
+                            let outdated = factory_engine::orchestrator::affected_jobs(&def, &jobs);
+                            wave_stop.supersede(outdated, &format!("a newer change to {}", names.join(", ")));
                             pending.extend(jobs);
                             reason = why;
                         }
