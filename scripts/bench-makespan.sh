@@ -112,7 +112,7 @@ for line in open(sys.argv[1]):
     engine, j, r, wall_us, span, measured, lost = line.split()
     rows.setdefault((int(j), engine), []).append((int(wall_us) / 1e6, float(span), float(measured), float(lost)))
 print(f"{'-j':>3} {'bound (s)':>9} {'set by':>13} {'engine':>8} | {'wall mean':>9} {'min':>6} "
-      f"{'mean/bnd':>8} {'min/bnd':>7} | {'span mean':>9} {'/bnd':>6} | {'measured bnd':>12} {'wall/mbnd':>9} | within 5%?")
+      f"{'mean/bnd':>8} {'min/bnd':>7} | {'span mean':>9} {'/bnd':>6} | {'measured bnd':>12} {'wall/mbnd':>9} | {'idle':>5} | within 5%?")
 for (j, engine), xs in sorted(rows.items()):
     b, which = bounds[j]
     walls = [x[0] for x in xs]
