@@ -481,6 +481,30 @@ fn a_newer_change_cancels_only_the_builds_it_makes_outdated() {
     }
 }
 
+#[test]
+fn up_once_fails_when_a_build_failed_or_was_blocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = dir.path().join("def");
+    let text = command_component("bad", &[], "exit 3")
+        + &command_component(
+            "after",
+            &["bad".into()],
+            "cp {dep.bad}/out.txt {out}/out.txt",
+        );
+    write(&def.join("components.toml"), &text);
+    for name in ["bad", "after"] {
+        write(&def.join("src").join(name).join("input"), name);
+    }
+    let output = run(factory()
+        .arg("--store")
+        .arg(dir.path().join("store"))
+        .args(["up", "--once", "--no-sandbox", "--definition"])
+        .arg(&def));
+    assert!(!output.status.success(), "{}", stdout(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("2 build(s) failed or blocked"), "{stderr}");
+}
+
 fn nix_kill_int(pid: u32) {
     ok(Command::new("kill").args(["-INT", &pid.to_string()]));
 }

@@ -265,6 +265,11 @@ async fn up_async(store_dir: &Path, args: &UpArgs) -> Result<()> {
             .await?;
     }
     if args.once {
+        // As for `rebuild`: scripts and CI must see that the factory is not all built.
+        let failed = report.count(BuildState::Failed) + report.count(BuildState::Blocked);
+        if failed > 0 {
+            bail!("{failed} build(s) failed or blocked");
+        }
         return Ok(());
     }
     // Git sources cannot be watched: their revisions are polled.
