@@ -1273,18 +1273,36 @@ impl Orchestrator {
 
     /// Removes materialised trees that are no longer live, then unreferenced blobs.
     pub async fn gc(&self) -> Result<(factory_store::GcReport, usize), OrchestratorError> {
-        let live = self.inner.store.db().live_digests().await?;
+        let db = self.inner.store.db();
+        // A build stores its outputs before the event that makes them live: while builds
+        // run (in this process or another), blobs younger than the oldest of them stay.
+        let oldest_running = db
+            .unfinished_builds()
+            .await?
+            .iter()
+            .map(|b| b.queued_at_ms)
+            .min();
+        let min_age = oldest_running.map_or(Duration::ZERO, |queued_ms| {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            Duration::from_millis(now_ms.saturating_sub(queued_ms).max(0) as u64)
+                + Duration::from_secs(1)
+        });
+        let live: std::collections::HashSet<String> =
+            db.live_digests().await?.iter().map(|d| d.hex()).collect();
         let mut removed_trees = 0;
         if let Ok(entries) = std::fs::read_dir(&self.inner.trees) {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                let keep = live.iter().any(|d| d.hex() == name);
+                let keep =
+                    live.contains(&name) || (oldest_running.is_some() && name.starts_with('.'));
                 if !keep && std::fs::remove_dir_all(entry.path()).is_ok() {
                     removed_trees += 1;
                 }
             }
         }
-        let report = self.inner.store.gc(Duration::ZERO).await?;
+        let report = self.inner.store.gc(min_age).await?;
         Ok((report, removed_trees))
     }
 }
