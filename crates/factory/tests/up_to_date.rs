@@ -97,7 +97,11 @@ fn nothing_changed_is_answered_without_a_wave_and_any_change_runs_one() {
     let again = s.up(&[]);
     assert!(answered_by_stamp(&again), "{again}");
     assert!(again.contains("all 2 job outputs present"), "{again}");
-    assert_eq!(s.event_count(), events, "the answer from the stamp records nothing");
+    assert_eq!(
+        s.event_count(),
+        events,
+        "the answer from the stamp records nothing"
+    );
 
     // A source edit: the full path, which rebuilds what the edit affects.
     write(&s.def.join("src/app/app.c"), "int app2;\n");
