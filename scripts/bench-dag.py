@@ -95,7 +95,6 @@ def bound(a):
         finish.append(start + j["ms"])
     critical = max(finish) / 1000
     work = sum(j["ms"] for j in jobs) / 1000
-    depth = 0
     chain = []
     for j in jobs:
         chain.append(1 + max((chain[d] for d in j["deps"]), default=0))

@@ -10,6 +10,14 @@
 # factory both do) cannot always reach it, so ninja's ratio on the same graph
 # is printed beside factory's as the practical floor.
 #
+# How the two order ready jobs (what the zero-overhead simulations printed
+# first replay): factory's Scheduler (crates/factory-engine/src/orchestrator.rs)
+# ranks a ready job by the longest chain of dependents below it counted in
+# jobs, ties by name; it uses no durations, neither declared nor from build
+# history, and slots go to the highest claim (crates/factory-engine/src/
+# slots.rs). Ninja 1.11 starts ready edges in manifest order (its .ninja_log,
+# deleted before every run here, holds no history either).
+#
 # scripts/bench-dag.py generates a seeded random layered DAG (layers of
 # ceil(sqrt(N)) jobs; every job after the first layer depends on 3 jobs, one
 # from the layer just before, the others from any earlier layer) both as a
