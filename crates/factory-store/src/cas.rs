@@ -4,7 +4,9 @@
 //! A blob is written to a temporary file in `<store>/cas/tmp/` (same file system, so the
 //! final rename is atomic), hashed while it is written, fsynced, made read-only, renamed into
 //! place and the directory fsynced. A reader therefore sees a complete blob or none; a crash
-//! or a full disk leaves at most a temporary file, which the next `open` removes.
+//! or a full disk leaves at most a temporary file, which a later `open` removes once nothing
+//! has written to it for [`STALE_TEMPORARY`] (another process opening the store, say for
+//! `factory events`, must not remove a blob that a running factory is still writing).
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -16,6 +18,9 @@ use crate::digest::{Digest, Hasher};
 use crate::error::{Result, StoreError};
 
 const BUFFER: usize = 256 * 1024;
+
+/// How long a temporary file must have gone unwritten before it counts as left by a crash.
+pub const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
 
 /// The content-addressed blob store. All operations are blocking file-system calls; from async
 /// code call them inside `tokio::task::spawn_blocking`.
@@ -67,9 +72,18 @@ impl Cas {
 
     fn remove_stale_temporaries(&self) -> Result<()> {
         let entries = fs::read_dir(&self.tmp).map_err(|e| StoreError::io("list", &self.tmp, e))?;
+        let now = SystemTime::now();
         for entry in entries {
             let entry = entry.map_err(|e| StoreError::io("list", &self.tmp, e))?;
             let path = entry.path();
+            let idle = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| now.duration_since(modified).ok());
+            if idle.is_none_or(|idle| idle < STALE_TEMPORARY) {
+                continue;
+            }
             match fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

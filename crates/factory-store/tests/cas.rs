@@ -116,13 +116,29 @@ fn a_failed_write_leaves_no_partial_object() {
 }
 
 #[test]
-fn leftover_temporaries_are_removed_on_open() {
+fn leftover_temporaries_are_removed_on_open_but_not_writes_in_progress() {
     let dir = tempfile::tempdir().unwrap();
-    Cas::open(dir.path()).unwrap();
+    let cas = Cas::open(dir.path()).unwrap();
     let stale = dir.path().join("tmp/.put-crashed");
     fs::write(&stale, b"half a blob").unwrap();
+    let long_ago = std::time::SystemTime::now() - factory_store::cas::STALE_TEMPORARY * 2;
+    fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    // Another process opens the store while this one is writing a blob.
+    let mut writing = cas.writer().unwrap();
+    writing.write_bytes(b"first half").unwrap();
     Cas::open(dir.path()).unwrap();
-    assert!(!stale.exists());
+    assert!(!stale.exists(), "left by a crash long ago");
+    writing.write_bytes(b", second half").unwrap();
+    let put = writing.commit().unwrap();
+    assert_eq!(
+        cas.read(&put.digest, factory_store::Verify::Yes).unwrap(),
+        b"first half, second half"
+    );
 }
 
 #[test]
