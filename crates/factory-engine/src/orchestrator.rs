@@ -849,16 +849,17 @@ impl Orchestrator {
             why_inputs.insert("revision".into(), revision);
         }
         let reason = queue_reason(&ctx, previous.as_ref(), &why_inputs);
-        let build = BuildId::from(
-            db.append_one(Event::BuildQueued {
-                wave: Some(ctx.wave),
-                component: job.name(),
-                key: store_key.clone(),
-                reason: reason.clone(),
-                inputs: why_inputs,
-            })
-            .await?,
-        );
+        // Recording the build and asking whether its key already succeeded are independent:
+        // both at once, so a build starts one round trip sooner.
+        let queued = db.append_one(Event::BuildQueued {
+            wave: Some(ctx.wave),
+            component: job.name(),
+            key: store_key.clone(),
+            reason: reason.clone(),
+            inputs: why_inputs,
+        });
+        let (queued, reusable) = tokio::join!(queued, self.inner.store.reusable_build(&store_key));
+        let build = BuildId::from(queued?);
         let mut report = BuildReport {
             job: job.name(),
             build,
@@ -870,7 +871,7 @@ impl Orchestrator {
             output_unchanged: false,
             up_to_date: false,
         };
-        if let Some(existing) = self.inner.store.reusable_build(&store_key).await? {
+        if let Some(existing) = reusable? {
             return self
                 .record_reuse(report, existing, previous, &ctx, &inputs)
                 .await;
@@ -913,8 +914,15 @@ impl Orchestrator {
         match result {
             Ok(outputs) => {
                 let digest = outputs[0].digest;
-                db.append_one(Event::BuildSucceeded { build, outputs })
-                    .await?;
+                // Not awaited, so dependents start one fsync sooner: the log commits in
+                // submission order, so whatever a dependent records is committed after this
+                // success, and a success lost in a crash only means the build runs again.
+                let committed = db.submit(vec![Event::BuildSucceeded { build, outputs }]);
+                tokio::spawn(async move {
+                    if let Err(error) = committed.await {
+                        tracing::error!(%build, %error, "the success of a build was not recorded; it runs again next time");
+                    }
+                });
                 report.state = BuildState::Succeeded;
                 report.output = Some(digest);
                 if let Some(prev) = &previous
