@@ -600,7 +600,9 @@ impl Orchestrator {
             while running.len() < self.in_flight_limit() && !stop.is_stopped() {
                 let Some(job) = sched.pop_ready() else { break };
                 if stop.outdated(&job).is_some() {
-                    // A newer change covers it (and what depends on it, outdated too).
+                    // A newer change covers it (and what depends on it, outdated too). Its
+                    // early claim goes too, or it would hold a slot for nobody.
+                    early_claims.remove(&job);
                     superseded += 1;
                     continue;
                 }
