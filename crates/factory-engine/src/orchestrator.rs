@@ -577,7 +577,6 @@ impl Orchestrator {
         let started = Instant::now();
         let names: Vec<String> = set.iter().map(Job::name).collect();
         self.inner.observer.wave_planned(wave, &names);
-        let mut sched = Scheduler::new(&def, &set)?;
         // Each job's latest usable build, fetched for the whole wave in one query.
         let mut previous: HashMap<String, BuildRecord> = self
             .inner
@@ -588,6 +587,7 @@ impl Orchestrator {
             .into_iter()
             .map(|b| (b.component.clone(), b))
             .collect();
+        let mut sched = Scheduler::new(&def, &set, &run_times(&previous))?;
         let mut done: HashMap<Job, Done> = HashMap::new();
         let mut reports = Vec::new();
         let mut running: JoinSet<(Job, Result<BuildReport, OrchestratorError>)> = JoinSet::new();
@@ -1903,8 +1903,28 @@ struct Scheduler {
     blocked: BTreeSet<Job>,
 }
 
+/// How long each job's latest build ran, in ms, where the store knows it (a reused or
+/// cut-off build did not run, so it tells nothing).
+fn run_times(previous: &HashMap<String, BuildRecord>) -> HashMap<String, u64> {
+    previous
+        .values()
+        .filter(|b| b.state == BuildState::Succeeded)
+        .filter_map(|b| {
+            let ran = b.finished_at_ms? - b.started_at_ms?;
+            Some((b.component.clone(), ran.max(1) as u64))
+        })
+        .collect()
+}
+
 impl Scheduler {
-    fn new(def: &Definition, set: &[Job]) -> Result<Scheduler, OrchestratorError> {
+    /// `run_times`: how long jobs took last time (ms). With none, every job weighs the same
+    /// and the longest chain is the one with the most jobs; with some, the chain that takes
+    /// longest goes first, jobs without a time weighing as much as the median job.
+    fn new(
+        def: &Definition,
+        set: &[Job],
+        run_times: &HashMap<String, u64>,
+    ) -> Result<Scheduler, OrchestratorError> {
         let members: BTreeSet<&Job> = set.iter().collect();
         let mut waiting = HashMap::new();
         let mut dependents: HashMap<Job, Vec<Job>> = HashMap::new();
@@ -1919,7 +1939,20 @@ impl Scheduler {
                 dependents.entry(dep).or_default().push(job.clone());
             }
         }
-        // Longest chain of dependents, computed in reverse topological order.
+        let known: Vec<u64> = {
+            let mut known: Vec<u64> = set
+                .iter()
+                .filter_map(|job| run_times.get(&job.name()).copied())
+                .collect();
+            known.sort_unstable();
+            known
+        };
+        let typical = known.get(known.len() / 2).copied().unwrap_or(1);
+        let weight = |job: &Job| -> usize {
+            let ms = run_times.get(&job.name()).copied().unwrap_or(typical);
+            usize::try_from(ms).unwrap_or(usize::MAX)
+        };
+        // Longest chain of dependents (in time where known), in reverse topological order.
         let mut height: HashMap<Job, usize> = HashMap::new();
         for job in topological(def, set)?.into_iter().rev() {
             let below = dependents
@@ -1932,7 +1965,7 @@ impl Scheduler {
                         .unwrap_or(0)
                 })
                 .unwrap_or(0);
-            height.insert(job.clone(), below + 1);
+            height.insert(job.clone(), below.saturating_add(weight(job)));
         }
         let ready = waiting
             .iter()

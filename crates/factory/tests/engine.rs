@@ -294,6 +294,68 @@ fn one_job_at_a_time_runs_the_longest_chain_first() {
 }
 
 #[test]
+fn with_build_history_the_chain_that_takes_longest_goes_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = dir.path().join("def");
+    let copy = "cat \"$FACTORY_SRC\"/input > {out}/out.txt";
+    let mut text = String::new();
+    text += &command_component("long", &[], &format!("sleep 1.5; {copy}"));
+    text += &command_component("x", &[], copy);
+    text += &command_component("y", &["x".into()], copy);
+    text += &command_component("z", &["y".into()], copy);
+    write(&def.join("components.toml"), &text);
+    let inputs = |version: &str| {
+        for name in ["long", "x", "y", "z"] {
+            write(
+                &def.join("src").join(name).join("input"),
+                &format!("{name} {version}"),
+            );
+        }
+    };
+    let store = dir.path().join("store");
+    let up = || {
+        ok(factory()
+            .arg("--store")
+            .arg(&store)
+            .args(["up", "--once", "--no-sandbox", "-j", "1", "--definition"])
+            .arg(&def))
+    };
+    let started_order = |events: &[Line], after: u64| -> Vec<String> {
+        let component_of = |build: &str| {
+            events
+                .iter()
+                .find(|(seq, k, _)| k == "build_queued" && format!("b{seq}") == build)
+                .map(|(_, _, rest)| rest.split_whitespace().next().unwrap().to_owned())
+                .unwrap()
+        };
+        events
+            .iter()
+            .filter(|(seq, k, _)| *seq > after && k == "build_started")
+            .map(|(_, _, rest)| component_of(rest.split_whitespace().next().unwrap()))
+            .collect()
+    };
+    // No history: the chain with more jobs (x -> y -> z) goes first; z and long tie.
+    inputs("1");
+    up();
+    let first = events_of(&store);
+    assert_eq!(
+        started_order(&first, 0),
+        ["x", "y", "long", "z"],
+        "{first:#?}"
+    );
+    // Every job changes; now the store knows that `long` takes far longer than x and y.
+    inputs("2");
+    up();
+    let second = events_of(&store);
+    let after = first.last().unwrap().0;
+    assert_eq!(
+        started_order(&second, after),
+        ["long", "x", "y", "z"],
+        "{second:#?}"
+    );
+}
+
+#[test]
 fn a_build_starts_when_its_inputs_exist_without_a_barrier_between_levels() {
     let dir = tempfile::tempdir().unwrap();
     let def = dir.path().join("def");
