@@ -12,10 +12,10 @@
 #
 # How the two order ready jobs (what the zero-overhead simulations printed
 # first replay): factory's Scheduler (crates/factory-engine/src/orchestrator.rs)
-# ranks a ready job by the longest chain of dependents below it counted in
-# jobs, ties by name; it uses no durations, neither declared nor from build
-# history, and slots go to the highest claim (crates/factory-engine/src/
-# slots.rs). Ninja 1.11 starts ready edges in manifest order (its .ninja_log,
+# ranks a ready job by the longest chain of dependents below it, weighed by the
+# jobs' last run times where the store has them and counted in jobs where it
+# has none (as here: every run starts from a fresh store), ties by name; slots
+# go to the highest claim (crates/factory-engine/src/slots.rs). Ninja 1.11 starts ready edges in manifest order (its .ninja_log,
 # deleted before every run here, holds no history either).
 #
 # scripts/bench-dag.py generates a seeded random layered DAG (layers of
