@@ -113,6 +113,9 @@ pub trait Projections: Send + Sync {
 
     fn component_names(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
 
+    /// Every component as [`Self::component`] gives it, by name, in three queries.
+    fn components(&self) -> impl Future<Output = Result<Vec<ComponentRecord>>> + Send;
+
     fn artifacts_of_build(
         &self,
         build: BuildId,

@@ -218,6 +218,14 @@ async fn queries_answer_what_the_engine_asks() {
         db.latest_build("hello").await.unwrap().unwrap().id,
         s.hello3
     );
+    // Every component at once: the same records as asked one by one.
+    let all = db.components().await.unwrap();
+    let names = db.component_names().await.unwrap();
+    assert_eq!(all.len(), names.len());
+    for (record, name) in all.iter().zip(&names) {
+        assert_eq!(Some(record), db.component(name).await.unwrap().as_ref());
+    }
+
     // Many components in one query: the same answers as one by one, none for a component
     // without a usable build or unknown.
     let names: Vec<String> = ["libgreet", "hello", "broken", "bye", "tool", "nope"]

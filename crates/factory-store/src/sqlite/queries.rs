@@ -1,7 +1,7 @@
 //! Projection queries of the SQLite store: rows are turned into domain records here and
 //! nowhere else.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -313,6 +313,48 @@ impl Projections for SqliteStore {
             latest_build: self.latest_build(name).await?,
             latest_success: self.latest_successful_build(name).await?,
         }))
+    }
+
+    async fn components(&self) -> Result<Vec<ComponentRecord>> {
+        let latest_sql = format!(
+            "SELECT {BUILD_COLUMNS} FROM builds WHERE id IN \
+             (SELECT max(id) FROM builds GROUP BY component)"
+        );
+        let success_sql = format!(
+            "SELECT {BUILD_COLUMNS} FROM builds WHERE id IN \
+             (SELECT max(id) FROM builds WHERE state IN {USABLE} GROUP BY component)"
+        );
+        let by_component = |builds: Vec<BuildRecord>| -> HashMap<String, BuildRecord> {
+            builds
+                .into_iter()
+                .map(|b| (b.component.clone(), b))
+                .collect()
+        };
+        let mut latest = by_component(self.many_builds(&latest_sql, ()).await?);
+        let mut success = by_component(self.many_builds(&success_sql, ()).await?);
+        let rows = sqlx::query(
+            "SELECT name, revision, last_change_reason, last_change_seq FROM components \
+             ORDER BY name",
+        )
+        .fetch_all(self.readers())
+        .await
+        .map_err(|e| self.db_err(e))?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let name: String = row.get("name");
+                ComponentRecord {
+                    revision: row.get("revision"),
+                    last_change_reason: row.get("last_change_reason"),
+                    last_change: row
+                        .get::<Option<i64>, _>("last_change_seq")
+                        .map(|s| Seq(s as u64)),
+                    latest_build: latest.remove(&name),
+                    latest_success: success.remove(&name),
+                    name,
+                }
+            })
+            .collect())
     }
 
     async fn component_names(&self) -> Result<Vec<String>> {

@@ -603,10 +603,8 @@ pub fn status(store_dir: &Path) -> Result<()> {
             );
         }
         println!("components:");
-        for name in db.component_names().await? {
-            let Some(record) = db.component(&name).await? else {
-                continue;
-            };
+        for record in db.components().await? {
+            let name = &record.name;
             let latest = record
                 .latest_build
                 .as_ref()
