@@ -919,7 +919,7 @@ impl Orchestrator {
                 // Not awaited, so dependents start one fsync sooner: the log commits in
                 // submission order, so whatever a dependent records is committed after this
                 // success, and a success lost in a crash only means the build runs again.
-                let committed = db.submit(vec![Event::BuildSucceeded { build, outputs }]);
+                let committed = db.submit_lazy(vec![Event::BuildSucceeded { build, outputs }]);
                 tokio::spawn(async move {
                     if let Err(error) = committed.await {
                         tracing::error!(%build, %error, "the success of a build was not recorded; it runs again next time");
@@ -1073,7 +1073,7 @@ impl Orchestrator {
         for attempt in 1..=tries {
             // Not awaited: events of one task are committed in submission order, and a
             // start lost in a crash only means the restarted wave runs the build again.
-            drop(db.submit(vec![Event::BuildStarted { build, attempt }]));
+            drop(db.submit_lazy(vec![Event::BuildStarted { build, attempt }]));
             let result = self.attempt(build, prepared, inputs, ctx).await;
             match result {
                 Ok(out) => return Ok(out),
@@ -1563,7 +1563,7 @@ impl LogSink for StoreLogSink {
         drop(
             self.store
                 .db()
-                .submit(vec![log_event(self.build, stream, line.text.clone())]),
+                .submit_lazy(vec![log_event(self.build, stream, line.text.clone())]),
         );
     }
 }

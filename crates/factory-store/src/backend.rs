@@ -28,6 +28,16 @@ pub trait EventLog: Clone + Send + Sync + 'static {
     fn submit(&self, events: Vec<Event>)
     -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static;
 
+    /// Like [`Self::submit`], for an append nobody waits for (progress, logs, a success
+    /// that dependents need not see committed): the writer may hold it a moment so that
+    /// what follows shares its commit.
+    fn submit_lazy(
+        &self,
+        events: Vec<Event>,
+    ) -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static {
+        self.submit(events)
+    }
+
     /// Waits until everything submitted before this call is durable (or was rejected), e.g.
     /// before exiting after fire-and-forget submissions.
     fn flush(&self) -> impl Future<Output = Result<()>> + Send;

@@ -34,6 +34,11 @@ const MAX_GROUP_EVENTS: usize = 16_384;
 /// Scheduler turns without a new request after which a group is committed.
 const GATHER_YIELDS: u32 = 2;
 
+/// How long a group of lazy requests only ([`EventLog::submit_lazy`]) stays open for
+/// company: typically the queued event of the build that a success makes ready, which then
+/// shares the success's fsync instead of paying its own right after.
+const LAZY_LINGER: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// How long a group stays open for more requests when the previous group held several:
 /// concurrent appenders (builds running side by side) then share one fsync instead of
 /// paying one each. A lone appender never waits, so sequential appends stay fast.
@@ -68,6 +73,8 @@ enum WriterRequest {
     Append {
         events: Vec<(Event, WireEvent)>,
         reply: oneshot::Sender<Result<Vec<Seq>>>,
+        /// Nobody waits for it: see [`EventLog::submit_lazy`].
+        lazy: bool,
     },
     RebuildProjections {
         reply: oneshot::Sender<Result<Seq>>,
@@ -176,16 +183,11 @@ impl SqliteStore {
         self.send(WriterRequest::RebuildProjections { reply })?;
         answer.await.map_err(|_| self.stopped())?
     }
-}
 
-impl EventLog for SqliteStore {
-    async fn append(&self, events: Vec<Event>) -> Result<Vec<Seq>> {
-        self.submit(events).await
-    }
-
-    fn submit(
+    fn submit_with(
         &self,
         events: Vec<Event>,
+        lazy: bool,
     ) -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static {
         // Encoding happens here, in the appender's task, so it runs in parallel.
         let events: Vec<(Event, WireEvent)> = events
@@ -200,13 +202,37 @@ impl EventLog for SqliteStore {
             let _ = reply.send(Ok(Vec::new()));
             Ok(())
         } else {
-            self.send(WriterRequest::Append { events, reply })
+            self.send(WriterRequest::Append {
+                events,
+                reply,
+                lazy,
+            })
         };
         let stopped = self.stopped();
         async move {
             sent?;
             answer.await.map_err(|_| stopped)?
         }
+    }
+}
+
+impl EventLog for SqliteStore {
+    async fn append(&self, events: Vec<Event>) -> Result<Vec<Seq>> {
+        self.submit(events).await
+    }
+
+    fn submit(
+        &self,
+        events: Vec<Event>,
+    ) -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static {
+        self.submit_with(events, false)
+    }
+
+    fn submit_lazy(
+        &self,
+        events: Vec<Event>,
+    ) -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static {
+        self.submit_with(events, true)
     }
 
     async fn flush(&self) -> Result<()> {
@@ -357,12 +383,20 @@ impl Writer {
         let mut group: Vec<Pending> = Vec::new();
         let mut concurrent = false;
         while let Some(first) = receiver.recv().await {
-            let linger_until = concurrent.then(|| std::time::Instant::now() + CONCURRENT_LINGER);
+            let opened = std::time::Instant::now();
+            let linger_until = concurrent.then(|| opened + CONCURRENT_LINGER);
+            // Until a request that somebody awaits joins, the group waits for company.
+            let mut all_lazy = true;
             let mut group_events = 0;
             let mut next = Some(first);
             while let Some(request) = next.take() {
                 match request {
-                    WriterRequest::Append { events, reply } => {
+                    WriterRequest::Append {
+                        events,
+                        reply,
+                        lazy,
+                    } => {
+                        all_lazy &= lazy;
                         group_events += events.len();
                         group.push((events, reply));
                     }
@@ -386,7 +420,12 @@ impl Writer {
                     }
                 }
                 if group_events < MAX_GROUP_EVENTS {
-                    next = gather_next(&mut receiver, linger_until).await;
+                    let until = if all_lazy {
+                        Some(opened + LAZY_LINGER)
+                    } else {
+                        linger_until
+                    };
+                    next = gather_next(&mut receiver, until).await;
                 }
             }
             concurrent = group.len() > 1;
