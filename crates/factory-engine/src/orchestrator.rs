@@ -1183,29 +1183,36 @@ impl Orchestrator {
         prepared: &Prepared,
         tree: &Path,
     ) -> Result<Vec<BuildOutput>, OrchestratorError> {
-        let cas = self.inner.store.cas().clone();
+        // Packages first, while the tree is still where the build left it.
         let kind = prepared.material.kind.as_str();
-        let has_artifacts = matches!(kind, "deb" | "tarball");
-        let (tree2, trees, staging) = (
+        let mut artifacts = Vec::new();
+        if matches!(kind, "deb" | "tarball") {
+            for file in &prepared.material.spec.outputs {
+                let path = tree.join(file);
+                let (put, _) = self
+                    .inner
+                    .store
+                    .store_artifact(&path, file, kind, Some(build))
+                    .await?;
+                artifacts.push(BuildOutput {
+                    name: file.clone(),
+                    digest: put.digest,
+                    size: put.size,
+                });
+            }
+        }
+        let cas = self.inner.store.cas().clone();
+        let (tree, trees, staging) = (
             tree.to_path_buf(),
             self.inner.trees.clone(),
             self.staging_dir(build),
         );
-        let keep = move |digest: &factory_store::Digest| {
-            keep_materialised(&tree2, &trees, digest);
-            let _ = std::fs::remove_dir_all(&staging);
-        };
-        let tree2 = tree.to_path_buf();
         // The tar is streamed straight into the store: it never exists as a second file.
-        // Without packages to store from the tree, it is kept in the same blocking call.
-        let (put, keep) = tokio::task::spawn_blocking(move || {
-            let put = store_tree(&cas, &tree2)?;
-            if has_artifacts {
-                Ok::<_, OrchestratorError>((put, Some(keep)))
-            } else {
-                keep(&put.digest);
-                Ok((put, None))
-            }
+        let put = tokio::task::spawn_blocking(move || {
+            let put = store_tree(&cas, &tree)?;
+            keep_materialised(&tree, &trees, &put.digest);
+            let _ = std::fs::remove_dir_all(&staging);
+            Ok::<_, OrchestratorError>(put)
         })
         .await
         .map_err(|e| OrchestratorError::Task(e.to_string()))??;
@@ -1214,24 +1221,7 @@ impl Orchestrator {
             digest: put.digest,
             size: put.size,
         }];
-        let store = &self.inner.store;
-        if has_artifacts {
-            for file in &prepared.material.spec.outputs {
-                let path = tree.join(file);
-                let (put, _) = store.store_artifact(&path, file, kind, Some(build)).await?;
-                outputs.push(BuildOutput {
-                    name: file.clone(),
-                    digest: put.digest,
-                    size: put.size,
-                });
-            }
-        }
-        if let Some(keep) = keep {
-            let digest = put.digest;
-            tokio::task::spawn_blocking(move || keep(&digest))
-                .await
-                .map_err(|e| OrchestratorError::Task(e.to_string()))?;
-        }
+        outputs.extend(artifacts);
         Ok(outputs)
     }
 

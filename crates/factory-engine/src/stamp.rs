@@ -39,7 +39,7 @@ pub struct Stamp {
     /// Local directories the definition names, with their signatures.
     sources: Vec<(PathBuf, String)>,
     /// The output blob of every job (hex sha256).
-    outputs: Vec<String>,
+    outputs: Vec<factory_store::Digest>,
 }
 
 /// Held while a stamp is removed or written; see the module invariant. Released on drop.
@@ -144,7 +144,7 @@ impl Stamp {
             wave,
             jobs: outputs.len(),
             sources,
-            outputs: outputs.iter().map(|d| d.hex()).collect(),
+            outputs,
         }
     }
 
@@ -189,7 +189,7 @@ pub fn sign_local_dirs(def: &factory_def::Definition) -> io::Result<Vec<(PathBuf
 
 /// The stamp, if there is one and it still holds: same fingerprint, same local directories,
 /// every output still in the store. Any doubt (a missing or unreadable file) means no.
-pub fn fresh(store_dir: &Path, fingerprint: &str, cas: &Path) -> Option<Stamp> {
+pub fn fresh(store_dir: &Path, fingerprint: &str, cas: &factory_store::Cas) -> Option<Stamp> {
     let bytes = std::fs::read(store_dir.join(STAMP_FILE)).ok()?;
     let stamp: Stamp = serde_json::from_slice(&bytes).ok()?;
     if stamp.format != FORMAT || stamp.fingerprint != fingerprint {
@@ -200,12 +200,11 @@ pub fn fresh(store_dir: &Path, fingerprint: &str, cas: &Path) -> Option<Stamp> {
             return None;
         }
     }
-    let present = |hex: &String| {
-        hex.len() == 64
-            && std::fs::symlink_metadata(cas.join("sha256").join(&hex[..2]).join(hex))
-                .is_ok_and(|m| m.is_file())
-    };
-    stamp.outputs.iter().all(present).then_some(stamp)
+    stamp
+        .outputs
+        .iter()
+        .all(|digest| cas.contains(digest))
+        .then_some(stamp)
 }
 
 #[cfg(test)]
@@ -245,16 +244,11 @@ mod tests {
     #[test]
     fn a_stamp_holds_until_its_fingerprint_a_source_or_an_output_changes() {
         let store = tempfile::tempdir().unwrap();
-        let cas = store.path().join("cas");
+        let cas = factory_store::Cas::open(&store.path().join("cas")).unwrap();
         let source = tempfile::tempdir().unwrap();
         std::fs::write(source.path().join("main.c"), "int main;").unwrap();
-        let digest = factory_store::Digest::of(b"tree");
-        let blob = cas
-            .join("sha256")
-            .join(&digest.hex()[..2])
-            .join(digest.hex());
-        std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
-        std::fs::write(&blob, "tree").unwrap();
+        let digest = cas.put_bytes(b"tree").unwrap().digest;
+        let blob = cas.path_of(&digest);
         let signature = tree_signature(source.path()).unwrap();
         let stamp = Stamp::new(
             "f".repeat(64),

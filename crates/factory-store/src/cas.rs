@@ -56,13 +56,18 @@ pub struct GcReport {
 }
 
 impl Cas {
+    /// The store under `root`, for looking blobs up only: creates and removes nothing.
+    pub fn at(root: &Path) -> Cas {
+        Cas {
+            blobs: root.join("sha256"),
+            tmp: root.join("tmp"),
+        }
+    }
+
     /// Opens (creating if needed) the store under `root` and removes temporary files left by
     /// an interrupted write.
     pub fn open(root: &Path) -> Result<Cas> {
-        let cas = Cas {
-            blobs: root.join("sha256"),
-            tmp: root.join("tmp"),
-        };
+        let cas = Cas::at(root);
         for dir in [&cas.blobs, &cas.tmp] {
             fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, e))?;
         }

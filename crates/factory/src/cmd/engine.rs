@@ -14,8 +14,8 @@ use factory_engine::{
     recipe, stamp,
 };
 use factory_store::{
-    BuildId, BuildRecord, BuildState, CAS_DIR, Event, EventLog, Projections, RecordedEvent, Seq,
-    Store, WaveId,
+    BuildId, BuildRecord, BuildState, CAS_DIR, Cas, Event, EventLog, Projections, RecordedEvent,
+    Seq, Store, WaveId,
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
@@ -217,7 +217,8 @@ async fn up_async(store_dir: &Path, args: &UpArgs) -> Result<()> {
     let fingerprint = stamp::fingerprint(&root, &recipe::environment_facts(&sandbox)).ok();
     if args.once
         && let Some(fingerprint) = &fingerprint
-        && let Some(stamp) = stamp::fresh(store_dir, fingerprint, &store_dir.join(CAS_DIR))
+        && let Some(stamp) =
+            stamp::fresh(store_dir, fingerprint, &Cas::at(&store_dir.join(CAS_DIR)))
     {
         println!(
             "up to date: definition, sources and environment unchanged since wave w{}; \
