@@ -3,32 +3,15 @@
 //! it run, a second run builds nothing), a failing kind, scheduling, changes
 //! while `factory up` watches. Crash safety and Ctrl-C are in `robustness.rs`.
 
+mod common;
+use common::{command_component, factory, ok, run, write};
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn factory() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_factory"))
-}
-
-fn run(command: &mut Command) -> Output {
-    command.output().expect("the command starts")
-}
-
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn ok(command: &mut Command) -> String {
-    let output = run(command);
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        stdout(&output),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout(&output)
 }
 
 /// The number printed on the demo's `builds run: N` line.
@@ -141,21 +124,6 @@ fn demo_builds_valid_packages_and_image_then_a_second_run_builds_nothing() {
         .arg(&store)
         .args(["log", &hello_after_upstream]));
     assert!(log.contains("cc "), "the log holds the commands run: {log}");
-}
-
-fn write(path: &Path, text: &str) {
-    fs_err::create_dir_all(path.parent().unwrap()).unwrap();
-    fs_err::write(path, text).unwrap();
-}
-
-/// A definition with one kind of generated components; `body` gives each one's command.
-fn command_component(name: &str, deps: &[String], command: &str) -> String {
-    let requires: Vec<String> = deps.iter().map(|d| format!("\"{d}\"")).collect();
-    format!(
-        "[component.{name}]\nkind = \"command\"\nsource = {{ path = \"src/{name}\" }}\nbuild-requires = [{}]\ncommands = [{}]\noutputs = [\"out.txt\"]\n\n",
-        requires.join(", "),
-        serde_json::to_string(command).unwrap()
-    )
 }
 
 #[test]

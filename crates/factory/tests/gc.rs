@@ -2,25 +2,11 @@
 //! builds need (bringing the same definition up to date afterwards runs
 //! nothing) and frees the outputs that newer builds superseded.
 
+mod common;
+use common::{factory, ok, write};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn factory() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_factory"))
-}
-
-fn ok(command: &mut Command) -> String {
-    let output: Output = command.output().expect("the command starts");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
 
 /// What `factory gc` printed: (blobs removed, bytes freed, trees removed, blobs kept).
 #[derive(Debug, PartialEq)]
@@ -128,11 +114,6 @@ fn after_the_demo_gc_keeps_what_the_latest_builds_need_and_frees_what_they_super
     // latest builds hold) run nothing.
     let second = ok(factory().args(["demo", "--dir"]).arg(&work));
     assert_eq!(ran_per_wave(&second), [7, 0, 0], "{second}");
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
 }
 
 #[test]

@@ -2,50 +2,18 @@
 //! SIGKILL at random moments across a wave of thousands of builds, a store
 //! whose disk fills up, and Ctrl-C (SIGINT) while builds run.
 
+mod common;
+use common::{command_component, factory, ok, run, write};
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use factory_store::{BuildId, Event, EventLog, RecordedEvent, Seq, Store};
 
-fn factory() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_factory"))
-}
-
-fn run(command: &mut Command) -> Output {
-    command.output().expect("the command starts")
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn ok(command: &mut Command) -> String {
-    let output = run(command);
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stdout)
-}
-
-fn write(path: &Path, text: &str) {
-    fs_err::create_dir_all(path.parent().unwrap()).unwrap();
-    fs_err::write(path, text).unwrap();
-}
-
-/// One component of kind `command` with a source directory `src/NAME` and one output.
-fn command_component(name: &str, deps: &[String], command: &str) -> String {
-    let requires: Vec<String> = deps.iter().map(|d| format!("\"{d}\"")).collect();
-    format!(
-        "[component.{name}]\nkind = \"command\"\nsource = {{ path = \"src/{name}\" }}\nbuild-requires = [{}]\ncommands = [{}]\noutputs = [\"out.txt\"]\n\n",
-        requires.join(", "),
-        serde_json::to_string(command).unwrap()
-    )
 }
 
 /// Components named `name` with an `input` file holding the name, written to `def`.

@@ -2,28 +2,10 @@
 //! event, no build; and every kind of change (definition, source, environment, a missing
 //! output, another wave in between) sends it back to the full path.
 
+mod common;
+use common::{factory, ok, write};
+
 use std::path::Path;
-use std::process::Command;
-
-fn factory() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_factory"))
-}
-
-fn ok(command: &mut Command) -> String {
-    let output = command.output().expect("the command starts");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{command:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
 
 /// Two components: `lib` from a local source, `app` from lib's output.
 fn definition(def: &Path) {

@@ -1,0 +1,43 @@
+//! Helpers shared by the binary's integration tests.
+// Each test file uses its own subset of these.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+pub fn factory() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_factory"))
+}
+
+pub fn run(command: &mut Command) -> Output {
+    command.output().expect("the command starts")
+}
+
+/// Runs `command`, requires success, returns its standard output.
+pub fn ok(command: &mut Command) -> String {
+    let output = run(command);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Writes `text` to `path`, creating its directory.
+pub fn write(path: &Path, text: &str) {
+    fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+    fs_err::write(path, text).unwrap();
+}
+
+/// A `command` component with its source in `src/NAME`, one command, output `out.txt`.
+pub fn command_component(name: &str, deps: &[String], command: &str) -> String {
+    let requires: Vec<String> = deps.iter().map(|d| format!("\"{d}\"")).collect();
+    format!(
+        "[component.{name}]\nkind = \"command\"\nsource = {{ path = \"src/{name}\" }}\nbuild-requires = [{}]\ncommands = [{}]\noutputs = [\"out.txt\"]\n\n",
+        requires.join(", "),
+        serde_json::to_string(command).unwrap()
+    )
+}
