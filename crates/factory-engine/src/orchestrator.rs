@@ -180,6 +180,23 @@ pub struct BuildReport {
     pub up_to_date: bool,
 }
 
+impl BuildReport {
+    /// A build just queued.
+    fn scheduled(job: &Job, build: BuildId, reason: String) -> BuildReport {
+        BuildReport {
+            job: job.name(),
+            build,
+            state: BuildState::Scheduled,
+            reason,
+            detail: None,
+            duration: None,
+            output: None,
+            output_unchanged: false,
+            up_to_date: false,
+        }
+    }
+}
+
 /// What a wave did.
 #[derive(Debug, Clone)]
 pub struct WaveReport {
@@ -241,7 +258,8 @@ impl WaveReport {
 /// Progress callbacks for a user interface. Called from the orchestrator's tasks.
 pub trait Observer: Send + Sync {
     fn wave_planned(&self, _wave: WaveId, _jobs: &[String]) {}
-    fn build_started(&self, _job: &str, _build: BuildId) {}
+    /// A build's work starts (it holds a slot); its number may not be known yet.
+    fn build_started(&self, _job: &str) {}
     fn build_finished(&self, _report: &BuildReport) {}
 }
 
@@ -312,6 +330,8 @@ struct Inner {
     observer: Arc<dyn Observer>,
     /// One permit per build allowed to run its work at a time (`jobs`).
     slots: Slots,
+    /// Attempts started, for naming their output directories.
+    attempts: std::sync::atomic::AtomicU64,
 }
 
 impl Orchestrator {
@@ -339,6 +359,7 @@ impl Orchestrator {
                 scratch,
                 observer,
                 slots,
+                attempts: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -593,6 +614,9 @@ impl Orchestrator {
         let mut running: JoinSet<(Job, Result<BuildReport, OrchestratorError>)> = JoinSet::new();
         let mut first_error = None;
         let (work_done, mut work_done_rx) = tokio::sync::mpsc::unbounded_channel::<(Job, Slot)>();
+        let (released, mut released_rx) = tokio::sync::mpsc::unbounded_channel::<(Job, Done)>();
+        // Jobs whose dependents were dispatched before the job's own task ended.
+        let mut handed_over: std::collections::HashSet<Job> = std::collections::HashSet::new();
         // Slots claimed for jobs that become ready when a build's outputs are stored.
         let mut early_claims: HashMap<Job, Claim> = HashMap::new();
         let mut superseded = 0;
@@ -620,6 +644,7 @@ impl Orchestrator {
                     job: job.clone(),
                     stop: stop.clone(),
                     work_done: work_done.clone(),
+                    released: released.clone(),
                     previous: previous.remove(&job.name()),
                 };
                 running.spawn(async move {
@@ -635,6 +660,13 @@ impl Orchestrator {
                         early_claims.insert(next, claim);
                     }
                     drop(slot);
+                    continue;
+                }
+                // Sent before the job's task ends, so seen before its result.
+                Some((job, finished)) = released_rx.recv() => {
+                    done.insert(job.clone(), finished);
+                    sched.finished(&job);
+                    handed_over.insert(job);
                     continue;
                 }
                 joined = running.join_next() => joined,
@@ -653,13 +685,17 @@ impl Orchestrator {
                     continue;
                 }
             };
-            if report.state.has_usable_outputs() {
+            if handed_over.contains(&job) {
+                // Its dependents were dispatched already; if its outputs could not be
+                // stored after all, they find out through `Done::recorded` and block.
+            } else if report.state.has_usable_outputs() {
                 done.insert(
                     job.clone(),
                     Done {
                         output: report.output.expect("usable builds have an output"),
                         build: report.build,
                         rebuilt_identical: report.output_unchanged,
+                        recorded: None,
                     },
                 );
                 sched.finished(&job);
@@ -723,11 +759,13 @@ impl Orchestrator {
                 Some(d) => InputState {
                     digest: d.output,
                     in_wave: Some((d.build, d.rebuilt_identical)),
+                    recorded: d.recorded.clone(),
                 },
                 None => match self.usable_output(&input.name()).await? {
                     Some((digest, _)) => InputState {
                         digest,
                         in_wave: None,
+                        recorded: None,
                     },
                     None => {
                         return Err(RecipeError::MissingInput {
@@ -750,7 +788,6 @@ impl Orchestrator {
         failed: &Job,
         failure: &BuildReport,
     ) -> Result<BuildReport, OrchestratorError> {
-        let reason = format!("input {failed} did not build");
         let detail = format!(
             "blocked: {failed} {} in build {}{}",
             failure.state,
@@ -761,6 +798,33 @@ impl Orchestrator {
                 .map(|d| format!(": {d}"))
                 .unwrap_or_default()
         );
+        self.record_blocked_by(wave, job, &failed.name(), failure.build, detail)
+            .await
+    }
+
+    /// A build started on an input whose outputs could not be stored after all.
+    async fn record_lost_input(
+        &self,
+        ctx: &JobContext,
+        lost: LostInput,
+    ) -> Result<BuildReport, OrchestratorError> {
+        let detail = format!(
+            "blocked: the outputs of input {} (build {}) could not be stored",
+            lost.input, lost.build
+        );
+        self.record_blocked_by(ctx.wave, &ctx.job, &lost.input, lost.build, detail)
+            .await
+    }
+
+    async fn record_blocked_by(
+        &self,
+        wave: WaveId,
+        job: &Job,
+        failed: &str,
+        by: BuildId,
+        detail: String,
+    ) -> Result<BuildReport, OrchestratorError> {
+        let reason = format!("input {failed} did not build");
         let db = self.inner.store.db();
         let seq = db
             .append_one(Event::BuildQueued {
@@ -774,7 +838,7 @@ impl Orchestrator {
         let build = BuildId::from(seq);
         db.append_one(Event::BuildBlocked {
             build,
-            by: vec![failure.build],
+            by: vec![by],
             reason: detail.clone(),
         })
         .await?;
@@ -800,7 +864,6 @@ impl Orchestrator {
         claim: Claim,
         ctx: JobContext,
     ) -> Result<BuildReport, OrchestratorError> {
-        let db = self.inner.store.db().clone();
         let digests: BTreeMap<String, Digest> = inputs
             .iter()
             .map(|(name, s)| (name.clone(), engine_digest(&s.digest)))
@@ -820,7 +883,11 @@ impl Orchestrator {
         let previous = ctx.previous.clone();
         let (prepared, revision) = match prepared {
             Ok(prepared) => prepared,
-            Err(error) => return self.record_unpreparable(&job, ctx.wave, error).await,
+            Err(error) => {
+                // Whether an input's outputs were lost or not, this build fails.
+                let _ = inputs_recorded(&inputs).await;
+                return self.record_unpreparable(&job, ctx.wave, error).await;
+            }
         };
         let key = prepared.material.key();
         let store_key = StoreKey(key.to_string());
@@ -851,120 +918,235 @@ impl Orchestrator {
             why_inputs.insert("revision".into(), revision);
         }
         let reason = queue_reason(&ctx, previous.as_ref(), &why_inputs);
-        // Recording the build and asking whether its key already succeeded are independent:
-        // both at once, so a build starts one round trip sooner.
-        let queued = db.append_one(Event::BuildQueued {
-            wave: Some(ctx.wave),
-            component: job.name(),
+        let queued = Queued {
             key: store_key.clone(),
-            reason: reason.clone(),
-            inputs: why_inputs,
-        });
-        let (queued, reusable) = tokio::join!(queued, self.inner.store.reusable_build(&store_key));
-        let build = BuildId::from(queued?);
-        let mut report = BuildReport {
-            job: job.name(),
-            build,
-            state: BuildState::Scheduled,
             reason,
-            detail: None,
-            duration: None,
-            output: None,
-            output_unchanged: false,
-            up_to_date: false,
+            why: why_inputs,
         };
-        if let Some(existing) = reusable? {
+        if let Some(existing) = self.inner.store.reusable_build(&store_key).await? {
+            let build = match self.queue(&ctx, &queued, &inputs).await? {
+                Ok(build) => build,
+                Err(lost) => return self.record_lost_input(&ctx, lost).await,
+            };
+            let report = BuildReport::scheduled(&job, build, queued.reason);
             return self
                 .record_reuse(report, existing, previous, &ctx, &inputs)
                 .await;
         }
-        // Only running the work takes one of the `jobs` slots: the bookkeeping before and
-        // after (key, events, storing outputs) overlaps with other builds' work.
-        let slot = tokio::select! {
-            slot = claim.acquire() => Some(slot),
-            () = ctx.cancel.cancelled() => None,
-        };
-        self.inner.observer.build_started(&job.name(), build);
-        let started = Instant::now();
-        let result = match slot {
-            Some(slot) => {
-                let result = self.run_with_retries(build, &prepared, &inputs, &ctx).await;
-                if result.is_ok() {
-                    // The dispatcher claims slots for what this build is about to make
-                    // ready before the slot is freed, so they are not overtaken.
-                    let _ = ctx.work_done.send((job.clone(), slot));
-                }
-                result
+        self.run_new(prepared, inputs, claim, ctx, queued).await
+    }
+
+    /// Records the build as queued once every input built in this wave has its success in
+    /// the log, so the log never shows a build before what it was built from. The build's
+    /// number is the queued event's sequence number. `Err`: an input's outputs were lost.
+    async fn queue(
+        &self,
+        ctx: &JobContext,
+        queued: &Queued,
+        inputs: &BTreeMap<String, InputState>,
+    ) -> Result<Result<BuildId, LostInput>, OrchestratorError> {
+        if let Err(lost) = inputs_recorded(inputs).await {
+            return Ok(Err(lost));
+        }
+        let seq = self
+            .inner
+            .store
+            .db()
+            .append_one(Event::BuildQueued {
+                wave: Some(ctx.wave),
+                component: ctx.job.name(),
+                key: queued.key.clone(),
+                reason: queued.reason.clone(),
+                inputs: queued.why.clone(),
+            })
+            .await?;
+        Ok(Ok(BuildId::from(seq)))
+    }
+
+    /// Runs a build whose key never succeeded. Its work starts as soon as a slot is free,
+    /// while it is being recorded as queued: a dependent starts without waiting for either
+    /// its inputs' fsyncs or its own queued event's. What it logs before it has a number
+    /// waits in [`BuildEvents`].
+    async fn run_new(
+        &self,
+        prepared: Prepared,
+        inputs: BTreeMap<String, InputState>,
+        claim: Claim,
+        mut ctx: JobContext,
+        queued: Queued,
+    ) -> Result<BuildReport, OrchestratorError> {
+        // Cancelled on its own when the build cannot be recorded.
+        ctx.cancel = ctx.cancel.child_token();
+        let events = Arc::new(BuildEvents::new(self.inner.store.clone()));
+        let queue = async {
+            let result = self.queue(&ctx, &queued, &inputs).await;
+            match &result {
+                Ok(Ok(build)) => events.numbered(*build),
+                _ => ctx.cancel.cancel(),
             }
-            None => Err(cancelled(&ctx)),
+            result
         };
-        report.duration = Some(started.elapsed());
+        let run = async {
+            // Only running the work takes one of the `jobs` slots: the bookkeeping before
+            // and after (key, events, storing outputs) overlaps with other builds' work.
+            let slot = tokio::select! {
+                slot = claim.acquire() => Some(slot),
+                () = ctx.cancel.cancelled() => None,
+            };
+            let started = Instant::now();
+            let result = match slot {
+                Some(slot) => {
+                    self.inner.observer.build_started(&ctx.job.name());
+                    let result = self
+                        .run_with_retries(&events, &prepared, &inputs, &ctx)
+                        .await;
+                    if result.is_ok() {
+                        // The dispatcher claims slots for what this build is about to make
+                        // ready before the slot is freed, so they are not overtaken.
+                        let _ = ctx.work_done.send((ctx.job.clone(), slot));
+                    }
+                    result
+                }
+                None => Err(cancelled(&ctx)),
+            };
+            (result, started.elapsed())
+        };
+        let (queued_as, (result, duration)) = tokio::join!(queue, run);
+        let build = match queued_as {
+            Ok(Ok(build)) => build,
+            other => {
+                if let Ok(tree) = &result {
+                    let _ = std::fs::remove_dir_all(tree);
+                }
+                return match other {
+                    Ok(Err(lost)) => self.record_lost_input(&ctx, lost).await,
+                    Err(error) => Err(error),
+                    Ok(Ok(_)) => unreachable!("matched above"),
+                };
+            }
+        };
+        let mut report = BuildReport::scheduled(&ctx.job, build, queued.reason);
+        report.duration = Some(duration);
+        let tree = match result {
+            Ok(tree) => tree,
+            Err(failure) => return self.record_failure(report, failure).await,
+        };
         // Keeping the outputs can fail too (the disk fills up): that fails this build, for
         // an infrastructure reason, and the rest of the wave goes on.
-        let result = match result {
-            Ok(tree) => self
-                .store_outputs(build, &prepared, &tree)
-                .await
-                .map_err(|error| {
-                    let _ = std::fs::remove_dir_all(&tree);
-                    let _ = std::fs::remove_file(tree.with_extension("tar"));
-                    let store = self.inner.scratch.parent().unwrap_or(&self.inner.scratch);
-                    Failure::keeping(&error, store)
-                }),
-            Err(failure) => Err(failure),
-        };
-        match result {
-            Ok(outputs) => {
-                let digest = outputs[0].digest;
-                // Not awaited, so dependents start one fsync sooner: the log commits in
-                // submission order, so whatever a dependent records is committed after this
-                // success, and a success lost in a crash only means the build runs again.
-                let committed = db.submit_lazy(vec![Event::BuildSucceeded { build, outputs }]);
-                tokio::spawn(async move {
-                    if let Err(error) = committed.await {
-                        tracing::error!(%build, %error, "the success of a build was not recorded; it runs again next time");
-                    }
-                });
-                report.state = BuildState::Succeeded;
-                report.output = Some(digest);
-                if let Some(prev) = &previous
-                    && tree_digest(prev) == Some(digest)
-                {
-                    report.output_unchanged = true;
-                    report.detail = Some(format!(
-                        "output identical to build {} (early cutoff for what depends on it)",
-                        prev.id
-                    ));
-                }
-            }
-            Err(failure) => {
-                let (event, state) = match failure.class {
-                    FailureClass::Cancelled => (
-                        Event::BuildCancelled {
-                            build,
-                            reason: failure.message.clone(),
-                        },
-                        BuildState::Cancelled,
-                    ),
-                    class => (
-                        Event::BuildFailed {
-                            build,
-                            reason: failure.message.clone(),
-                            kind: if class == FailureClass::Infrastructure {
-                                FailureKind::Infrastructure
-                            } else {
-                                FailureKind::User
-                            },
-                        },
-                        BuildState::Failed,
-                    ),
-                };
-                db.append_one(event).await?;
-                report.state = state;
-                report.detail = Some(failure.message);
+        match self.stage_outputs(build, &prepared, &tree).await {
+            Ok(staged) => self.release_and_record(report, staged, &ctx).await,
+            Err(error) => {
+                let _ = std::fs::remove_dir_all(&tree);
+                let failure = Failure::keeping(&error, self.store_dir());
+                self.record_failure(report, failure).await
             }
         }
+    }
+
+    /// Hands a finished build's outputs to the dispatcher, whose dependents start on the
+    /// kept tree at once, then makes the tree's blob durable and records the success. The
+    /// dependents record nothing before that success (see [`Orchestrator::queue`]).
+    async fn release_and_record(
+        &self,
+        mut report: BuildReport,
+        staged: Staged,
+        ctx: &JobContext,
+    ) -> Result<BuildReport, OrchestratorError> {
+        let build = report.build;
+        let digest = staged.tree.digest();
+        if let Some(prev) = &ctx.previous
+            && tree_digest(prev) == Some(digest)
+        {
+            report.output_unchanged = true;
+            report.detail = Some(format!(
+                "output identical to build {} (early cutoff for what depends on it)",
+                prev.id
+            ));
+        }
+        let (recorded_tx, recorded) = tokio::sync::watch::channel(None);
+        let done = Done {
+            output: digest,
+            build,
+            rebuilt_identical: report.output_unchanged,
+            recorded: Some(recorded),
+        };
+        let _ = ctx.released.send((ctx.job.clone(), done));
+        let blob = staged.tree;
+        let stored = tokio::task::spawn_blocking(move || blob.commit())
+            .await
+            .map_err(|e| OrchestratorError::Task(e.to_string()))?;
+        let put = match stored {
+            Ok(put) => put,
+            Err(error) => {
+                recorded_tx.send_replace(Some(false));
+                report.output_unchanged = false;
+                report.detail = None;
+                let failure = Failure::keeping(&error.into(), self.store_dir());
+                return self.record_failure(report, failure).await;
+            }
+        };
+        let mut outputs = vec![BuildOutput {
+            name: TREE_OUTPUT.into(),
+            digest: put.digest,
+            size: put.size,
+        }];
+        outputs.extend(staged.artifacts);
+        // Not awaited: the log commits in submission order, so whatever a dependent records
+        // is committed after this success, and a success lost in a crash only means the
+        // build runs again.
+        let committed = self
+            .inner
+            .store
+            .db()
+            .submit_lazy(vec![Event::BuildSucceeded { build, outputs }]);
+        recorded_tx.send_replace(Some(true));
+        tokio::spawn(async move {
+            if let Err(error) = committed.await {
+                tracing::error!(%build, %error, "the success of a build was not recorded; it runs again next time");
+            }
+        });
+        report.state = BuildState::Succeeded;
+        report.output = Some(digest);
         Ok(report)
+    }
+
+    /// Records a build that did not succeed: cancelled, or failed (its own fault or not).
+    async fn record_failure(
+        &self,
+        mut report: BuildReport,
+        failure: Failure,
+    ) -> Result<BuildReport, OrchestratorError> {
+        let build = report.build;
+        let (event, state) = match failure.class {
+            FailureClass::Cancelled => (
+                Event::BuildCancelled {
+                    build,
+                    reason: failure.message.clone(),
+                },
+                BuildState::Cancelled,
+            ),
+            class => (
+                Event::BuildFailed {
+                    build,
+                    reason: failure.message.clone(),
+                    kind: if class == FailureClass::Infrastructure {
+                        FailureKind::Infrastructure
+                    } else {
+                        FailureKind::User
+                    },
+                },
+                BuildState::Failed,
+            ),
+        };
+        self.inner.store.db().append_one(event).await?;
+        report.state = state;
+        report.detail = Some(failure.message);
+        Ok(report)
+    }
+
+    /// The store's directory, where a full disk shows.
+    fn store_dir(&self) -> &Path {
+        self.inner.scratch.parent().unwrap_or(&self.inner.scratch)
     }
 
     async fn record_unpreparable(
@@ -1062,19 +1244,16 @@ impl Orchestrator {
 
     async fn run_with_retries(
         &self,
-        build: BuildId,
+        events: &Arc<BuildEvents>,
         prepared: &Prepared,
         inputs: &BTreeMap<String, InputState>,
         ctx: &JobContext,
     ) -> Result<PathBuf, Failure> {
-        let db = self.inner.store.db();
         let tries = self.inner.settings.tries.max(1);
         let mut backoff = self.inner.settings.backoff;
         for attempt in 1..=tries {
-            // Not awaited: events of one task are committed in submission order, and a
-            // start lost in a crash only means the restarted wave runs the build again.
-            drop(db.submit_lazy(vec![Event::BuildStarted { build, attempt }]));
-            let result = self.attempt(build, prepared, inputs, ctx).await;
+            events.record(Unnumbered::Started { attempt });
+            let result = self.attempt(events, prepared, inputs, ctx).await;
             match result {
                 Ok(out) => return Ok(out),
                 Err(failure)
@@ -1084,7 +1263,7 @@ impl Orchestrator {
                         "attempt {attempt} failed ({}); retrying in {backoff:?}",
                         failure.message
                     );
-                    drop(db.submit(vec![log_event(build, StoreStream::Factory, line)]));
+                    events.record(Unnumbered::Log(StoreStream::Factory, line));
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
                         () = ctx.cancel.cancelled() => return Err(cancelled(ctx)),
@@ -1100,7 +1279,7 @@ impl Orchestrator {
     /// One try: materialise inputs, run the work into a fresh output directory.
     async fn attempt(
         &self,
-        build: BuildId,
+        events: &Arc<BuildEvents>,
         prepared: &Prepared,
         inputs: &BTreeMap<String, InputState>,
         ctx: &JobContext,
@@ -1108,8 +1287,8 @@ impl Orchestrator {
         if ctx.cancel.is_cancelled() {
             return Err(cancelled(ctx));
         }
-        let out = self.output_dir(build);
-        let staging = self.staging_dir(build);
+        let out = self.new_output_dir();
+        let staging = out.with_extension("staging");
         for leftover in [&out, &staging] {
             match std::fs::remove_dir_all(leftover) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -1126,10 +1305,7 @@ impl Orchestrator {
                 .map_err(Failure::infra)?;
             input_dirs.insert(name.clone(), tree);
         }
-        let sink: Arc<dyn LogSink> = Arc::new(StoreLogSink {
-            store: self.inner.store.clone(),
-            build,
-        });
+        let sink: Arc<dyn LogSink> = events.clone();
         let result = match &prepared.work {
             Work::Commands { spec, source } => {
                 let mut request = BuildRequest::new(spec.clone(), &out);
@@ -1175,14 +1351,15 @@ impl Orchestrator {
         result.map(|()| out)
     }
 
-    /// Stores the output tree (as a deterministic tar) and the packages in it, then keeps
-    /// the tree itself as the materialised copy of that tar, so dependents need not extract it.
-    async fn store_outputs(
+    /// Stores the packages in the output tree, writes the tree as a deterministic tar (not
+    /// yet durable: see [`Staged`]), then keeps the tree itself as the materialised copy of
+    /// that tar, so dependents need not extract it.
+    async fn stage_outputs(
         &self,
         build: BuildId,
         prepared: &Prepared,
         tree: &Path,
-    ) -> Result<Vec<BuildOutput>, OrchestratorError> {
+    ) -> Result<Staged, OrchestratorError> {
         // Packages first, while the tree is still where the build left it.
         let kind = prepared.material.kind.as_str();
         let mut artifacts = Vec::new();
@@ -1202,38 +1379,34 @@ impl Orchestrator {
             }
         }
         let cas = self.inner.store.cas().clone();
-        let (tree, trees, staging) = (
-            tree.to_path_buf(),
-            self.inner.trees.clone(),
-            self.staging_dir(build),
-        );
+        let (tree, trees) = (tree.to_path_buf(), self.inner.trees.clone());
         // The tar is streamed straight into the store: it never exists as a second file.
-        let put = tokio::task::spawn_blocking(move || {
-            let put = store_tree(&cas, &tree)?;
-            keep_materialised(&tree, &trees, &put.digest);
-            let _ = std::fs::remove_dir_all(&staging);
-            Ok::<_, OrchestratorError>(put)
+        let blob = tokio::task::spawn_blocking(move || {
+            let blob = write_tree_blob(&cas, &tree)?;
+            keep_materialised(&tree, &trees, &blob.digest());
+            let _ = std::fs::remove_dir_all(tree.with_extension("staging"));
+            Ok::<_, OrchestratorError>(blob)
         })
         .await
         .map_err(|e| OrchestratorError::Task(e.to_string()))??;
-        let mut outputs = vec![BuildOutput {
-            name: TREE_OUTPUT.into(),
-            digest: put.digest,
-            size: put.size,
-        }];
-        outputs.extend(artifacts);
-        Ok(outputs)
+        Ok(Staged {
+            artifacts,
+            tree: blob,
+        })
     }
 
-    /// A build's output directory (below the scratch directory, on the same file system as
-    /// the materialised trees, so a finished tree is moved there, never copied).
-    fn output_dir(&self, build: BuildId) -> PathBuf {
-        self.inner.scratch.join(format!("{build}.out"))
-    }
-
-    /// Room for the built-in kinds to assemble archives in.
-    fn staging_dir(&self, build: BuildId) -> PathBuf {
-        self.inner.scratch.join(format!("{build}.staging"))
+    /// A fresh output directory for one attempt (below the scratch directory, on the same
+    /// file system as the materialised trees, so a finished tree is moved there, never
+    /// copied). Built-in kinds assemble archives beside it, in `<name>.staging`. Named
+    /// before the build has a number; the process id keeps two factories on one store
+    /// apart.
+    fn new_output_dir(&self) -> PathBuf {
+        let n = self
+            .inner
+            .attempts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("{}-{n}.out", std::process::id());
+        self.inner.scratch.join(name)
     }
 
     /// The directory holding the tree with this digest, extracted from the CAS once.
@@ -1307,16 +1480,17 @@ impl Orchestrator {
     }
 }
 
-/// Streams `tree` as a deterministic tar into the CAS.
-fn store_tree(
+/// Streams `tree` as a deterministic tar into a new blob of the CAS, not yet committed.
+fn write_tree_blob(
     cas: &factory_store::Cas,
     tree: &Path,
-) -> Result<factory_store::PutOutcome, OrchestratorError> {
+) -> Result<factory_store::FinishedBlob, OrchestratorError> {
     let options = TarOptions {
         mtime: crate::spec::DEFAULT_SOURCE_DATE_EPOCH,
         dot_prefix: false,
     };
-    let blob = std::io::BufWriter::with_capacity(256 * 1024, cas.writer()?);
+    // Small enough to come from the allocator's reused pages rather than fresh ones per build.
+    let blob = std::io::BufWriter::with_capacity(32 * 1024, cas.writer()?);
     let blob = write_tar(tree, blob, &options).map_err(|e| OrchestratorError::Io {
         action: "archiving",
         path: tree.to_path_buf(),
@@ -1327,7 +1501,7 @@ fn store_tree(
         path: tree.to_path_buf(),
         source: e.into_error(),
     })?;
-    Ok(blob.commit()?)
+    Ok(blob.finish())
 }
 
 /// Moves a freshly built tree to `trees/<digest>`, where [`Orchestrator::materialise`] looks
@@ -1427,18 +1601,131 @@ fn engine_digest(d: &factory_store::Digest) -> Digest {
     Digest::from_bytes(*d.as_bytes())
 }
 
-#[derive(Debug, Clone, Copy)]
+/// Whether a build's success has been handed to the event log: `Some(true)` once it has,
+/// `Some(false)` if its outputs could not be stored after dependents had started on them.
+type Recorded = tokio::sync::watch::Receiver<Option<bool>>;
+
+#[derive(Debug, Clone)]
 struct Done {
     output: factory_store::Digest,
     build: BuildId,
     rebuilt_identical: bool,
+    /// For a build handed to its dependents before its success was recorded.
+    recorded: Option<Recorded>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct InputState {
     digest: factory_store::Digest,
     /// Built in this wave: (build, whether it ran and produced identical output).
     in_wave: Option<(BuildId, bool)>,
+    recorded: Option<Recorded>,
+}
+
+/// An input whose outputs a build started on, but which could not store them.
+struct LostInput {
+    input: String,
+    build: BuildId,
+}
+
+/// Waits until every input that was handed over before its success was recorded has it
+/// recorded. Inputs are few and usually recorded already, so waiting in turn is enough.
+async fn inputs_recorded(inputs: &BTreeMap<String, InputState>) -> Result<(), LostInput> {
+    for (name, state) in inputs {
+        let Some(recorded) = &state.recorded else {
+            continue;
+        };
+        let mut recorded = recorded.clone();
+        let stored = recorded
+            .wait_for(Option::is_some)
+            .await
+            .is_ok_and(|r| *r == Some(true));
+        if !stored {
+            return Err(LostInput {
+                input: name.clone(),
+                build: state.in_wave.map_or(BuildId(0), |(build, _)| build),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What a build is queued with.
+struct Queued {
+    key: StoreKey,
+    reason: String,
+    why: BTreeMap<String, String>,
+}
+
+/// A build's outputs, ready to be recorded: packages already in the store, the tree's
+/// blob written and digested but not yet durable.
+struct Staged {
+    artifacts: Vec<BuildOutput>,
+    tree: factory_store::FinishedBlob,
+}
+
+/// What a build records while it runs, before and after it has a number: its work starts
+/// while its queued event (whose sequence number is the build's) is still being
+/// committed, so events meanwhile wait here and follow the queued event in the log.
+struct BuildEvents {
+    store: Store,
+    state: Mutex<Result<BuildId, Vec<Unnumbered>>>,
+}
+
+enum Unnumbered {
+    Started { attempt: u32 },
+    Log(StoreStream, String),
+}
+
+impl Unnumbered {
+    fn numbered(self, build: BuildId) -> Event {
+        match self {
+            Unnumbered::Started { attempt } => Event::BuildStarted { build, attempt },
+            Unnumbered::Log(stream, text) => log_event(build, stream, text),
+        }
+    }
+}
+
+impl BuildEvents {
+    fn new(store: Store) -> BuildEvents {
+        BuildEvents {
+            store,
+            state: Mutex::new(Err(Vec::new())),
+        }
+    }
+
+    /// Submitted without waiting for the commit: a start or a log line lost in a crash
+    /// only means the restarted wave runs the build again. Submitted under the lock, so
+    /// the events of one build keep their order.
+    fn record(&self, event: Unnumbered) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match &mut *state {
+            Ok(build) => drop(self.store.db().submit_lazy(vec![event.numbered(*build)])),
+            Err(waiting) => waiting.push(event),
+        }
+    }
+
+    fn numbered(&self, build: BuildId) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(waiting) = &mut *state {
+            let events: Vec<Event> = waiting.drain(..).map(|e| e.numbered(build)).collect();
+            if !events.is_empty() {
+                drop(self.store.db().submit_lazy(events));
+            }
+        }
+        *state = Ok(build);
+    }
+}
+
+impl LogSink for BuildEvents {
+    fn line(&self, line: &LogLine) {
+        let stream = match line.stream {
+            LogStream::Stdout => StoreStream::Stdout,
+            LogStream::Stderr => StoreStream::Stderr,
+            LogStream::Engine => StoreStream::Factory,
+        };
+        self.record(Unnumbered::Log(stream, line.text.clone()));
+    }
 }
 
 struct JobContext {
@@ -1450,6 +1737,8 @@ struct JobContext {
     stop: Stop,
     /// Where a build hands its slot back once its work succeeded.
     work_done: tokio::sync::mpsc::UnboundedSender<(Job, Slot)>,
+    /// Where a build hands its outputs to its dependents before its success is recorded.
+    released: tokio::sync::mpsc::UnboundedSender<(Job, Done)>,
     /// The job's latest usable build when the wave started.
     previous: Option<BuildRecord>,
 }
@@ -1533,28 +1822,6 @@ fn log_event(build: BuildId, stream: StoreStream, mut text: String) -> Event {
         build,
         stream,
         chunk: text,
-    }
-}
-
-/// Forwards a build's log lines to the event log as they arrive.
-struct StoreLogSink {
-    store: Store,
-    build: BuildId,
-}
-
-impl LogSink for StoreLogSink {
-    fn line(&self, line: &LogLine) {
-        let stream = match line.stream {
-            LogStream::Stdout => StoreStream::Stdout,
-            LogStream::Stderr => StoreStream::Stderr,
-            LogStream::Engine => StoreStream::Factory,
-        };
-        // Handed to the writer now; the acknowledgement is not needed.
-        drop(
-            self.store
-                .db()
-                .submit_lazy(vec![log_event(self.build, stream, line.text.clone())]),
-        );
     }
 }
 

@@ -1,4 +1,4 @@
-//! The facade the orchestrator calls: one build in, outputs + digest + log out.
+//! The facade the orchestrator calls: one build in, checked outputs + log out.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::digest::Digest;
 use crate::error::{BuildError, InfraError};
 use crate::exec::{ExecRequest, LogLine, LogSink, execute};
 use crate::sandbox::{HostDirs, Layout, Sandbox};
 use crate::spec::{BuildSpec, validate_input_names};
-use crate::tree::{TreeEntry, TreeError, digest_tree, walk_tree};
+use crate::tree::{TreeEntry, TreeError, walk_tree};
 
 /// Runs single builds in fresh private work directories below a scratch root.
 #[derive(Debug, Clone)]
@@ -121,9 +120,6 @@ impl BuildRequest {
 /// A successful build.
 #[derive(Debug)]
 pub struct BuildOutcome {
-    /// [`digest_tree`] of the output directory: equal digests mean
-    /// dependents need not rebuild (early cutoff).
-    pub output_digest: Digest,
     pub log: Vec<LogLine>,
     pub duration: Duration,
     /// The paths the build saw.
@@ -189,8 +185,7 @@ impl BuildRunner {
             return Err(fail(error, report.log));
         }
         match check_outputs(spec, &request.output_dir).await {
-            Ok(output_digest) => Ok(BuildOutcome {
-                output_digest,
+            Ok(()) => Ok(BuildOutcome {
                 log: report.log,
                 duration: started.elapsed(),
                 layout: report.layout,
@@ -269,28 +264,29 @@ fn require_dir(action: &'static str, path: &Path) -> Result<(), InfraError> {
     }
 }
 
-async fn check_outputs(spec: &BuildSpec, out: &Path) -> Result<Digest, BuildError> {
+/// Checks that every declared output was produced. The caller digests the tree when it
+/// stores it; digesting it here too would read every output file twice.
+async fn check_outputs(spec: &BuildSpec, out: &Path) -> Result<(), BuildError> {
     let root = out.to_path_buf();
     let declared = spec.outputs.clone();
-    let checked =
-        tokio::task::spawn_blocking(move || -> Result<Result<Digest, String>, TreeError> {
-            let entries = walk_tree(&root)?;
-            if let Some(missing) = declared
-                .iter()
-                .find(|pattern| !matches_any(pattern, &entries))
-            {
-                return Ok(Err(missing.clone()));
-            }
-            digest_tree(&root).map(Ok)
-        })
-        .await
-        .map_err(|join| InfraError::Io {
-            action: "checking outputs in",
-            path: out.to_path_buf(),
-            source: io::Error::other(join.to_string()),
-        })?;
+    let checked = tokio::task::spawn_blocking(move || -> Result<Result<(), String>, TreeError> {
+        let entries = walk_tree(&root)?;
+        match declared
+            .iter()
+            .find(|pattern| !matches_any(pattern, &entries))
+        {
+            Some(missing) => Ok(Err(missing.clone())),
+            None => Ok(Ok(())),
+        }
+    })
+    .await
+    .map_err(|join| InfraError::Io {
+        action: "checking outputs in",
+        path: out.to_path_buf(),
+        source: io::Error::other(join.to_string()),
+    })?;
     match checked {
-        Ok(Ok(digest)) => Ok(digest),
+        Ok(Ok(())) => Ok(()),
         Ok(Err(path)) => Err(BuildError::MissingOutput {
             build: spec.name.clone(),
             path,

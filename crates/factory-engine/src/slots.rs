@@ -5,8 +5,8 @@
 //! never idles while a build waits for an fsync. For the longest chain still to go first,
 //! a slot does not go to whoever asks first: every dispatched build claims a slot up front
 //! with its priority, and a free slot belongs to the highest claim. When that claim is not
-//! asking yet (it is still computing its key) the slot waits for it rather than going to a
-//! lower claim. A build that turns out not to need a slot (its key was reused) drops its
+//! asking yet (it is still computing its key) one free slot waits for it rather than going
+//! to a lower claim; the other free slots still go to lower claims that are asking. A build that turns out not to need a slot (its key was reused) drops its
 //! claim, which passes the slot on.
 //!
 //! Written here because tokio's semaphore grants strictly first come, first served.
@@ -78,18 +78,12 @@ impl Slots {
         }
     }
 
-    /// Hands free slots to the best claims that are asking, stopping at the first best claim
-    /// that is not asking yet (the slot is kept for it).
+    /// Hands free slots to the best claims that are asking, keeping one free slot for every
+    /// better claim that is not asking yet.
     fn grant(&self, state: &mut State) {
-        while state.free > 0 {
-            let Some(mut entry) = state.claims.first_entry() else {
-                return;
-            };
-            if matches!(entry.get_mut(), Waiter::Pending) {
-                return;
-            }
-            let Waiter::Asking(sender) = entry.remove() else {
-                unreachable!("checked above")
+        while let Some(key) = next_grantee(state) {
+            let Some(Waiter::Asking(sender)) = state.claims.remove(&key) else {
+                unreachable!("next_grantee returns an asking claim")
             };
             state.free -= 1;
             let slot = Slot {
@@ -107,6 +101,22 @@ impl Slots {
     fn free(&self) -> usize {
         self.lock().free
     }
+}
+
+/// The best asking claim a free slot may go to, after one free slot is set aside for each
+/// better claim that is not asking yet.
+fn next_grantee(state: &State) -> Option<ClaimKey> {
+    let mut kept = 0;
+    for (key, waiter) in &state.claims {
+        if kept >= state.free {
+            return None;
+        }
+        match waiter {
+            Waiter::Pending => kept += 1,
+            Waiter::Asking(_) => return Some(key.clone()),
+        }
+    }
+    None
 }
 
 impl Claim {
@@ -178,6 +188,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_better_claim_not_asking_keeps_one_slot_not_all() {
+        let slots = Slots::new(3);
+        let _better = slots.claim(prio(9, "a"));
+        let worse: Vec<_> = (0..3)
+            .map(|i| tokio::spawn(slots.claim(prio(1, &format!("w{i}"))).acquire()))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let granted = worse.iter().filter(|w| w.is_finished()).count();
+        assert_eq!(granted, 2, "two of three slots go to the asking claims");
+        assert_eq!(slots.free(), 1);
+    }
+
+    #[tokio::test]
     async fn dropping_a_claim_passes_the_slot_on() {
         let slots = Slots::new(1);
         let held = slots.claim(prio(9, "a")).acquire().await;
@@ -210,7 +233,12 @@ mod tests {
         for task in tasks {
             task.await.unwrap();
         }
-        assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4, 5]);
+        // The two slots were kept for claims 0 and 1, whichever asked first.
+        let order = order.lock().unwrap().clone();
+        let mut first_two = order[..2].to_vec();
+        first_two.sort_unstable();
+        assert_eq!(first_two, vec![0, 1]);
+        assert_eq!(order[2..], [2, 3, 4, 5]);
         assert_eq!(slots.free(), 2);
     }
 

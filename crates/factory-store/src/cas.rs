@@ -334,8 +334,43 @@ impl BlobWriter<'_> {
 
     /// Makes the blob durable and visible under its digest.
     pub fn commit(self) -> Result<PutOutcome> {
-        let digest = self.hasher.finish();
-        self.cas.store_temporary(self.temp, digest, self.size)
+        self.finish().commit()
+    }
+
+    /// Ends writing: the digest is known, but the blob is neither durable nor visible until
+    /// [`FinishedBlob::commit`]. Lets a caller act on the digest while the fsyncs, which
+    /// take longer than writing a small blob, run off its critical path.
+    pub fn finish(self) -> FinishedBlob {
+        FinishedBlob {
+            cas: self.cas.clone(),
+            temp: self.temp,
+            digest: self.hasher.finish(),
+            size: self.size,
+        }
+    }
+}
+
+/// A completely written blob whose digest is known, not yet in the store. Dropping it
+/// removes the temporary file.
+pub struct FinishedBlob {
+    cas: Cas,
+    temp: tempfile::NamedTempFile,
+    digest: Digest,
+    size: u64,
+}
+
+impl FinishedBlob {
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Makes the blob durable and visible under its digest.
+    pub fn commit(self) -> Result<PutOutcome> {
+        self.cas.store_temporary(self.temp, self.digest, self.size)
     }
 }
 

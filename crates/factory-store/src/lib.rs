@@ -54,7 +54,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use backend::{EventFollower, EventLog, LogFollower, Projections};
-pub use cas::{BlobWriter, Cas, GcReport, PutOutcome, Verify};
+pub use cas::{BlobWriter, Cas, FinishedBlob, GcReport, PutOutcome, Verify};
 pub use digest::Digest;
 pub use error::StoreError;
 pub use event::{

@@ -221,10 +221,38 @@ fn build_of(events: &[Line], component: &str) -> String {
     format!("b{}", events[at].0)
 }
 
+/// Every build prints `started NANOSECONDS` first: the start order of builds, which the
+/// event log does not give (a build records its start once its queued event is committed,
+/// and a build that had to wait for that may have started before one recorded earlier).
+const PRINT_START: &str = "echo started $(date +%s%N); ";
+
+/// The start order of the components whose builds printed [`PRINT_START`], after event `after`.
+fn start_order(events: &[Line], after: u64) -> Vec<String> {
+    let component_of = |build: &str| {
+        events
+            .iter()
+            .find(|(seq, k, _)| k == "build_queued" && format!("b{seq}") == build)
+            .map(|(_, _, rest)| rest.split_whitespace().next().unwrap().to_owned())
+            .unwrap()
+    };
+    let mut starts: Vec<(u128, String)> = events
+        .iter()
+        .filter(|(seq, k, _)| *seq > after && k == "build_log")
+        .filter_map(|(_, _, rest)| {
+            let (build, text) = rest.split_once(" | ")?;
+            let ns = text.strip_prefix("started ")?.parse().ok()?;
+            Some((ns, component_of(build)))
+        })
+        .collect();
+    starts.sort();
+    starts.into_iter().map(|(_, name)| name).collect()
+}
+
 fn chain_definition(def: &Path) {
-    let copy = "cat \"$FACTORY_SRC\"/input > {out}/out.txt";
+    let plain = "cat \"$FACTORY_SRC\"/input > {out}/out.txt";
+    let copy = &format!("{PRINT_START}{plain}");
     let mut text = String::new();
-    text += &command_component("aaa-slow", &[], &format!("sleep 5; {copy}"));
+    text += &command_component("aaa-slow", &[], &format!("{PRINT_START}sleep 5; {plain}"));
     text += &command_component("x", &[], copy);
     text += &command_component("y", &["x".into()], copy);
     text += &command_component("z", &["y".into()], copy);
@@ -246,28 +274,23 @@ fn one_job_at_a_time_runs_the_longest_chain_first() {
         .args(["up", "--once", "-j", "1", "--definition"])
         .arg(&def));
     let events = events_of(&store);
-    let started: Vec<usize> = ["x", "y", "aaa-slow"]
-        .iter()
-        .map(|name| {
-            position(
-                &events,
-                "build_started",
-                &format!("{} ", build_of(&events, name)),
-            )
-        })
-        .collect();
     // x heads the longest chain (x -> y -> z) and y the next longest: both go before aaa-slow
     // (a chain of one) despite its name; then z and aaa-slow tie and the name decides.
-    assert!(started.windows(2).all(|w| w[0] < w[1]), "{events:#?}");
+    assert_eq!(
+        start_order(&events, 0),
+        ["x", "y", "aaa-slow", "z"],
+        "{events:#?}"
+    );
 }
 
 #[test]
 fn with_build_history_the_chain_that_takes_longest_goes_first() {
     let dir = tempfile::tempdir().unwrap();
     let def = dir.path().join("def");
-    let copy = "cat \"$FACTORY_SRC\"/input > {out}/out.txt";
+    let plain = "cat \"$FACTORY_SRC\"/input > {out}/out.txt";
+    let copy = &format!("{PRINT_START}{plain}");
     let mut text = String::new();
-    text += &command_component("long", &[], &format!("sleep 1.5; {copy}"));
+    text += &command_component("long", &[], &format!("{PRINT_START}sleep 1.5; {plain}"));
     text += &command_component("x", &[], copy);
     text += &command_component("y", &["x".into()], copy);
     text += &command_component("z", &["y".into()], copy);
@@ -288,26 +311,12 @@ fn with_build_history_the_chain_that_takes_longest_goes_first() {
             .args(["up", "--once", "--no-sandbox", "-j", "1", "--definition"])
             .arg(&def))
     };
-    let started_order = |events: &[Line], after: u64| -> Vec<String> {
-        let component_of = |build: &str| {
-            events
-                .iter()
-                .find(|(seq, k, _)| k == "build_queued" && format!("b{seq}") == build)
-                .map(|(_, _, rest)| rest.split_whitespace().next().unwrap().to_owned())
-                .unwrap()
-        };
-        events
-            .iter()
-            .filter(|(seq, k, _)| *seq > after && k == "build_started")
-            .map(|(_, _, rest)| component_of(rest.split_whitespace().next().unwrap()))
-            .collect()
-    };
     // No history: the chain with more jobs (x -> y -> z) goes first; z and long tie.
     inputs("1");
     up();
     let first = events_of(&store);
     assert_eq!(
-        started_order(&first, 0),
+        start_order(&first, 0),
         ["x", "y", "long", "z"],
         "{first:#?}"
     );
@@ -317,7 +326,7 @@ fn with_build_history_the_chain_that_takes_longest_goes_first() {
     let second = events_of(&store);
     let after = first.last().unwrap().0;
     assert_eq!(
-        started_order(&second, after),
+        start_order(&second, after),
         ["long", "x", "y", "z"],
         "{second:#?}"
     );

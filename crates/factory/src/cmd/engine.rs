@@ -145,7 +145,7 @@ impl Observer for Progress {
         }
     }
 
-    fn build_started(&self, job: &str, _build: BuildId) {
+    fn build_started(&self, job: &str) {
         self.running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
