@@ -871,15 +871,26 @@ impl Orchestrator {
         let environment = self.inner.environment.clone();
         let (def2, job2) = (def.clone(), job.clone());
         let git_cache = self.inner.scratch.with_file_name("sources");
-        let prepared = tokio::task::spawn_blocking(move || {
+        // Without a source (or an image's base) to read, the key is a few hashes: computed
+        // right here, a thread hop sooner.
+        let reads_files = match &job {
+            Job::Component(name) => def.component(name).is_none_or(|c| c.source.is_some()),
+            Job::Image(_) => true,
+        };
+        let prepare = move || {
             let fetched = fetch_git_source(&def2, &job2, &git_cache)?;
             let (dir, revision) = fetched.unzip();
             recipe::prepare_fetched(&def2, &job2, &digests, &environment, dir.as_deref())
                 .map(|p| (p, revision))
                 .map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| OrchestratorError::Task(e.to_string()))?;
+        };
+        let prepared = if reads_files {
+            tokio::task::spawn_blocking(prepare)
+                .await
+                .map_err(|e| OrchestratorError::Task(e.to_string()))?
+        } else {
+            prepare()
+        };
         let previous = ctx.previous.clone();
         let (prepared, revision) = match prepared {
             Ok(prepared) => prepared,
@@ -1034,7 +1045,12 @@ impl Orchestrator {
         // Keeping the outputs can fail too (the disk fills up): that fails this build, for
         // an infrastructure reason, and the rest of the wave goes on.
         match self.stage_outputs(build, &prepared, &tree).await {
-            Ok(staged) => self.release_and_record(report, staged, &ctx).await,
+            Ok(Ok(staged)) => self.release_and_record(report, staged, &ctx).await,
+            Ok(Err(missing)) => {
+                let _ = std::fs::remove_dir_all(&tree);
+                let failure = Failure::from_build(missing, &ctx).or_disk_full(&self.inner.scratch);
+                self.record_failure(report, failure).await
+            }
             Err(error) => {
                 let _ = std::fs::remove_dir_all(&tree);
                 let failure = Failure::keeping(&error, self.store_dir());
@@ -1313,6 +1329,8 @@ impl Orchestrator {
                 request.inputs = input_dirs;
                 request.sink = Some(sink);
                 request.cancel = ctx.cancel.clone();
+                // Checked while the outputs are stored, in the same pass over the tree.
+                request.check_outputs = false;
                 self.inner
                     .runner
                     .run(request)
@@ -1354,16 +1372,33 @@ impl Orchestrator {
     /// Stores the packages in the output tree, writes the tree as a deterministic tar (not
     /// yet durable: see [`Staged`]), then keeps the tree itself as the materialised copy of
     /// that tar, so dependents need not extract it.
+    /// A command's declared outputs are checked here, in the same pass (`Err(BuildError)`
+    /// when one is missing).
     async fn stage_outputs(
         &self,
         build: BuildId,
         prepared: &Prepared,
         tree: &Path,
-    ) -> Result<Staged, OrchestratorError> {
+    ) -> Result<Result<Staged, BuildError>, OrchestratorError> {
+        let declared = match &prepared.work {
+            Work::Commands { spec, .. } => Some(spec.clone()),
+            _ => None,
+        };
         // Packages first, while the tree is still where the build left it.
         let kind = prepared.material.kind.as_str();
         let mut artifacts = Vec::new();
         if matches!(kind, "deb" | "tarball") {
+            if let Some(spec) = &declared {
+                let (spec, root) = (spec.clone(), tree.to_path_buf());
+                let checked = tokio::task::spawn_blocking(move || {
+                    crate::runner::check_declared_outputs(&spec, &root)
+                })
+                .await
+                .map_err(|e| OrchestratorError::Task(e.to_string()))?;
+                if let Err(missing) = checked {
+                    return Ok(Err(missing));
+                }
+            }
             for file in &prepared.material.spec.outputs {
                 let path = tree.join(file);
                 let (put, _) = self
@@ -1381,18 +1416,24 @@ impl Orchestrator {
         let cas = self.inner.store.cas().clone();
         let (tree, trees) = (tree.to_path_buf(), self.inner.trees.clone());
         // The tar is streamed straight into the store: it never exists as a second file.
+        let unchecked = declared.filter(|_| artifacts.is_empty());
         let blob = tokio::task::spawn_blocking(move || {
+            if let Some(spec) = unchecked
+                && let Err(missing) = crate::runner::check_declared_outputs(&spec, &tree)
+            {
+                return Ok(Err(missing));
+            }
             let blob = write_tree_blob(&cas, &tree)?;
             keep_materialised(&tree, &trees, &blob.digest());
             let _ = std::fs::remove_dir_all(tree.with_extension("staging"));
-            Ok::<_, OrchestratorError>(blob)
+            Ok::<_, OrchestratorError>(Ok(blob))
         })
         .await
         .map_err(|e| OrchestratorError::Task(e.to_string()))??;
-        Ok(Staged {
+        Ok(blob.map(|blob| Staged {
             artifacts,
             tree: blob,
-        })
+        }))
     }
 
     /// A fresh output directory for one attempt (below the scratch directory, on the same

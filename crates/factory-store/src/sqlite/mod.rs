@@ -117,6 +117,9 @@ impl SqliteStore {
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(0)
+            // A connection to a local file does not go stale; pinging it before every query
+            // would double the round trips to its worker thread.
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(db_err)?;
