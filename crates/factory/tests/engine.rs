@@ -689,6 +689,72 @@ fn a_kind_timeout_kills_the_build_and_says_so() {
 }
 
 #[test]
+fn a_build_whose_blob_cannot_be_stored_blocks_the_dependents_that_started_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = dir.path().join("def");
+    let finished = dir.path().join("d-finished");
+    let copy = "cat \"$FACTORY_SRC\"/input > {out}/out.txt";
+    let mut text = String::new();
+    text += &command_component("p", &[], copy);
+    // d starts on p's tree before p's blob is durable, and would leave a mark if it ended.
+    let slow = format!("sleep 1; {copy}; touch {}", finished.display());
+    text += &command_component("d", &["p".into()], &slow);
+    write(&def.join("components.toml"), &text);
+    for name in ["p", "d"] {
+        write(&def.join("src").join(name).join("input"), name);
+    }
+    let up = |store: &Path| {
+        let mut command = factory();
+        command.arg("--store").arg(store);
+        command.args(["up", "--once", "--no-sandbox", "-j", "2", "--definition"]);
+        command.arg(&def);
+        command
+    };
+    // Builds are deterministic: a first store tells the digest of p's tree.
+    let first = dir.path().join("first");
+    ok(&mut up(&first));
+    let events = events_of(&first);
+    let p = build_of(&events, "p");
+    let at = position(&events, "build_succeeded", &format!("{p}:"));
+    let hex = events[at]
+        .2
+        .split_whitespace()
+        .find_map(|word| word.trim_end_matches(',').strip_prefix("sha256:"))
+        .expect("the tree's digest")
+        .to_owned();
+    std::fs::remove_file(&finished).unwrap();
+
+    // In a second store the directory p's blob belongs in is a file: the blob written,
+    // the tree handed to d, then the blob cannot be put in place.
+    let second = dir.path().join("second");
+    write(&second.join("cas/sha256").join(&hex[..2]), "in the way");
+    let output = run(&mut up(&second));
+    assert!(!output.status.success(), "a failed build fails `up --once`");
+    let events = events_of(&second);
+    let p = build_of(&events, "p");
+    let d = build_of(&events, "d");
+    let failed = position(&events, "build_failed", &format!("{p} "));
+    assert!(
+        events[failed]
+            .2
+            .contains("keeping the outputs in the store failed"),
+        "{events:#?}"
+    );
+    let blocked = position(&events, "build_blocked", &format!("{d}:"));
+    assert!(
+        events[blocked].2.contains(&format!(
+            "the outputs of input p (build {p}) could not be stored"
+        )),
+        "{events:#?}"
+    );
+    assert!(
+        !events.iter().any(|(_, kind, _)| kind == "build_succeeded"),
+        "{events:#?}"
+    );
+    assert!(!finished.exists(), "d was stopped, not run to its end");
+}
+
+#[test]
 fn a_vanished_source_directory_fails_that_build_precisely_and_the_factory_keeps_serving() {
     use std::io::BufRead as _;
     let dir = tempfile::tempdir().unwrap();
