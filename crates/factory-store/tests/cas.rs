@@ -142,6 +142,32 @@ fn leftover_temporaries_are_removed_on_open_but_not_writes_in_progress() {
 }
 
 #[test]
+fn a_finished_blob_is_digested_but_neither_visible_nor_kept_until_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cas = Cas::open(dir.path()).unwrap();
+    let mut writing = cas.writer().unwrap();
+    writing.write_bytes(b"a tree's tar").unwrap();
+    let finished = writing.finish();
+    assert_eq!(finished.digest(), Digest::of(b"a tree's tar"));
+    assert_eq!(finished.size(), 12);
+    assert!(
+        !cas.contains(&finished.digest()),
+        "not visible before commit"
+    );
+    let put = finished.commit().unwrap();
+    assert_eq!(cas.read(&put.digest, Verify::Yes).unwrap(), b"a tree's tar");
+
+    // A finished blob dropped instead of committed leaves nothing behind.
+    let mut dropped = cas.writer().unwrap();
+    dropped.write_bytes(b"never committed").unwrap();
+    let dropped = dropped.finish();
+    let digest = dropped.digest();
+    drop(dropped);
+    assert!(!cas.contains(&digest));
+    assert!(files_under(&dir.path().join("tmp")).is_empty());
+}
+
+#[test]
 fn corruption_and_absence_are_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
     let cas = Cas::open(dir.path()).unwrap();
