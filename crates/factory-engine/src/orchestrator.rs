@@ -347,6 +347,7 @@ impl Orchestrator {
         // Builds run in their own directories: a relative store path would point elsewhere.
         let dir = std::path::absolute(store.dir()).unwrap_or_else(|_| store.dir().to_path_buf());
         let scratch = dir.join("scratch");
+        remove_leftovers(&scratch);
         let trees = dir.join("trees");
         let runner = BuildRunner::new(sandbox, scratch.join("work"));
         Orchestrator {
@@ -1519,6 +1520,35 @@ impl Orchestrator {
         let report = self.inner.store.gc(min_age).await?;
         Ok((report, removed_trees))
     }
+}
+
+/// Removes the output and staging directories (`PID-N.out`, `PID-N.staging`) that
+/// factories no longer running left in `scratch` when they were killed mid-build. Those of
+/// a factory still running on the same store are its own. Assumes the factories sharing a
+/// store see one another's process ids (one machine, one pid namespace).
+fn remove_leftovers(scratch: &Path) {
+    let Ok(entries) = std::fs::read_dir(scratch) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<i32>().ok());
+        if pid.is_some_and(|pid| !process_exists(pid)) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Signal 0 checks without signalling: only "no such process" means it is gone.
+fn process_exists(pid: i32) -> bool {
+    let pid = nix::unistd::Pid::from_raw(pid);
+    !matches!(
+        nix::sys::signal::kill(pid, None),
+        Err(nix::errno::Errno::ESRCH)
+    )
 }
 
 /// Streams `tree` as a deterministic tar into a new blob of the CAS, not yet committed.

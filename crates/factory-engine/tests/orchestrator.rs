@@ -168,6 +168,34 @@ async fn a_changed_source_rebuilds_dependents_and_a_manual_rebuild_of_the_same_k
     );
 }
 
+#[tokio::test]
+async fn output_directories_left_by_a_killed_factory_are_removed_those_of_a_running_one_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let scratch = store_dir.join("scratch");
+    // A process that has ended: its pid names directories nobody will finish.
+    let mut ended = std::process::Command::new("true").spawn().unwrap();
+    ended.wait().unwrap();
+    let gone = ended.id();
+    let running = std::process::id();
+    for name in [
+        format!("{gone}-0.out/half-written"),
+        format!("{gone}-0.staging/part"),
+        format!("{running}-7.out/in-progress"),
+    ] {
+        write(&scratch.join(name), "x");
+    }
+    let store = Store::open(&store_dir).await.unwrap();
+    let _orch = Orchestrator::new(store, Sandbox::plain(), settings(1), Arc::new(Quiet));
+    assert!(!scratch.join(format!("{gone}-0.out")).exists());
+    assert!(!scratch.join(format!("{gone}-0.staging")).exists());
+    assert!(
+        scratch
+            .join(format!("{running}-7.out/in-progress"))
+            .exists()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn infrastructure_failures_are_retried_build_failures_are_not() {
     let dir = tempfile::tempdir().unwrap();
