@@ -1024,17 +1024,21 @@ impl Orchestrator {
             (result, started.elapsed())
         };
         let (queued_as, (result, duration)) = tokio::join!(queue, run);
+        // A build that cannot be recorded keeps nothing it made.
+        let discard = |result: &Result<PathBuf, Failure>| {
+            if let Ok(tree) = result {
+                let _ = std::fs::remove_dir_all(tree);
+            }
+        };
         let build = match queued_as {
             Ok(Ok(build)) => build,
-            other => {
-                if let Ok(tree) = &result {
-                    let _ = std::fs::remove_dir_all(tree);
-                }
-                return match other {
-                    Ok(Err(lost)) => self.record_lost_input(&ctx, lost).await,
-                    Err(error) => Err(error),
-                    Ok(Ok(_)) => unreachable!("matched above"),
-                };
+            Ok(Err(lost)) => {
+                discard(&result);
+                return self.record_lost_input(&ctx, lost).await;
+            }
+            Err(error) => {
+                discard(&result);
+                return Err(error);
             }
         };
         let mut report = BuildReport::scheduled(&ctx.job, build, queued.reason);

@@ -38,7 +38,7 @@ pub struct Stamp {
     pub jobs: usize,
     /// Local directories the definition names, with their signatures.
     sources: Vec<(PathBuf, String)>,
-    /// The output blob of every job (hex sha256).
+    /// The digest of every job's output blob.
     outputs: Vec<factory_store::Digest>,
 }
 

@@ -4,10 +4,10 @@
 //! while `factory up` watches. Crash safety and Ctrl-C are in `robustness.rs`.
 
 mod common;
-use common::{command_component, factory, ok, run, write};
+use common::{command_component, factory, ok, run, spawn_up, write};
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 fn stdout(output: &Output) -> String {
@@ -249,15 +249,21 @@ fn start_order(events: &[Line], after: u64) -> Vec<String> {
 }
 
 fn chain_definition(def: &Path) {
+    chain_beside_slow_job(def, "aaa-slow", "5");
+}
+
+/// The chain x -> y -> z beside one job of its own, `slow`, that sleeps `seconds` first;
+/// every build prints its start ([`PRINT_START`]).
+fn chain_beside_slow_job(def: &Path, slow: &str, seconds: &str) {
     let plain = "cat \"$FACTORY_SRC\"/input > {out}/out.txt";
     let copy = &format!("{PRINT_START}{plain}");
     let mut text = String::new();
-    text += &command_component("aaa-slow", &[], &format!("{PRINT_START}sleep 5; {plain}"));
+    text += &command_component(slow, &[], &format!("{PRINT_START}sleep {seconds}; {plain}"));
     text += &command_component("x", &[], copy);
     text += &command_component("y", &["x".into()], copy);
     text += &command_component("z", &["y".into()], copy);
     write(&def.join("components.toml"), &text);
-    for name in ["aaa-slow", "x", "y", "z"] {
+    for name in [slow, "x", "y", "z"] {
         write(&def.join("src").join(name).join("input"), name);
     }
 }
@@ -287,14 +293,7 @@ fn one_job_at_a_time_runs_the_longest_chain_first() {
 fn with_build_history_the_chain_that_takes_longest_goes_first() {
     let dir = tempfile::tempdir().unwrap();
     let def = dir.path().join("def");
-    let plain = "cat \"$FACTORY_SRC\"/input > {out}/out.txt";
-    let copy = &format!("{PRINT_START}{plain}");
-    let mut text = String::new();
-    text += &command_component("long", &[], &format!("{PRINT_START}sleep 1.5; {plain}"));
-    text += &command_component("x", &[], copy);
-    text += &command_component("y", &["x".into()], copy);
-    text += &command_component("z", &["y".into()], copy);
-    write(&def.join("components.toml"), &text);
+    chain_beside_slow_job(&def, "long", "1.5");
     let inputs = |version: &str| {
         for name in ["long", "x", "y", "z"] {
             write(
@@ -368,15 +367,7 @@ fn a_newer_change_supersedes_the_running_build_of_the_component() {
     let input = def.join("src/slow/input");
     write(&input, "v1");
     let store = dir.path().join("store");
-    let mut up = factory()
-        .arg("--store")
-        .arg(&store)
-        .args(["up", "--definition"])
-        .arg(&def)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut up = spawn_up(&store, &[], &def);
     let mut stderr = std::io::BufReader::new(up.stderr.take().unwrap());
     let mut line = String::new();
     while !line.contains("watching") {
@@ -454,15 +445,7 @@ fn a_newer_change_cancels_only_the_builds_it_makes_outdated() {
         write(&def.join("src").join(name).join("input"), "v1");
     }
     let store = dir.path().join("store");
-    let mut up = factory()
-        .arg("--store")
-        .arg(&store)
-        .args(["up", "--no-sandbox", "-j", "4", "--definition"])
-        .arg(&def)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut up = spawn_up(&store, &["--no-sandbox", "-j", "4"], &def);
     let mut stderr = std::io::BufReader::new(up.stderr.take().unwrap());
     let mut line = String::new();
     while !line.contains("watching") {
@@ -607,15 +590,7 @@ fn a_git_source_is_fetched_and_a_new_commit_found_by_polling_rebuilds_it() {
         ),
     );
     let store = dir.path().join("store");
-    let mut up = factory()
-        .arg("--store")
-        .arg(&store)
-        .args(["up", "--poll-interval", "1", "--definition"])
-        .arg(&def)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut up = spawn_up(&store, &["--poll-interval", "1"], &def);
     let mut stderr = std::io::BufReader::new(up.stderr.take().unwrap());
     let mut line = String::new();
     while !line.contains("watching") {
@@ -761,15 +736,7 @@ fn a_vanished_source_directory_fails_that_build_precisely_and_the_factory_keeps_
     let def = dir.path().join("def");
     chain_definition(&def);
     let store = dir.path().join("store");
-    let mut up = factory()
-        .arg("--store")
-        .arg(&store)
-        .args(["up", "--definition"])
-        .arg(&def)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut up = spawn_up(&store, &[], &def);
     let mut stderr = std::io::BufReader::new(up.stderr.take().unwrap());
     let mut line = String::new();
     while !line.contains("watching") {

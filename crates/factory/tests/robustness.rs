@@ -3,7 +3,7 @@
 //! whose disk fills up, and Ctrl-C (SIGINT) while builds run.
 
 mod common;
-use common::{command_component, factory, ok, run, write};
+use common::{command_component, factory, ok, run, spawn_up, write};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -360,15 +360,7 @@ fn ctrl_c_stops_up_promptly_kills_running_builds_and_the_next_up_finishes_the_wa
     write_definition(&def, &components);
     let store = dir.path().join("store");
     // Foreground `factory up`: it would watch for changes after the first wave.
-    let mut up = factory()
-        .arg("--store")
-        .arg(&store)
-        .args(["up", "--no-sandbox", "-j", "2", "--definition"])
-        .arg(&def)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut up = spawn_up(&store, &["--no-sandbox", "-j", "2"], &def);
     let stderr = up.stderr.take().unwrap();
     let build_pids = sleeping_builds(&mut up, &pids, &["slow-a", "slow-b"]);
     let out = ctrl_c(up, stderr, &build_pids);
@@ -499,15 +491,7 @@ fn bytes_below(dir: &Path) -> u64 {
 /// Starts a foreground `factory up` and waits until it watches (its first wave is done).
 fn up_watching(store: &Path, def: &Path) -> (Child, impl std::io::BufRead) {
     use std::io::BufRead as _;
-    let mut up = factory()
-        .arg("--store")
-        .arg(store)
-        .args(["up", "--no-sandbox", "-j", "1", "--definition"])
-        .arg(def)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut up = spawn_up(store, &["--no-sandbox", "-j", "1"], def);
     let mut stderr = std::io::BufReader::new(up.stderr.take().unwrap());
     let mut said = String::new();
     while !said.lines().any(|l| l.contains("watching")) {

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 pub fn factory() -> Command {
     Command::new(env!("CARGO_BIN_EXE_factory"))
@@ -11,6 +11,22 @@ pub fn factory() -> Command {
 
 pub fn run(command: &mut Command) -> Output {
     command.output().expect("the command starts")
+}
+
+/// `factory --store STORE up ARGS... --definition DEF` running in the foreground (after its
+/// first wave it watches), standard output discarded, standard error piped for the caller.
+pub fn spawn_up(store: &Path, args: &[&str], def: &Path) -> Child {
+    factory()
+        .arg("--store")
+        .arg(store)
+        .arg("up")
+        .args(args)
+        .arg("--definition")
+        .arg(def)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("factory up starts")
 }
 
 /// Runs `command`, requires success, returns its standard output.
