@@ -11,6 +11,8 @@ scripts/bench-latency.sh, and the arithmetic on their results.
     bench-dag.py latency DIR [--pooled] LOG...
                                          ready->running figures per LOG (or pooled)
     bench-dag.py check DIR LOG NINJA_DIR [STORE]
+    bench-dag.py holds STORE FILE...     every FILE's bytes are a file of an output tree
+                                         the store keeps durably
 
 `gen` writes, from one graph so the two forms cannot drift apart,
 DIR/def/jobs.toml (Factory `command` components), DIR/ninja/build.ninja and
@@ -223,6 +225,33 @@ def latency(a):
         )
 
 
+def stored_files(store):
+    """The contents of every file of every output tree the store keeps durably: the tars in
+    its blob store (cas/sha256/) and those kept in its database (table inline_blobs)."""
+    import io
+    import sqlite3
+    import tarfile
+
+    blobs = []
+    for root, _, files in os.walk(os.path.join(store, "cas", "sha256")):
+        for f in files:
+            with open(os.path.join(root, f), "rb") as fh:
+                blobs.append(fh.read())
+    db = sqlite3.connect(f"file:{os.path.join(store, 'factory.db')}?mode=ro", uri=True)
+    blobs.extend(row[0] for row in db.execute("SELECT data FROM inline_blobs"))
+    db.close()
+    have = set()
+    for blob in blobs:
+        try:
+            with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+                for member in tar.getmembers():
+                    if member.isfile():
+                        have.add(tar.extractfile(member).read())
+        except tarfile.TarError:
+            pass  # a package, not a tree
+    return have
+
+
 def check(a):
     jobs = load(a.dir)
     start, end = read_log(a.log)
@@ -230,13 +259,7 @@ def check(a):
     if missing:
         raise SystemExit(f"{a.log}: {len(missing)} jobs did not run, e.g. {missing[:5]}")
     if a.store:
-        have = set()
-        for root, _, files in os.walk(a.store):
-            for f in files:
-                p = os.path.join(root, f)
-                if not os.path.islink(p) and os.path.getsize(p) < 256:
-                    with open(p, "rb") as fh:
-                        have.add(fh.read())
+        have = stored_files(a.store)
         for j in jobs:
             with open(os.path.join(a.ninja_dir, "out", j["name"]), "rb") as fh:
                 want = fh.read()
@@ -244,9 +267,20 @@ def check(a):
                 raise SystemExit(f"factory's store lacks ninja's output of {j['name']}")
 
 
+def holds(a):
+    have = stored_files(a.store)
+    for path in a.files:
+        with open(path, "rb") as fh:
+            if fh.read() not in have:
+                raise SystemExit(f"factory's store lacks the output {path}")
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
+    h = sub.add_parser("holds")
+    h.add_argument("store")
+    h.add_argument("files", nargs="+")
     g = sub.add_parser("gen")
     g.add_argument("dir")
     g.add_argument("--jobs", type=int, required=True)
@@ -274,7 +308,9 @@ def main():
     c.add_argument("ninja_dir")
     c.add_argument("store", nargs="?")
     a = p.parse_args()
-    {"gen": gen, "bound": bound, "span": span, "latency": latency, "check": check}[a.cmd](a)
+    commands = {"gen": gen, "bound": bound, "span": span, "latency": latency, "check": check}
+    commands["holds"] = holds
+    commands[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::archive::{
     ArchiveError, OciBase, OciImageSpec, OciLayer, TarOptions, write_deb, write_oci_layout,
-    write_tar, write_tarball,
+    write_tar_of, write_tarball,
 };
 use crate::digest::Digest;
 use crate::error::{BuildError, FailureClass};
@@ -481,7 +481,12 @@ impl Orchestrator {
         if self.inner.store.db().last_seq().await? != finished {
             return Ok(false);
         }
-        let stamp = stamp::Stamp::new(fingerprint, report.wave.0, sources, outputs);
+        let (files, inline) = self.inner.store.locate(&outputs).await?;
+        if files.len() + inline.len() != outputs.len() {
+            return Ok(false);
+        }
+        let stamp = stamp::Stamp::new(&dir, fingerprint, report.wave.0, sources, files, inline)
+            .map_err(io_err("writing the stamp in", &dir))?;
         stamp
             .write(&dir, &lock)
             .map_err(io_err("writing the stamp in", &dir))?;
@@ -582,9 +587,11 @@ impl Orchestrator {
         let Some(build) = self.inner.store.db().latest_successful_build(job).await? else {
             return Ok(None);
         };
-        Ok(tree_digest(&build)
-            .filter(|d| self.inner.store.cas().contains(d))
-            .map(|d| (d, build)))
+        let Some(digest) = tree_digest(&build) else {
+            return Ok(None);
+        };
+        let present = self.inner.store.contains(&digest).await?;
+        Ok(present.then_some((digest, build)))
     }
 
     async fn run_wave(
@@ -609,30 +616,29 @@ impl Orchestrator {
             .into_iter()
             .map(|b| (b.component.clone(), b))
             .collect();
+        let previous_trees: Vec<_> = previous.values().filter_map(tree_digest).collect();
+        let present = self.inner.store.present(&previous_trees).await?;
         let mut sched = Scheduler::new(&def, &set, &run_times(&previous))?;
         let mut done: HashMap<Job, Done> = HashMap::new();
         let mut reports = Vec::new();
         let mut running: JoinSet<(Job, Result<BuildReport, OrchestratorError>)> = JoinSet::new();
         let mut first_error = None;
-        let (work_done, mut work_done_rx) = tokio::sync::mpsc::unbounded_channel::<(Job, Slot)>();
-        let (released, mut released_rx) = tokio::sync::mpsc::unbounded_channel::<(Job, Done)>();
-        // Jobs whose dependents were dispatched before the job's own task ended.
-        let mut handed_over: std::collections::HashSet<Job> = std::collections::HashSet::new();
-        // Slots claimed for jobs that become ready when a build's outputs are stored.
-        let mut early_claims: HashMap<Job, Claim> = HashMap::new();
+        let (progress, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+        let mut handed = HandedOver::default();
         let mut superseded = 0;
         loop {
-            while running.len() < self.in_flight_limit() && !stop.is_stopped() {
+            while running.len() - handed.jobs.len() < self.in_flight_limit() && !stop.is_stopped() {
                 let Some(job) = sched.pop_ready() else { break };
                 if stop.outdated(&job).is_some() {
                     // A newer change covers it (and what depends on it, outdated too). Its
                     // early claim goes too, or it would hold a slot for nobody.
-                    early_claims.remove(&job);
+                    handed.early_claims.remove(&job);
                     superseded += 1;
                     continue;
                 }
                 let inputs = self.resolve_inputs(&def, &job, &done).await?;
-                let claim = early_claims
+                let claim = handed
+                    .early_claims
                     .remove(&job)
                     .unwrap_or_else(|| self.inner.slots.claim(sched.priority(&job)));
                 let this = self.clone();
@@ -644,8 +650,11 @@ impl Orchestrator {
                     cancel: stop.job_token(&job),
                     job: job.clone(),
                     stop: stop.clone(),
-                    work_done: work_done.clone(),
-                    released: released.clone(),
+                    progress: progress.clone(),
+                    previous_present: previous
+                        .get(&job.name())
+                        .and_then(tree_digest)
+                        .is_some_and(|d| present.contains(&d)),
                     previous: previous.remove(&job.name()),
                 };
                 running.spawn(async move {
@@ -655,27 +664,24 @@ impl Orchestrator {
             }
             let joined = tokio::select! {
                 biased;
-                Some((job, slot)) = work_done_rx.recv() => {
-                    for next in sched.waiting_only_for(&job) {
-                        let claim = self.inner.slots.claim(sched.priority(&next));
-                        early_claims.insert(next, claim);
-                    }
-                    drop(slot);
-                    continue;
-                }
-                // Sent before the job's task ends, so seen before its result.
-                Some((job, finished)) = released_rx.recv() => {
-                    done.insert(job.clone(), finished);
-                    sched.finished(&job);
-                    handed_over.insert(job);
+                Some(message) = progress_rx.recv() => {
+                    handed.take(message, &mut sched, &mut done, &self.inner.slots);
                     continue;
                 }
                 joined = running.join_next() => joined,
             };
+            // A task sends its progress before it ends, but `select!` may have looked at
+            // the channel just before the send and at the task just after it ended. What
+            // it sent is in the channel now: taken first, a release is never handled
+            // after the result of the task that made it.
+            while let Ok(message) = progress_rx.try_recv() {
+                handed.take(message, &mut sched, &mut done, &self.inner.slots);
+            }
             let Some(joined) = joined else {
                 break;
             };
             let (job, result) = joined.map_err(|e| OrchestratorError::Task(e.to_string()))?;
+            let was_handed_over = handed.jobs.remove(&job);
             let report = match result {
                 Ok(report) => report,
                 Err(error) => {
@@ -686,7 +692,7 @@ impl Orchestrator {
                     continue;
                 }
             };
-            if handed_over.contains(&job) {
+            if was_handed_over {
                 // Its dependents were dispatched already; if its outputs could not be
                 // stored after all, they find out through `Done::recorded` and block.
             } else if report.state.has_usable_outputs() {
@@ -694,7 +700,7 @@ impl Orchestrator {
                     job.clone(),
                     Done {
                         output: report.output.expect("usable builds have an output"),
-                        build: report.build,
+                        build: Some(report.build),
                         rebuilt_identical: report.output_unchanged,
                         recorded: None,
                     },
@@ -703,7 +709,7 @@ impl Orchestrator {
             } else if matches!(report.state, BuildState::Failed | BuildState::Blocked) {
                 let blocked = sched.block_dependents(&job);
                 for dependent in blocked {
-                    early_claims.remove(&dependent);
+                    handed.early_claims.remove(&dependent);
                     let blocked_report =
                         self.record_blocked(wave, &dependent, &job, &report).await?;
                     self.inner.observer.build_finished(&blocked_report);
@@ -759,13 +765,15 @@ impl Orchestrator {
             let state = match done.get(&input) {
                 Some(d) => InputState {
                     digest: d.output,
-                    in_wave: Some((d.build, d.rebuilt_identical)),
+                    rebuilt_identical: Some(d.rebuilt_identical),
+                    build: d.build,
                     recorded: d.recorded.clone(),
                 },
                 None => match self.usable_output(&input.name()).await? {
-                    Some((digest, _)) => InputState {
+                    Some((digest, build)) => InputState {
                         digest,
-                        in_wave: None,
+                        rebuilt_identical: None,
+                        build: Some(build.id),
                         recorded: None,
                     },
                     None => {
@@ -799,7 +807,7 @@ impl Orchestrator {
                 .map(|d| format!(": {d}"))
                 .unwrap_or_default()
         );
-        self.record_blocked_by(wave, job, &failed.name(), failure.build, detail)
+        self.record_blocked_by(wave, job, &failed.name(), Some(failure.build), detail)
             .await
     }
 
@@ -809,9 +817,13 @@ impl Orchestrator {
         ctx: &JobContext,
         lost: LostInput,
     ) -> Result<BuildReport, OrchestratorError> {
+        let of_build = lost
+            .build
+            .map(|b| format!(" (build {b})"))
+            .unwrap_or_default();
         let detail = format!(
-            "blocked: the outputs of input {} (build {}) could not be stored",
-            lost.input, lost.build
+            "blocked: the outputs of input {}{of_build} could not be stored",
+            lost.input
         );
         self.record_blocked_by(ctx.wave, &ctx.job, &lost.input, lost.build, detail)
             .await
@@ -822,7 +834,7 @@ impl Orchestrator {
         wave: WaveId,
         job: &Job,
         failed: &str,
-        by: BuildId,
+        by: Option<BuildId>,
         detail: String,
     ) -> Result<BuildReport, OrchestratorError> {
         let reason = format!("input {failed} did not build");
@@ -839,7 +851,7 @@ impl Orchestrator {
         let build = BuildId::from(seq);
         db.append_one(Event::BuildBlocked {
             build,
-            by: vec![by],
+            by: by.into_iter().collect(),
             reason: detail.clone(),
         })
         .await?;
@@ -911,7 +923,8 @@ impl Orchestrator {
         );
         if sweeping
             && let Some(latest) = previous.as_ref().filter(|p| p.key == store_key)
-            && let Some(output) = tree_digest(latest).filter(|d| self.inner.store.cas().contains(d))
+            && ctx.previous_present
+            && let Some(output) = tree_digest(latest)
         {
             return Ok(BuildReport {
                 job: job.name(),
@@ -936,7 +949,8 @@ impl Orchestrator {
             why: why_inputs,
         };
         if let Some(existing) = self.inner.store.reusable_build(&store_key).await? {
-            let build = match self.queue(&ctx, &queued, &inputs).await? {
+            let work_ended = std::sync::atomic::AtomicBool::new(true);
+            let build = match self.queue(&ctx, &queued, &inputs, &work_ended).await? {
                 Ok(build) => build,
                 Err(lost) => return self.record_lost_input(&ctx, lost).await,
             };
@@ -951,34 +965,41 @@ impl Orchestrator {
     /// Records the build as queued once every input built in this wave has its success in
     /// the log, so the log never shows a build before what it was built from. The build's
     /// number is the queued event's sequence number. `Err`: an input's outputs were lost.
+    /// `work_ended`: whether the build's work is over (its number is then overdue).
     async fn queue(
         &self,
         ctx: &JobContext,
         queued: &Queued,
         inputs: &BTreeMap<String, InputState>,
+        work_ended: &std::sync::atomic::AtomicBool,
     ) -> Result<Result<BuildId, LostInput>, OrchestratorError> {
         if let Err(lost) = inputs_recorded(inputs).await {
             return Ok(Err(lost));
         }
-        let seq = self
-            .inner
-            .store
-            .db()
-            .append_one(Event::BuildQueued {
-                wave: Some(ctx.wave),
-                component: ctx.job.name(),
-                key: queued.key.clone(),
-                reason: queued.reason.clone(),
-                inputs: queued.why.clone(),
-            })
-            .await?;
-        Ok(Ok(BuildId::from(seq)))
+        let event = Event::BuildQueued {
+            wave: Some(ctx.wave),
+            component: ctx.job.name(),
+            key: queued.key.clone(),
+            reason: queued.reason.clone(),
+            inputs: queued.why.clone(),
+        };
+        // While the work runs, the number is not needed yet: the event may wait a moment
+        // to share a commit with others. Once the work is over, the recording of this
+        // build, and of what depends on it, waits for the number: no lingering then.
+        let db = self.inner.store.db();
+        let seqs = if work_ended.load(std::sync::atomic::Ordering::Acquire) {
+            db.submit(vec![event]).await?
+        } else {
+            db.submit_lazy(vec![event]).await?
+        };
+        Ok(Ok(BuildId::from(seqs[0])))
     }
 
     /// Runs a build whose key never succeeded. Its work starts as soon as a slot is free,
-    /// while it is being recorded as queued: a dependent starts without waiting for either
-    /// its inputs' fsyncs or its own queued event's. What it logs before it has a number
-    /// waits in [`BuildEvents`].
+    /// while it is being recorded as queued, and its outputs go to its dependents as soon
+    /// as they are staged: neither its inputs' commits nor its own queued event's are on
+    /// the path from one command to the next. What it logs before it has a number waits
+    /// in [`BuildEvents`].
     async fn run_new(
         &self,
         prepared: Prepared,
@@ -990,8 +1011,9 @@ impl Orchestrator {
         // Cancelled on its own when the build cannot be recorded.
         ctx.cancel = ctx.cancel.child_token();
         let events = Arc::new(BuildEvents::new(self.inner.store.clone()));
+        let work_ended = std::sync::atomic::AtomicBool::new(false);
         let queue = async {
-            let result = self.queue(&ctx, &queued, &inputs).await;
+            let result = self.queue(&ctx, &queued, &inputs, &work_ended).await;
             match &result {
                 Ok(Ok(build)) => events.numbered(*build),
                 _ => ctx.cancel.cancel(),
@@ -1015,103 +1037,146 @@ impl Orchestrator {
                     if result.is_ok() {
                         // The dispatcher claims slots for what this build is about to make
                         // ready before the slot is freed, so they are not overtaken.
-                        let _ = ctx.work_done.send((ctx.job.clone(), slot));
+                        let _ = ctx.progress.send(Progress::WorkDone(ctx.job.clone(), slot));
                     }
                     result
                 }
                 None => Err(cancelled(&ctx)),
             };
-            (result, started.elapsed())
+            let duration = started.elapsed();
+            work_ended.store(true, std::sync::atomic::Ordering::Release);
+            let outcome = match result {
+                Err(failure) => Outcome::Failed(failure),
+                // Packages are recorded as artifacts of the build: they wait for its number.
+                Ok(tree) if makes_packages(&prepared) => Outcome::Built(tree),
+                Ok(tree) => match self.stage(None, &prepared, &tree).await {
+                    Ok(staged) => {
+                        let released = self.release(&staged, &ctx);
+                        Outcome::Released(staged, released)
+                    }
+                    Err(why) => Outcome::NotStaged(self.staging_failure(why, &tree, &ctx)),
+                },
+            };
+            (outcome, duration)
         };
-        let (queued_as, (result, duration)) = tokio::join!(queue, run);
-        // A build that cannot be recorded keeps nothing it made.
-        let discard = |result: &Result<PathBuf, Failure>| {
-            if let Ok(tree) = result {
-                let _ = std::fs::remove_dir_all(tree);
-            }
-        };
+        let (queued_as, (outcome, duration)) = tokio::join!(queue, run);
         let build = match queued_as {
             Ok(Ok(build)) => build,
             Ok(Err(lost)) => {
-                discard(&result);
-                return self.record_lost_input(&ctx, lost).await;
+                let blocked = self.record_lost_input(&ctx, lost).await;
+                outcome.discard(blocked.as_ref().ok().map(|report| report.build));
+                return blocked;
             }
             Err(error) => {
-                discard(&result);
+                outcome.discard(None);
                 return Err(error);
             }
         };
         let mut report = BuildReport::scheduled(&ctx.job, build, queued.reason);
         report.duration = Some(duration);
-        let tree = match result {
-            Ok(tree) => tree,
-            Err(failure) => return self.record_failure(report, failure).await,
-        };
-        // Keeping the outputs can fail too (the disk fills up): that fails this build, for
-        // an infrastructure reason, and the rest of the wave goes on.
-        match self.stage_outputs(build, &prepared, &tree).await {
-            Ok(Ok(staged)) => self.release_and_record(report, staged, &ctx).await,
-            Ok(Err(missing)) => {
-                let _ = std::fs::remove_dir_all(&tree);
-                let failure = Failure::from_build(missing, &ctx).or_disk_full(&self.inner.scratch);
+        match outcome {
+            Outcome::Failed(failure) | Outcome::NotStaged(failure) => {
                 self.record_failure(report, failure).await
             }
-            Err(error) => {
-                let _ = std::fs::remove_dir_all(&tree);
-                let failure = Failure::keeping(&error, self.store_dir());
-                self.record_failure(report, failure).await
+            Outcome::Released(staged, released) => {
+                self.record_success(report, staged, released).await
             }
+            Outcome::Built(tree) => match self.stage(Some(build), &prepared, &tree).await {
+                Ok(staged) => {
+                    let released = self.release(&staged, &ctx);
+                    self.record_success(report, staged, released).await
+                }
+                Err(why) => {
+                    let failure = self.staging_failure(why, &tree, &ctx);
+                    self.record_failure(report, failure).await
+                }
+            },
         }
     }
 
-    /// Hands a finished build's outputs to the dispatcher, whose dependents start on the
-    /// kept tree at once, then makes the tree's blob durable and records the success. The
-    /// dependents record nothing before that success (see [`Orchestrator::queue`]).
-    async fn release_and_record(
+    /// [`Self::stage_outputs`], with its two ways to fail side by side.
+    async fn stage(
         &self,
-        mut report: BuildReport,
-        staged: Staged,
+        build: Option<BuildId>,
+        prepared: &Prepared,
+        tree: &Path,
+    ) -> Result<Staged, Result<BuildError, OrchestratorError>> {
+        let staged = self.stage_outputs(build, prepared, tree).await;
+        staged.map_err(Err).and_then(|checked| checked.map_err(Ok))
+    }
+
+    /// Why outputs could not be staged: a declared output is missing (`Ok`: the build's
+    /// fault), or keeping them failed (`Err`: the disk filled up, an infrastructure failure,
+    /// and the rest of the wave goes on). The tree is removed.
+    fn staging_failure(
+        &self,
+        why: Result<BuildError, OrchestratorError>,
+        tree: &Path,
         ctx: &JobContext,
-    ) -> Result<BuildReport, OrchestratorError> {
-        let build = report.build;
-        let digest = staged.tree.digest();
-        if let Some(prev) = &ctx.previous
-            && tree_digest(prev) == Some(digest)
-        {
-            report.output_unchanged = true;
-            report.detail = Some(format!(
-                "output identical to build {} (early cutoff for what depends on it)",
-                prev.id
-            ));
+    ) -> Failure {
+        let _ = std::fs::remove_dir_all(tree);
+        match why {
+            Ok(missing) => Failure::from_build(missing, ctx).or_disk_full(&self.inner.scratch),
+            Err(error) => Failure::keeping(&error, self.store_dir()),
         }
+    }
+
+    /// Hands staged outputs to the dispatcher, whose dependents start on the kept tree at
+    /// once. They record nothing before this build's success is in the log (see
+    /// [`Orchestrator::queue`]), which [`Released`] tells them.
+    fn release(&self, staged: &Staged, ctx: &JobContext) -> Released {
+        let digest = staged.tree.digest();
+        let cut_off_from = ctx
+            .previous
+            .as_ref()
+            .filter(|prev| tree_digest(prev) == Some(digest))
+            .map(|prev| prev.id);
         let (recorded_tx, recorded) = tokio::sync::watch::channel(None);
         let done = Done {
             output: digest,
-            build,
-            rebuilt_identical: report.output_unchanged,
+            build: None,
+            rebuilt_identical: cut_off_from.is_some(),
             recorded: Some(recorded),
         };
-        let _ = ctx.released.send((ctx.job.clone(), done));
-        let blob = staged.tree;
-        let stored = tokio::task::spawn_blocking(move || blob.commit())
-            .await
-            .map_err(|e| OrchestratorError::Task(e.to_string()))?;
-        let put = match stored {
-            Ok(put) => put,
-            Err(error) => {
-                recorded_tx.send_replace(Some(false));
-                report.output_unchanged = false;
-                report.detail = None;
-                let failure = Failure::keeping(&error.into(), self.store_dir());
-                return self.record_failure(report, failure).await;
-            }
-        };
+        let _ = ctx.progress.send(Progress::Released(ctx.job.clone(), done));
+        Released {
+            recorded: recorded_tx,
+            cut_off_from,
+        }
+    }
+
+    /// Makes a released build's outputs durable and records its success: a small tree goes
+    /// into the database with the success, a larger one is a file, made durable first.
+    async fn record_success(
+        &self,
+        mut report: BuildReport,
+        staged: Staged,
+        released: Released,
+    ) -> Result<BuildReport, OrchestratorError> {
+        let build = report.build;
+        let digest = staged.tree.digest();
         let mut outputs = vec![BuildOutput {
             name: TREE_OUTPUT.into(),
-            digest: put.digest,
-            size: put.size,
+            digest,
+            size: staged.tree.size(),
         }];
         outputs.extend(staged.artifacts);
+        let inline = match staged.tree.into_inline() {
+            Ok(inline) => vec![inline],
+            Err(file) => {
+                let stored = tokio::task::spawn_blocking(move || file.commit())
+                    .await
+                    .map_err(|e| OrchestratorError::Task(e.to_string()))?;
+                if let Err(error) = stored {
+                    released
+                        .recorded
+                        .send_replace(Some(Recording::Lost(Some(build))));
+                    let failure = Failure::keeping(&error.into(), self.store_dir());
+                    return self.record_failure(report, failure).await;
+                }
+                Vec::new()
+            }
+        };
         // Not awaited: the log commits in submission order, so whatever a dependent records
         // is committed after this success, and a success lost in a crash only means the
         // build runs again.
@@ -1119,13 +1184,21 @@ impl Orchestrator {
             .inner
             .store
             .db()
-            .submit_lazy(vec![Event::BuildSucceeded { build, outputs }]);
-        recorded_tx.send_replace(Some(true));
+            .submit_lazy_with_blobs(vec![Event::BuildSucceeded { build, outputs }], inline);
+        released
+            .recorded
+            .send_replace(Some(Recording::Stored(build)));
         tokio::spawn(async move {
             if let Err(error) = committed.await {
                 tracing::error!(%build, %error, "the success of a build was not recorded; it runs again next time");
             }
         });
+        if let Some(previous) = released.cut_off_from {
+            report.output_unchanged = true;
+            report.detail = Some(format!(
+                "output identical to build {previous} (early cutoff for what depends on it)"
+            ));
+        }
         report.state = BuildState::Succeeded;
         report.output = Some(digest);
         Ok(report)
@@ -1223,9 +1296,10 @@ impl Orchestrator {
             Some(latest) if !ctx.is_changed => {
                 let identical: Vec<String> = inputs
                     .iter()
-                    .filter_map(|(name, s)| match s.in_wave {
-                        Some((b, true)) => Some(format!("{name} (rebuilt in {b})")),
-                        _ => None,
+                    .filter(|(_, s)| s.rebuilt_identical == Some(true))
+                    .map(|(name, s)| match s.build() {
+                        Some(b) => format!("{name} (rebuilt in {b})"),
+                        None => format!("{name} (rebuilt)"),
                     })
                     .collect();
                 let detail = if identical.is_empty() {
@@ -1381,7 +1455,7 @@ impl Orchestrator {
     /// when one is missing).
     async fn stage_outputs(
         &self,
-        build: BuildId,
+        build: Option<BuildId>,
         prepared: &Prepared,
         tree: &Path,
     ) -> Result<Result<Staged, BuildError>, OrchestratorError> {
@@ -1392,7 +1466,7 @@ impl Orchestrator {
         // Packages first, while the tree is still where the build left it.
         let kind = prepared.material.kind.as_str();
         let mut artifacts = Vec::new();
-        if matches!(kind, "deb" | "tarball") {
+        if makes_packages(prepared) {
             if let Some(spec) = &declared {
                 let (spec, root) = (spec.clone(), tree.to_path_buf());
                 let checked = tokio::task::spawn_blocking(move || {
@@ -1409,7 +1483,7 @@ impl Orchestrator {
                 let (put, _) = self
                     .inner
                     .store
-                    .store_artifact(&path, file, kind, Some(build))
+                    .store_artifact(&path, file, kind, build)
                     .await?;
                 artifacts.push(BuildOutput {
                     name: file.clone(),
@@ -1423,13 +1497,19 @@ impl Orchestrator {
         // The tar is streamed straight into the store: it never exists as a second file.
         let unchecked = declared.filter(|_| artifacts.is_empty());
         let blob = tokio::task::spawn_blocking(move || {
+            // One walk of the tree serves the check, the tar and the normalisation.
+            let entries = crate::tree::walk_tree(&tree).map_err(|e| OrchestratorError::Io {
+                action: "reading the outputs in",
+                path: tree.clone(),
+                source: std::io::Error::other(e),
+            })?;
             if let Some(spec) = unchecked
-                && let Err(missing) = crate::runner::check_declared_outputs(&spec, &tree)
+                && let Err(missing) = crate::runner::check_declared_outputs_in(&spec, &entries)
             {
                 return Ok(Err(missing));
             }
-            let blob = write_tree_blob(&cas, &tree)?;
-            keep_materialised(&tree, &trees, &blob.digest());
+            let blob = write_tree_blob(&cas, &tree, &entries)?;
+            keep_materialised(&tree, &entries, &trees, &blob.digest());
             let _ = std::fs::remove_dir_all(tree.with_extension("staging"));
             Ok::<_, OrchestratorError>(Ok(blob))
         })
@@ -1464,11 +1544,10 @@ impl Orchestrator {
         if dir.is_dir() {
             return Ok(dir);
         }
-        let cas = self.inner.store.cas().clone();
-        let (digest, trees, target) = (*digest, self.inner.trees.clone(), dir.clone());
+        let blob = self.inner.store.open_blob(digest).await?;
+        let (trees, target) = (self.inner.trees.clone(), dir.clone());
         tokio::task::spawn_blocking(move || -> Result<(), OrchestratorError> {
             std::fs::create_dir_all(&trees).map_err(io_err("creating", &trees))?;
-            let blob = cas.open_blob(&digest)?;
             let temp = tempfile::Builder::new()
                 .prefix(".extract-")
                 .tempdir_in(&trees)
@@ -1559,6 +1638,7 @@ fn process_exists(pid: i32) -> bool {
 fn write_tree_blob(
     cas: &factory_store::Cas,
     tree: &Path,
+    entries: &[crate::tree::TreeEntry],
 ) -> Result<factory_store::FinishedBlob, OrchestratorError> {
     let options = TarOptions {
         mtime: crate::spec::DEFAULT_SOURCE_DATE_EPOCH,
@@ -1566,7 +1646,7 @@ fn write_tree_blob(
     };
     // Small enough to come from the allocator's reused pages rather than fresh ones per build.
     let blob = std::io::BufWriter::with_capacity(32 * 1024, cas.writer()?);
-    let blob = write_tar(tree, blob, &options).map_err(|e| OrchestratorError::Io {
+    let blob = write_tar_of(tree, entries, blob, &options).map_err(|e| OrchestratorError::Io {
         action: "archiving",
         path: tree.to_path_buf(),
         source: std::io::Error::other(e),
@@ -1583,10 +1663,15 @@ fn write_tree_blob(
 /// for it, after giving its entries the modes and times the tar gives them, so a dependent
 /// sees the same tree whether it was built in this run or extracted from the store later.
 /// Best effort: a tree that cannot be kept is removed and extracted again when needed.
-fn keep_materialised(tree: &Path, trees: &Path, digest: &factory_store::Digest) {
+fn keep_materialised(
+    tree: &Path,
+    entries: &[crate::tree::TreeEntry],
+    trees: &Path,
+    digest: &factory_store::Digest,
+) {
     let target = trees.join(digest.hex());
     let kept = !target.exists()
-        && normalise_tree(tree).is_ok()
+        && normalise_tree(tree, entries).is_ok()
         && std::fs::create_dir_all(trees).is_ok()
         && std::fs::rename(tree, &target).is_ok();
     if !kept {
@@ -1594,18 +1679,20 @@ fn keep_materialised(tree: &Path, trees: &Path, digest: &factory_store::Digest) 
     }
 }
 
-/// Modes 0755/0644 and the fixed mtime, as [`write_tar`] records them.
-fn normalise_tree(root: &Path) -> std::io::Result<()> {
+/// Modes 0755/0644 and the fixed mtime, as [`crate::archive::write_tar`] records them (`entries`: the tree
+/// as walked; a mode that is already right is left alone).
+fn normalise_tree(root: &Path, entries: &[crate::tree::TreeEntry]) -> std::io::Result<()> {
     use crate::tree::EntryKind;
     use std::os::unix::fs::PermissionsExt;
     let mtime = nix::sys::time::TimeSpec::new(crate::spec::DEFAULT_SOURCE_DATE_EPOCH as i64, 0);
-    let set = |path: &Path, mode: u32| -> std::io::Result<()> {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    let set = |path: &Path, mode: u32, found: Option<u32>| -> std::io::Result<()> {
+        if found != Some(mode) {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        }
         let no_follow = nix::sys::stat::UtimensatFlags::NoFollowSymlink;
         nix::sys::stat::utimensat(nix::fcntl::AT_FDCWD, path, &mtime, &mtime, no_follow)
             .map_err(std::io::Error::from)
     };
-    let entries = crate::tree::walk_tree(root).map_err(std::io::Error::other)?;
     for entry in entries {
         let mode = match entry.kind {
             EntryKind::Dir
@@ -1615,9 +1702,9 @@ fn normalise_tree(root: &Path) -> std::io::Result<()> {
             EntryKind::File { .. } => 0o644,
             EntryKind::Symlink { .. } => continue,
         };
-        set(&root.join(&entry.rel), mode)?;
+        set(&root.join(&entry.rel), mode, Some(entry.mode))?;
     }
-    set(root, 0o755)
+    set(root, 0o755, None)
 }
 
 /// For a component with a remote source, its tree and revision, fetched once:
@@ -1678,12 +1765,23 @@ fn engine_digest(d: &factory_store::Digest) -> Digest {
 
 /// Whether a build's success has been handed to the event log: `Some(true)` once it has,
 /// `Some(false)` if its outputs could not be stored after dependents had started on them.
-type Recorded = tokio::sync::watch::Receiver<Option<bool>>;
+type Recorded = tokio::sync::watch::Receiver<Option<Recording>>;
+
+/// How a build that handed its outputs over before it was recorded ended up in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recording {
+    /// Its success is submitted (so whatever a dependent records is committed after it).
+    Stored(BuildId),
+    /// Its outputs could not be kept, or it could not be recorded at all (then it may have
+    /// no number).
+    Lost(Option<BuildId>),
+}
 
 #[derive(Debug, Clone)]
 struct Done {
     output: factory_store::Digest,
-    build: BuildId,
+    /// Unknown yet for a build handed over before it was recorded: see `recorded`.
+    build: Option<BuildId>,
     rebuilt_identical: bool,
     /// For a build handed to its dependents before its success was recorded.
     recorded: Option<Recorded>,
@@ -1692,15 +1790,69 @@ struct Done {
 #[derive(Debug, Clone)]
 struct InputState {
     digest: factory_store::Digest,
-    /// Built in this wave: (build, whether it ran and produced identical output).
-    in_wave: Option<(BuildId, bool)>,
+    /// Built in this wave: whether it ran and produced identical output.
+    rebuilt_identical: Option<bool>,
+    /// Its build, when known at dispatch (else `recorded` tells it).
+    build: Option<BuildId>,
     recorded: Option<Recorded>,
+}
+
+impl InputState {
+    /// The input's build, once it is recorded (see [`inputs_recorded`]).
+    fn build(&self) -> Option<BuildId> {
+        self.build
+            .or_else(|| match *self.recorded.as_ref()?.borrow() {
+                Some(Recording::Stored(build)) | Some(Recording::Lost(Some(build))) => Some(build),
+                _ => None,
+            })
+    }
 }
 
 /// An input whose outputs a build started on, but which could not store them.
 struct LostInput {
     input: String,
-    build: BuildId,
+    build: Option<BuildId>,
+}
+
+/// Where a build's work left it, before the build has a number.
+enum Outcome {
+    Failed(Failure),
+    /// Outputs staging failed.
+    NotStaged(Failure),
+    /// Outputs that wait for the build's number to be staged.
+    Built(PathBuf),
+    /// Outputs staged and handed to the dependents.
+    Released(Staged, Released),
+}
+
+impl Outcome {
+    /// The build cannot be recorded (`blocked`: the number it got as blocked, if any): its
+    /// outputs go, and dependents that started on them learn that they are lost.
+    fn discard(self, blocked: Option<BuildId>) {
+        match self {
+            Outcome::Built(tree) => {
+                let _ = std::fs::remove_dir_all(tree);
+            }
+            Outcome::Released(_, released) => {
+                released
+                    .recorded
+                    .send_replace(Some(Recording::Lost(blocked)));
+            }
+            Outcome::Failed(_) | Outcome::NotStaged(_) => {}
+        }
+    }
+}
+
+/// A build's outputs handed to its dependents, not yet recorded.
+struct Released {
+    recorded: tokio::sync::watch::Sender<Option<Recording>>,
+    /// The previous build of the component, when the output is identical to its.
+    cut_off_from: Option<BuildId>,
+}
+
+/// Whether a build's outputs include packages, recorded as artifacts of the build.
+fn makes_packages(prepared: &Prepared) -> bool {
+    matches!(prepared.material.kind.as_str(), "deb" | "tarball")
 }
 
 /// Waits until every input that was handed over before its success was recorded has it
@@ -1711,15 +1863,22 @@ async fn inputs_recorded(inputs: &BTreeMap<String, InputState>) -> Result<(), Lo
             continue;
         };
         let mut recorded = recorded.clone();
-        let stored = recorded
-            .wait_for(Option::is_some)
-            .await
-            .is_ok_and(|r| *r == Some(true));
-        if !stored {
-            return Err(LostInput {
-                input: name.clone(),
-                build: state.in_wave.map_or(BuildId(0), |(build, _)| build),
-            });
+        let recording = recorded.wait_for(Option::is_some).await.map(|r| *r);
+        match recording {
+            Ok(Some(Recording::Stored(_))) => {}
+            Ok(Some(Recording::Lost(build))) => {
+                return Err(LostInput {
+                    input: name.clone(),
+                    build,
+                });
+            }
+            // The producer's task ended without a word: it could not be recorded.
+            Ok(None) | Err(_) => {
+                return Err(LostInput {
+                    input: name.clone(),
+                    build: state.build,
+                });
+            }
         }
     }
     Ok(())
@@ -1810,12 +1969,12 @@ struct JobContext {
     cancel: CancellationToken,
     job: Job,
     stop: Stop,
-    /// Where a build hands its slot back once its work succeeded.
-    work_done: tokio::sync::mpsc::UnboundedSender<(Job, Slot)>,
-    /// Where a build hands its outputs to its dependents before its success is recorded.
-    released: tokio::sync::mpsc::UnboundedSender<(Job, Done)>,
+    /// Where a build tells the dispatcher how far it got before its task ends.
+    progress: tokio::sync::mpsc::UnboundedSender<Progress>,
     /// The job's latest usable build when the wave started.
     previous: Option<BuildRecord>,
+    /// Whether that build's output tree was still in the store when the wave started.
+    previous_present: bool,
 }
 
 /// What `factory explain` compares: every ingredient of the key, named.
@@ -2224,6 +2383,50 @@ fn topological<'a>(def: &Definition, set: &'a [Job]) -> Result<Vec<&'a Job>, Orc
     }
     // The definition is validated acyclic; a cycle here would leave jobs out.
     Ok(order)
+}
+
+/// What a build's task tells the dispatcher before the task ends.
+enum Progress {
+    /// The work succeeded: the slot goes back, once slots are claimed for what the
+    /// build is about to make ready.
+    WorkDone(Job, Slot),
+    /// The outputs are staged and go to the dependents before the success is recorded.
+    Released(Job, Done),
+}
+
+/// The dispatcher's side of builds that hand over before their task ends.
+#[derive(Default)]
+struct HandedOver {
+    /// Jobs released whose task has not ended. Until it ends, such a task only records:
+    /// it does not count against the in-flight limit.
+    jobs: std::collections::HashSet<Job>,
+    /// Slots claimed for jobs that become ready when a build's outputs are released.
+    early_claims: HashMap<Job, Claim>,
+}
+
+impl HandedOver {
+    fn take(
+        &mut self,
+        message: Progress,
+        sched: &mut Scheduler,
+        done: &mut HashMap<Job, Done>,
+        slots: &Slots,
+    ) {
+        match message {
+            Progress::WorkDone(job, slot) => {
+                for next in sched.waiting_only_for(&job) {
+                    let claim = slots.claim(sched.priority(&next));
+                    self.early_claims.insert(next, claim);
+                }
+                drop(slot);
+            }
+            Progress::Released(job, finished) => {
+                done.insert(job.clone(), finished);
+                sched.finished(&job);
+                self.jobs.insert(job);
+            }
+        }
+    }
 }
 
 /// The ready queue of a wave: dependency counts and longest-remaining-chain priority.

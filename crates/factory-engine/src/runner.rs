@@ -293,10 +293,18 @@ pub fn check_declared_outputs(spec: &BuildSpec, out: &Path) -> Result<(), BuildE
         build: spec.name.clone(),
         source,
     })?;
+    check_declared_outputs_in(spec, &entries)
+}
+
+/// [`check_declared_outputs`] of an output tree already walked.
+pub fn check_declared_outputs_in(
+    spec: &BuildSpec,
+    entries: &[TreeEntry],
+) -> Result<(), BuildError> {
     match spec
         .outputs
         .iter()
-        .find(|pattern| !matches_any(pattern, &entries))
+        .find(|pattern| !matches_any(pattern, entries))
     {
         Some(missing) => Err(BuildError::MissingOutput {
             build: spec.name.clone(),

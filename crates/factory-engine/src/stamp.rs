@@ -6,8 +6,11 @@
 //! and only if no event followed the end of that wave. It holds a fingerprint of everything a
 //! build key is made of that is not in the store (the bytes of the definition files, the
 //! environment facts, the factory binary), a signature of every local directory the
-//! definition names (paths, sizes, modification times and inodes of their entries) and the
-//! output blob of every job.
+//! definition names (paths, sizes, modification times and inodes of their entries), the
+//! output blob of every job and the identity of the database file. Outputs kept as files are
+//! looked up one by one; those kept in the database are there as long as the database is
+//! the same file, since only a later wave (which removes the stamp first) can make them
+//! garbage.
 //!
 //! Invariant: a stamp on disk describes the latest state of the store. Every wave removes it
 //! before its first event, under the same lock that guards writing it, and the writer checks
@@ -25,7 +28,7 @@ use sha2::{Digest as _, Sha256};
 
 const STAMP_FILE: &str = "up-to-date.json";
 const LOCK_FILE: &str = "up-to-date.lock";
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// What a fresh stamp says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,8 +41,12 @@ pub struct Stamp {
     pub jobs: usize,
     /// Local directories the definition names, with their signatures.
     sources: Vec<(PathBuf, String)>,
-    /// The digest of every job's output blob.
+    /// The output blobs of the jobs that are files in the blob store.
     outputs: Vec<factory_store::Digest>,
+    /// The output blobs of the other jobs, kept in the database.
+    inline_outputs: Vec<factory_store::Digest>,
+    /// Device and inode of the database file.
+    database: (u64, u64),
 }
 
 /// Held while a stamp is removed or written; see the module invariant. Released on drop.
@@ -131,21 +138,26 @@ fn sign_dir(root: &Path, relative: &Path, hasher: &mut Sha256) -> io::Result<()>
 
 impl Stamp {
     /// `sources`: every local directory the definition names, signed before the wave read
-    /// them; `outputs`: the output blob of every job.
+    /// them; the output blob of every job, as `outputs` (files in the blob store) and
+    /// `inline_outputs` (in the database).
     pub fn new(
+        store_dir: &Path,
         fingerprint: String,
         wave: u64,
         sources: Vec<(PathBuf, String)>,
         outputs: Vec<factory_store::Digest>,
-    ) -> Stamp {
-        Stamp {
+        inline_outputs: Vec<factory_store::Digest>,
+    ) -> io::Result<Stamp> {
+        Ok(Stamp {
             format: FORMAT,
             fingerprint,
             wave,
-            jobs: outputs.len(),
+            jobs: outputs.len() + inline_outputs.len(),
             sources,
             outputs,
-        }
+            inline_outputs,
+            database: database_identity(store_dir)?,
+        })
     }
 
     /// Writes the stamp atomically (call with the lock held).
@@ -200,11 +212,21 @@ pub fn fresh(store_dir: &Path, fingerprint: &str, cas: &factory_store::Cas) -> O
             return None;
         }
     }
+    if database_identity(store_dir).ok()? != stamp.database {
+        return None;
+    }
     stamp
         .outputs
         .iter()
         .all(|digest| cas.contains(digest))
         .then_some(stamp)
+}
+
+/// Device and inode of the store's database: a database deleted or replaced since the stamp
+/// was written is another file.
+fn database_identity(store_dir: &Path) -> io::Result<(u64, u64)> {
+    let meta = std::fs::metadata(store_dir.join(factory_store::DATABASE_FILE))?;
+    Ok((meta.dev(), meta.ino()))
 }
 
 #[cfg(test)]
@@ -242,23 +264,27 @@ mod tests {
     }
 
     #[test]
-    fn a_stamp_holds_until_its_fingerprint_a_source_or_an_output_changes() {
+    fn a_stamp_holds_until_its_fingerprint_a_source_an_output_or_the_database_changes() {
         let store = tempfile::tempdir().unwrap();
+        let database = store.path().join(factory_store::DATABASE_FILE);
+        std::fs::write(&database, "the log").unwrap();
         let cas = factory_store::Cas::open(&store.path().join("cas")).unwrap();
         let source = tempfile::tempdir().unwrap();
         std::fs::write(source.path().join("main.c"), "int main;").unwrap();
         let digest = cas.put_bytes(b"tree").unwrap().digest;
+        let in_database = factory_store::Digest::of(b"small tree");
         let blob = cas.path_of(&digest);
-        let signature = tree_signature(source.path()).unwrap();
-        let stamp = Stamp::new(
-            "f".repeat(64),
-            7,
-            vec![(source.path().to_path_buf(), signature)],
-            vec![digest],
-        );
-        let held = lock(store.path()).unwrap();
-        stamp.write(store.path(), &held).unwrap();
-        drop(held);
+        let write = |wave, signature| {
+            let sources = vec![(source.path().to_path_buf(), signature)];
+            let (outputs, inline) = (vec![digest], vec![in_database]);
+            let stamp =
+                Stamp::new(store.path(), "f".repeat(64), wave, sources, outputs, inline).unwrap();
+            let held = lock(store.path()).unwrap();
+            stamp.write(store.path(), &held).unwrap();
+            stamp
+        };
+        let stamp = write(7, tree_signature(source.path()).unwrap());
+        assert_eq!((stamp.outputs.len(), stamp.inline_outputs.len()), (1, 1));
         assert_eq!(fresh(store.path(), &"f".repeat(64), &cas), Some(stamp));
         assert_eq!(fresh(store.path(), &"e".repeat(64), &cas), None);
 
@@ -266,18 +292,18 @@ mod tests {
         assert_eq!(fresh(store.path(), &"f".repeat(64), &cas), None);
         std::fs::write(source.path().join("main.c"), "int main;").unwrap();
 
-        let signature = tree_signature(source.path()).unwrap();
-        let stamp = Stamp::new(
-            "f".repeat(64),
-            8,
-            vec![(source.path().into(), signature)],
-            vec![digest],
-        );
-        let held = lock(store.path()).unwrap();
-        stamp.write(store.path(), &held).unwrap();
-        drop(held);
+        write(8, tree_signature(source.path()).unwrap());
         assert!(fresh(store.path(), &"f".repeat(64), &cas).is_some());
         std::fs::remove_file(&blob).unwrap();
+        assert_eq!(fresh(store.path(), &"f".repeat(64), &cas), None);
+
+        // Another database file (deleted and created again) may not hold the small outputs.
+        cas.put_bytes(b"tree").unwrap();
+        write(9, tree_signature(source.path()).unwrap());
+        assert!(fresh(store.path(), &"f".repeat(64), &cas).is_some());
+        let replacement = store.path().join("replacement");
+        std::fs::write(&replacement, "another log").unwrap();
+        std::fs::rename(&replacement, &database).unwrap();
         assert_eq!(fresh(store.path(), &"f".repeat(64), &cas), None);
 
         let held = lock(store.path()).unwrap();

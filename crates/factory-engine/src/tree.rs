@@ -28,6 +28,8 @@ pub enum EntryKind {
 pub struct TreeEntry {
     pub rel: PathBuf,
     pub kind: EntryKind,
+    /// The permission bits as found (archives record normalised ones instead).
+    pub mode: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +104,7 @@ fn walk_dir(root: &Path, rel_dir: &Path, out: &mut Vec<TreeEntry>) -> Result<(),
         out.push(TreeEntry {
             rel: rel.clone(),
             kind,
+            mode: meta.permissions().mode() & 0o7777,
         });
         if is_dir {
             walk_dir(root, &rel, out)?;

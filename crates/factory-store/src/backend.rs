@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::cas::{GcReport, InlineBlob};
 use crate::digest::Digest;
 use crate::error::Result;
 use crate::event::{BuildId, BuildKey, Event, RecordedEvent, Seq, WaveId};
@@ -37,6 +38,14 @@ pub trait EventLog: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static {
         self.submit(events)
     }
+
+    /// Like [`Self::submit_lazy`], and `blobs` (small blobs that `events` refer to) are kept
+    /// in the database, in the same transaction: an event is never durable without them.
+    fn submit_lazy_with_blobs(
+        &self,
+        events: Vec<Event>,
+        blobs: Vec<InlineBlob>,
+    ) -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static;
 
     /// Waits until everything submitted before this call is durable (or was rejected), e.g.
     /// before exiting after fire-and-forget submissions.
@@ -147,6 +156,27 @@ pub trait Projections: Send + Sync {
 
     /// Drops every projection and replays the whole log into it.
     fn rebuild_projections(&self) -> impl Future<Output = Result<Seq>> + Send;
+}
+
+/// The small blobs kept in the database (see [`InlineBlob`]); the others are files in
+/// [`crate::Cas`].
+pub trait InlineBlobs: Send + Sync {
+    /// The bytes of the blob, if the database holds it.
+    fn inline_blob(&self, digest: &Digest) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+
+    /// Those of `digests` that the database holds.
+    fn inline_blobs_present(
+        &self,
+        digests: &[Digest],
+    ) -> impl Future<Output = Result<HashSet<Digest>>> + Send;
+
+    /// Every blob the database holds, with its size, by digest (as [`crate::Cas::list`]).
+    fn inline_blob_sizes(&self) -> impl Future<Output = Result<Vec<(Digest, u64)>>> + Send;
+
+    /// Removes every inline blob that is not live (see [`Projections::live_digests`]). What
+    /// is live is decided in the transaction that removes, so a build that commits its
+    /// success meanwhile cannot lose its blob.
+    fn collect_inline_blobs(&self) -> impl Future<Output = Result<GcReport>> + Send;
 }
 
 /// Follows the event log: yields every event after a position exactly once, in order, and

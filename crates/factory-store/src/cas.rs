@@ -19,6 +19,12 @@ use crate::error::{Result, StoreError};
 
 const BUFFER: usize = 256 * 1024;
 
+/// Blobs up to this size are written in memory, and the engine keeps such blobs in the
+/// database. An output tree of a few small files is a tar of a few KiB: as a file it would
+/// cost an inode and two fsyncs, in the database it rides on the commit of its build's
+/// success.
+pub const INLINE_LIMIT: usize = 64 * 1024;
+
 /// How long a temporary file must have gone unwritten before it counts as left by a crash.
 pub const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
 
@@ -139,21 +145,25 @@ impl Cas {
     }
 
     /// A blob written piece by piece (say, an archive streamed straight into the store, so
-    /// it never exists as a second file); nothing is stored unless [`BlobWriter::commit`] is
-    /// called.
+    /// it never exists as a second file); nothing is stored unless it is committed. The first
+    /// [`INLINE_LIMIT`] bytes stay in memory: a blob no larger than that never touches the
+    /// disk here and may go to the database instead (see [`FinishedBlob::into_inline`]).
     pub fn writer(&self) -> Result<BlobWriter<'_>> {
-        // The temporary file deletes itself when dropped, so every early return leaves
-        // nothing behind.
-        let temp = tempfile::Builder::new()
-            .prefix(".put-")
-            .tempfile_in(&self.tmp)
-            .map_err(|e| StoreError::io("create temporary file in", &self.tmp, e))?;
         Ok(BlobWriter {
             cas: self,
-            temp,
+            body: Body::Memory(Vec::new()),
             hasher: Hasher::default(),
             size: 0,
         })
+    }
+
+    /// A temporary file for a blob being written. It deletes itself when dropped, so every
+    /// early return leaves nothing behind.
+    fn temporary(&self) -> Result<tempfile::NamedTempFile> {
+        tempfile::Builder::new()
+            .prefix(".put-")
+            .tempfile_in(&self.tmp)
+            .map_err(|e| StoreError::io("create temporary file in", &self.tmp, e))
     }
 
     fn store_temporary(
@@ -317,19 +327,50 @@ impl Cas {
 /// A blob being written: hashed as it goes, durable and visible only once committed.
 pub struct BlobWriter<'a> {
     cas: &'a Cas,
-    temp: tempfile::NamedTempFile,
+    body: Body,
     hasher: Hasher,
     size: u64,
+}
+
+/// Where the bytes of a blob being written are: in memory while the blob is small, in a
+/// temporary file once it outgrew [`INLINE_LIMIT`].
+enum Body {
+    Memory(Vec<u8>),
+    File(tempfile::NamedTempFile),
+}
+
+impl Body {
+    fn append(&mut self, cas: &Cas, bytes: &[u8]) -> io::Result<()> {
+        if let Body::Memory(buffer) = self
+            && buffer.len() + bytes.len() > INLINE_LIMIT
+        {
+            let mut temp = cas.temporary().map_err(io::Error::other)?;
+            temp.write_all(buffer)?;
+            *self = Body::File(temp);
+        }
+        match self {
+            Body::Memory(buffer) => {
+                buffer.extend_from_slice(bytes);
+                Ok(())
+            }
+            Body::File(temp) => temp.write_all(bytes),
+        }
+    }
+
+    /// The file named in an error about the blob.
+    fn path(&self, cas: &Cas) -> PathBuf {
+        match self {
+            Body::Memory(_) => cas.tmp.clone(),
+            Body::File(temp) => temp.path().to_owned(),
+        }
+    }
 }
 
 impl BlobWriter<'_> {
     /// Like `write_all`, with the store's error type.
     pub fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
-        self.hasher.update(bytes);
-        self.size += bytes.len() as u64;
-        self.temp
-            .write_all(bytes)
-            .map_err(|e| StoreError::io("write", self.temp.path().to_owned(), e))
+        self.write_all(bytes)
+            .map_err(|e| StoreError::io("write", self.body.path(self.cas), e))
     }
 
     /// Makes the blob durable and visible under its digest.
@@ -343,7 +384,7 @@ impl BlobWriter<'_> {
     pub fn finish(self) -> FinishedBlob {
         FinishedBlob {
             cas: self.cas.clone(),
-            temp: self.temp,
+            body: self.body,
             digest: self.hasher.finish(),
             size: self.size,
         }
@@ -351,12 +392,21 @@ impl BlobWriter<'_> {
 }
 
 /// A completely written blob whose digest is known, not yet in the store. Dropping it
-/// removes the temporary file.
+/// removes its temporary file, if it has one.
 pub struct FinishedBlob {
     cas: Cas,
-    temp: tempfile::NamedTempFile,
+    body: Body,
     digest: Digest,
     size: u64,
+}
+
+/// A small blob kept in the database rather than as a file. Committed in the same transaction
+/// as the event that refers to it, it costs no inode and no fsync of its own (see
+/// [`crate::EventLog::submit_lazy_with_blobs`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct InlineBlob {
+    pub digest: Digest,
+    pub bytes: Vec<u8>,
 }
 
 impl FinishedBlob {
@@ -368,22 +418,46 @@ impl FinishedBlob {
         self.size
     }
 
-    /// Makes the blob durable and visible under its digest.
+    /// The blob as an [`InlineBlob`] if it stayed small enough to be kept in memory, else
+    /// itself, to be committed as a file.
+    pub fn into_inline(self) -> std::result::Result<InlineBlob, Box<FinishedBlob>> {
+        match self.body {
+            Body::Memory(bytes) => Ok(InlineBlob {
+                digest: self.digest,
+                bytes,
+            }),
+            body => Err(Box::new(FinishedBlob { body, ..self })),
+        }
+    }
+
+    /// Makes the blob durable and visible under its digest, as a file.
     pub fn commit(self) -> Result<PutOutcome> {
-        self.cas.store_temporary(self.temp, self.digest, self.size)
+        let temp = match self.body {
+            Body::File(temp) => temp,
+            Body::Memory(bytes) => {
+                let mut temp = self.cas.temporary()?;
+                temp.write_all(&bytes)
+                    .map_err(|e| StoreError::io("write", temp.path().to_owned(), e))?;
+                temp
+            }
+        };
+        self.cas.store_temporary(temp, self.digest, self.size)
     }
 }
 
 impl Write for BlobWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let written = self.temp.write(bytes)?;
-        self.hasher.update(&bytes[..written]);
-        self.size += written as u64;
-        Ok(written)
+        self.body.append(self.cas, bytes)?;
+        self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
+        Ok(bytes.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.temp.flush()
+        match &mut self.body {
+            Body::Memory(_) => Ok(()),
+            Body::File(temp) => temp.flush(),
+        }
     }
 }
 

@@ -50,11 +50,15 @@ pub mod event;
 pub mod records;
 mod sqlite;
 
+use std::collections::HashSet;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use backend::{EventFollower, EventLog, LogFollower, Projections};
-pub use cas::{BlobWriter, Cas, FinishedBlob, GcReport, PutOutcome, Verify};
+pub use backend::{EventFollower, EventLog, InlineBlobs, LogFollower, Projections};
+pub use cas::{
+    BlobWriter, Cas, FinishedBlob, GcReport, INLINE_LIMIT, InlineBlob, PutOutcome, Verify,
+};
 pub use digest::Digest;
 pub use error::StoreError;
 pub use event::{
@@ -112,8 +116,55 @@ impl Store {
         let Some(build) = self.db.succeeded_build_by_key(key).await? else {
             return Ok(None);
         };
-        let all_present = build.outputs.iter().all(|o| self.cas.contains(&o.digest));
-        Ok(all_present.then_some(build))
+        let digests: Vec<Digest> = build.outputs.iter().map(|o| o.digest).collect();
+        Ok(self.contains_all(&digests).await?.then_some(build))
+    }
+
+    /// Whether the blob is in the store, as a file or in the database.
+    pub async fn contains(&self, digest: &Digest) -> Result<bool, StoreError> {
+        self.contains_all(std::slice::from_ref(digest)).await
+    }
+
+    /// Whether every one of `digests` is in the store, as a file or in the database.
+    pub async fn contains_all(&self, digests: &[Digest]) -> Result<bool, StoreError> {
+        let (files, inline) = self.locate(digests).await?;
+        Ok(files.len() + inline.len() == digests.len())
+    }
+
+    /// Those of `digests` that are in the store, as files or in the database.
+    pub async fn present(&self, digests: &[Digest]) -> Result<HashSet<Digest>, StoreError> {
+        let (files, inline) = self.locate(digests).await?;
+        Ok(files.into_iter().chain(inline).collect())
+    }
+
+    /// Where `digests` are kept: (those that are files, those in the database), in order;
+    /// one that is in neither is left out. One query for all those that are not files.
+    pub async fn locate(
+        &self,
+        digests: &[Digest],
+    ) -> Result<(Vec<Digest>, Vec<Digest>), StoreError> {
+        let (files, others): (Vec<Digest>, Vec<Digest>) =
+            digests.iter().partition(|d| self.cas.contains(d));
+        if others.is_empty() {
+            return Ok((files, others));
+        }
+        let in_database = self.db.inline_blobs_present(&others).await?;
+        let inline = others.into_iter().filter(|d| in_database.contains(d));
+        Ok((files, inline.collect()))
+    }
+
+    /// The content of a blob, wherever it is kept.
+    pub async fn open_blob(&self, digest: &Digest) -> Result<Box<dyn Read + Send>, StoreError> {
+        match self.cas.open_blob(digest) {
+            Ok(file) => Ok(Box::new(file)),
+            Err(missing @ StoreError::BlobMissing { .. }) => {
+                match self.db.inline_blob(digest).await? {
+                    Some(bytes) => Ok(Box::new(std::io::Cursor::new(bytes))),
+                    None => Err(missing),
+                }
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// Puts the file at `path` in the blob store and records it as an artifact named `name`
@@ -143,14 +194,23 @@ impl Store {
         Ok((put, seq))
     }
 
-    /// Removes every blob no live build references (see [`Projections::live_digests`]) and
-    /// that is older than `min_age`.
+    /// Removes every blob no live build references (see [`Projections::live_digests`]): the
+    /// files older than `min_age` (a build stores its file before the event that makes it
+    /// live), and the blobs kept in the database (stored with that event, in one
+    /// transaction, so none is ever young and unreferenced).
     pub async fn gc(&self, min_age: Duration) -> Result<GcReport, StoreError> {
         let live = self.db.live_digests().await?;
         let cas = self.cas.clone();
-        tokio::task::spawn_blocking(move || cas.gc(&live, min_age))
+        let files = tokio::task::spawn_blocking(move || cas.gc(&live, min_age))
             .await
-            .map_err(|e| StoreError::io("collect", &self.dir, std::io::Error::other(e)))?
+            .map_err(|e| StoreError::io("collect", &self.dir, std::io::Error::other(e)))??;
+        let inline = self.db.collect_inline_blobs().await?;
+        Ok(GcReport {
+            removed: files.removed + inline.removed,
+            bytes_freed: files.bytes_freed + inline.bytes_freed,
+            kept: files.kept + inline.kept,
+            bytes_kept: files.bytes_kept + inline.bytes_kept,
+        })
     }
 
     /// Closes the database connections used for reading.

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use common::queued;
 use factory_store::{
-    BuildId, BuildOutput, Cas, Digest, Event, EventLog, Projections, Seq, Store, StoreError, Verify,
+    BuildId, BuildOutput, Cas, Digest, Event, EventLog, INLINE_LIMIT, Projections, Seq, Store,
+    StoreError, Verify,
 };
 
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -165,6 +166,34 @@ fn a_finished_blob_is_digested_but_neither_visible_nor_kept_until_committed() {
     drop(dropped);
     assert!(!cas.contains(&digest));
     assert!(files_under(&dir.path().join("tmp")).is_empty());
+}
+
+#[test]
+fn a_small_blob_stays_in_memory_and_a_large_one_spills_to_a_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cas = Cas::open(dir.path()).unwrap();
+    let tmp = dir.path().join("tmp");
+    let mut small = cas.writer().unwrap();
+    small.write_bytes(&vec![1u8; INLINE_LIMIT]).unwrap();
+    let Ok(inline) = small.finish().into_inline() else {
+        panic!("a blob of INLINE_LIMIT bytes stays in memory");
+    };
+    assert_eq!(inline.digest, Digest::of(&inline.bytes));
+    assert!(files_under(&tmp).is_empty() && cas.list().unwrap().is_empty());
+
+    let mut large = cas.writer().unwrap();
+    large.write_bytes(&vec![2u8; INLINE_LIMIT]).unwrap();
+    large.write_bytes(b"one more").unwrap();
+    assert_eq!(files_under(&tmp).len(), 1, "spilled to a temporary file");
+    let Err(large) = large.finish().into_inline() else {
+        panic!("a blob over INLINE_LIMIT bytes is not kept in memory");
+    };
+    let mut expected = vec![2u8; INLINE_LIMIT];
+    expected.extend_from_slice(b"one more");
+    assert_eq!(large.digest(), Digest::of(&expected));
+    let put = large.commit().unwrap();
+    assert_eq!(cas.read(&put.digest, Verify::Yes).unwrap(), expected);
+    assert!(files_under(&tmp).is_empty());
 }
 
 #[test]

@@ -60,6 +60,10 @@ impl Fixture {
         self.store.db().append(events).await.unwrap();
     }
 
+    fn cas_is_empty(&self) -> bool {
+        self.store.cas().list().unwrap().is_empty()
+    }
+
     fn has(&self, output: &BuildOutput) -> bool {
         self.store.cas().contains(&output.digest)
     }
@@ -173,4 +177,61 @@ async fn latest_usable_builds_and_unfinished_builds_keep_their_blobs_superseded_
     let report = f.store.gc(Duration::ZERO).await.unwrap();
     assert_eq!(report.removed, 1, "{report:?}");
     assert!(!f.has(&tool_v1) && f.has(&tool_v2) && f.has(&image));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_blobs_are_stored_with_their_event_or_not_at_all_and_collected_when_superseded() {
+    use factory_store::{InlineBlob, InlineBlobs};
+    use std::io::Read as _;
+    let f = Fixture::new().await;
+    let db = f.store.db();
+    let inline = |text: &[u8]| InlineBlob {
+        digest: Digest::of(text),
+        bytes: text.to_vec(),
+    };
+    let success = |build, blob: &InlineBlob| Event::BuildSucceeded {
+        build,
+        outputs: vec![BuildOutput {
+            name: "tree".into(),
+            digest: blob.digest,
+            size: blob.bytes.len() as u64,
+        }],
+    };
+    let (v1, v2) = (inline(b"tree v1"), inline(b"tree v2"));
+    for (key, blob) in [("lib-k1", &v1), ("lib-k2", &v2)] {
+        let build = f.queue("lib", key, &[]).await;
+        let started = Event::BuildStarted { build, attempt: 1 };
+        db.submit_lazy_with_blobs(vec![started, success(build, blob)], vec![blob.clone()])
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        db.inline_blob(&v1.digest).await.unwrap(),
+        Some(v1.bytes.clone())
+    );
+    let mut read = Vec::new();
+    let mut blob = f.store.open_blob(&v2.digest).await.unwrap();
+    blob.read_to_end(&mut read).unwrap();
+    assert_eq!(read, v2.bytes);
+    assert!(f.store.contains_all(&[v1.digest, v2.digest]).await.unwrap());
+    assert!(f.cas_is_empty(), "small blobs are not files");
+
+    // A rejected event (its build does not exist) takes its blob with it.
+    let stray = inline(b"stray");
+    let rejected = db
+        .submit_lazy_with_blobs(vec![success(BuildId(999_999), &stray)], vec![stray.clone()])
+        .await;
+    assert!(rejected.is_err());
+    assert!(!f.store.contains(&stray.digest).await.unwrap());
+
+    // v2 superseded v1: v1 goes, v2 stays, and only v2's key is still reusable.
+    let report = f.store.gc(Duration::ZERO).await.unwrap();
+    assert_eq!((report.removed, report.bytes_freed), (1, 7));
+    assert_eq!((report.kept, report.bytes_kept), (1, 7));
+    assert!(!f.store.contains(&v1.digest).await.unwrap());
+    assert!(f.store.contains(&v2.digest).await.unwrap());
+    let key = |key: &str| BuildKey(key.into());
+    let k1 = f.store.reusable_build(&key("lib-k1")).await.unwrap();
+    let k2 = f.store.reusable_build(&key("lib-k2")).await.unwrap();
+    assert!(k1.is_none() && k2.is_some());
 }

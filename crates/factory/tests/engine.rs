@@ -4,7 +4,7 @@
 //! while `factory up` watches. Crash safety and Ctrl-C are in `robustness.rs`.
 
 mod common;
-use common::{command_component, factory, ok, run, spawn_up, write};
+use common::{command_component, factory, ok, run, spawn_up, stored_blobs, write};
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -411,13 +411,10 @@ fn a_newer_change_supersedes_the_running_build_of_the_component() {
         .rposition(|(_, k, _)| k == "build_succeeded")
         .unwrap();
     assert!(cancelled < last_success, "{events:#?}");
-    // The outputs are v1's and v3's: one-file tree tars (header, then out.txt's bytes) in the CAS.
-    let blobs: Vec<Vec<u8>> = walk_files(&store.join("cas/sha256"))
-        .into_iter()
-        .map(|p| std::fs::read(p).unwrap())
-        .collect();
+    // The outputs are v1's and v3's: one-file tree tars (header, then out.txt's bytes).
+    let blobs = stored_blobs(&store);
     let holds = |text: &[u8]| {
-        blobs.iter().any(|b| {
+        blobs.values().any(|b| {
             b.len() > 514 && b.starts_with(b"out.txt") && &b[512..512 + text.len()] == text
         })
     };
@@ -529,18 +526,6 @@ fn up_once_fails_when_a_build_failed_or_was_blocked() {
 
 fn nix_kill_int(pid: u32) {
     ok(Command::new("kill").args(["-INT", &pid.to_string()]));
-}
-
-fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        if entry.file_type().unwrap().is_dir() {
-            files.extend(walk_files(&entry.path()));
-        } else {
-            files.push(entry.path());
-        }
-    }
-    files
 }
 
 #[test]
@@ -670,7 +655,9 @@ fn a_build_whose_blob_cannot_be_stored_blocks_the_dependents_that_started_on_it(
     let finished = dir.path().join("d-finished");
     let copy = "cat \"$FACTORY_SRC\"/input > {out}/out.txt";
     let mut text = String::new();
-    text += &command_component("p", &[], copy);
+    // p's tree is larger than what the database keeps, so its blob goes to a file.
+    let large = format!("{copy}; head -c 100000 /dev/zero > {{out}}/padding");
+    text += &command_component("p", &[], &large);
     // d starts on p's tree before p's blob is durable, and would leave a mark if it ended.
     let slow = format!("sleep 1; {copy}; touch {}", finished.display());
     text += &command_component("d", &["p".into()], &slow);

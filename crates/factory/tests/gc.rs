@@ -3,10 +3,10 @@
 //! nothing) and frees the outputs that newer builds superseded.
 
 mod common;
-use common::{factory, ok, write};
+use common::{factory, ok, stored_blobs, write};
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// What `factory gc` printed: (blobs removed, bytes freed, trees removed, blobs kept).
 #[derive(Debug, PartialEq)]
@@ -35,24 +35,12 @@ fn gc(store: &Path) -> Freed {
     }
 }
 
-/// Every blob file of the store's CAS, with its size.
-fn blobs(store: &Path) -> BTreeMap<PathBuf, u64> {
-    fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, u64>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let meta = entry.metadata().unwrap();
-            if meta.is_dir() {
-                walk(&entry.path(), out);
-            } else {
-                out.insert(entry.path(), meta.len());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(&store.join("cas/sha256"), &mut out);
-    out
+/// Every blob of the store (files and those kept in its database), with its size.
+fn blobs(store: &Path) -> BTreeMap<String, u64> {
+    stored_blobs(store)
+        .into_iter()
+        .map(|(digest, bytes)| (digest, bytes.len() as u64))
+        .collect()
 }
 
 /// The `N ran` of each `wave wN: ...` line, in order.
@@ -90,7 +78,7 @@ fn after_the_demo_gc_keeps_what_the_latest_builds_need_and_frees_what_they_super
     assert_eq!(freed.blobs as usize, before.len() - after.len());
     let gone: u64 = before
         .iter()
-        .filter(|(path, _)| !after.contains_key(*path))
+        .filter(|(digest, _)| !after.contains_key(*digest))
         .map(|(_, size)| size)
         .sum();
     assert_eq!(freed.bytes, gone);

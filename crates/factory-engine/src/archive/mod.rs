@@ -24,7 +24,7 @@ pub use self::deb::{DebControl, write_deb};
 pub use self::oci::{
     OciBase, OciImageInfo, OciImageSpec, OciLayer, OciLayerInfo, write_oci_layout,
 };
-pub use self::tar::{TarOptions, write_tar, write_tarball};
+pub use self::tar::{TarOptions, write_tar, write_tar_of, write_tarball};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {

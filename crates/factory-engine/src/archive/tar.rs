@@ -9,7 +9,7 @@ use tar::{Builder, EntryType, Header};
 
 use super::{ArchiveError, gzip, write_atomically};
 use crate::digest::Digest;
-use crate::tree::{EntryKind, walk_tree};
+use crate::tree::{EntryKind, TreeEntry, walk_tree};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TarOptions {
@@ -26,7 +26,16 @@ pub fn write_tar<W: Write>(
     writer: W,
     options: &TarOptions,
 ) -> Result<W, ArchiveError> {
-    let entries = walk_tree(root)?;
+    write_tar_of(root, &walk_tree(root)?, writer, options)
+}
+
+/// [`write_tar`] of a tree already walked (`entries`, as [`walk_tree`] gives them).
+pub fn write_tar_of<W: Write>(
+    root: &Path,
+    entries: &[TreeEntry],
+    writer: W,
+    options: &TarOptions,
+) -> Result<W, ArchiveError> {
     let mut builder = Builder::new(writer);
     let out_err = |e| ArchiveError::io("writing tar of", root)(e);
     if options.dot_prefix {

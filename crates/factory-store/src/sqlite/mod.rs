@@ -24,6 +24,7 @@ use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::backend::EventLog;
+use crate::cas::{GcReport, InlineBlob};
 use crate::error::{Result, StoreError};
 use crate::event::{Event, RecordedEvent, Seq, WireEvent};
 
@@ -35,9 +36,10 @@ const MAX_GROUP_EVENTS: usize = 16_384;
 const GATHER_YIELDS: u32 = 2;
 
 /// How long a group of lazy requests only ([`EventLog::submit_lazy`]) stays open for
-/// company: typically the queued event of the build that a success makes ready, which then
-/// shares the success's fsync instead of paying its own right after.
-const LAZY_LINGER: std::time::Duration = std::time::Duration::from_millis(2);
+/// company. The engine submits lazily what nobody waits for yet (successes, logs, the
+/// queued events of builds whose work is still running), so a commit, with its fsync and
+/// its page writes, is shared by the events of several builds.
+const LAZY_LINGER: std::time::Duration = std::time::Duration::from_millis(8);
 
 /// How long a group stays open for more requests when the previous group held several:
 /// concurrent appenders (builds running side by side) then share one fsync instead of
@@ -69,9 +71,15 @@ struct Inner {
     commits: watch::Receiver<Seq>,
 }
 
+/// What one append writes in one transaction: its events, and the small blobs they refer to.
+struct Batch {
+    events: Vec<(Event, WireEvent)>,
+    blobs: Vec<InlineBlob>,
+}
+
 enum WriterRequest {
     Append {
-        events: Vec<(Event, WireEvent)>,
+        batch: Batch,
         reply: oneshot::Sender<Result<Vec<Seq>>>,
         /// Nobody waits for it: see [`EventLog::submit_lazy`].
         lazy: bool,
@@ -81,6 +89,9 @@ enum WriterRequest {
     },
     Flush {
         reply: oneshot::Sender<()>,
+    },
+    CollectInlineBlobs {
+        reply: oneshot::Sender<Result<GcReport>>,
     },
 }
 
@@ -187,9 +198,16 @@ impl SqliteStore {
         answer.await.map_err(|_| self.stopped())?
     }
 
+    pub(crate) async fn collect_inline(&self) -> Result<GcReport> {
+        let (reply, answer) = oneshot::channel();
+        self.send(WriterRequest::CollectInlineBlobs { reply })?;
+        answer.await.map_err(|_| self.stopped())?
+    }
+
     fn submit_with(
         &self,
         events: Vec<Event>,
+        blobs: Vec<InlineBlob>,
         lazy: bool,
     ) -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static {
         // Encoding happens here, in the appender's task, so it runs in parallel.
@@ -201,12 +219,12 @@ impl SqliteStore {
             })
             .collect();
         let (reply, answer) = oneshot::channel();
-        let sent = if events.is_empty() {
+        let sent = if events.is_empty() && blobs.is_empty() {
             let _ = reply.send(Ok(Vec::new()));
             Ok(())
         } else {
             self.send(WriterRequest::Append {
-                events,
+                batch: Batch { events, blobs },
                 reply,
                 lazy,
             })
@@ -228,14 +246,22 @@ impl EventLog for SqliteStore {
         &self,
         events: Vec<Event>,
     ) -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static {
-        self.submit_with(events, false)
+        self.submit_with(events, Vec::new(), false)
     }
 
     fn submit_lazy(
         &self,
         events: Vec<Event>,
     ) -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static {
-        self.submit_with(events, true)
+        self.submit_with(events, Vec::new(), true)
+    }
+
+    fn submit_lazy_with_blobs(
+        &self,
+        events: Vec<Event>,
+        blobs: Vec<InlineBlob>,
+    ) -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static {
+        self.submit_with(events, blobs, true)
     }
 
     async fn flush(&self) -> Result<()> {
@@ -379,7 +405,7 @@ struct Writer {
     commits: watch::Sender<Seq>,
 }
 
-type Pending = (Vec<(Event, WireEvent)>, oneshot::Sender<Result<Vec<Seq>>>);
+type Pending = (Batch, oneshot::Sender<Result<Vec<Seq>>>);
 
 impl Writer {
     async fn run(mut self, mut receiver: mpsc::UnboundedReceiver<WriterRequest>) {
@@ -394,14 +420,10 @@ impl Writer {
             let mut next = Some(first);
             while let Some(request) = next.take() {
                 match request {
-                    WriterRequest::Append {
-                        events,
-                        reply,
-                        lazy,
-                    } => {
+                    WriterRequest::Append { batch, reply, lazy } => {
                         all_lazy &= lazy;
-                        group_events += events.len();
-                        group.push((events, reply));
+                        group_events += batch.events.len();
+                        group.push((batch, reply));
                     }
                     WriterRequest::RebuildProjections { reply } => {
                         self.commit_group(&mut group).await;
@@ -413,6 +435,11 @@ impl Writer {
                             self.reconnect().await;
                         }
                         let _ = reply.send(result);
+                    }
+                    WriterRequest::CollectInlineBlobs { reply } => {
+                        self.commit_group(&mut group).await;
+                        group_events = 0;
+                        let _ = reply.send(self.collect_inline_blobs().await);
                     }
                     WriterRequest::Flush { reply } => {
                         // Requests are handled in arrival order: committing the group that
@@ -449,22 +476,21 @@ impl Writer {
         if group.is_empty() {
             return;
         }
-        let batches: Vec<&[(Event, WireEvent)]> =
-            group.iter().map(|(events, _)| events.as_slice()).collect();
+        let batches: Vec<&Batch> = group.iter().map(|(batch, _)| batch).collect();
         match self.commit_patiently(&batches).await {
             Ok(seqs) => {
-                let last = *seqs.last().and_then(|s| s.last()).unwrap_or(&Seq(0));
-                self.commits.send_replace(last);
+                if let Some(last) = seqs.iter().flatten().max() {
+                    self.commits.send_replace(*last);
+                }
                 for ((_, reply), seqs) in group.drain(..).zip(seqs) {
                     let _ = reply.send(Ok(seqs));
                 }
             }
             Err(_) if group.len() > 1 => {
-                for (events, reply) in group.drain(..) {
-                    let result = self.commit(&[events.as_slice()]).await;
-                    if let Ok(seqs) = &result {
-                        self.commits
-                            .send_replace(*seqs[0].last().unwrap_or(&Seq(0)));
+                for (batch, reply) in group.drain(..) {
+                    let result = self.commit(&[&batch]).await;
+                    if let Some(last) = result.as_ref().ok().and_then(|s| s[0].last()) {
+                        self.commits.send_replace(*last);
                     }
                     let _ = reply.send(result.map(|mut seqs| seqs.remove(0)));
                 }
@@ -478,10 +504,7 @@ impl Writer {
     }
 
     /// [`Self::commit`], tried again for a while (with growing pauses) when the disk is full.
-    async fn commit_patiently(
-        &mut self,
-        batches: &[&[(Event, WireEvent)]],
-    ) -> Result<Vec<Vec<Seq>>> {
+    async fn commit_patiently(&mut self, batches: &[&Batch]) -> Result<Vec<Vec<Seq>>> {
         let give_up = tokio::time::Instant::now() + DISK_FULL_PATIENCE;
         let mut pause = Duration::from_millis(20);
         loop {
@@ -498,7 +521,7 @@ impl Writer {
     }
 
     /// One transaction: events get MAX(seq)+1, +2, ... and the projections are updated.
-    async fn commit(&mut self, batches: &[&[(Event, WireEvent)]]) -> Result<Vec<Vec<Seq>>> {
+    async fn commit(&mut self, batches: &[&Batch]) -> Result<Vec<Vec<Seq>>> {
         let result = self.try_commit(batches).await;
         if result.is_err() && self.conn.is_in_transaction() {
             // A failed ROLLBACK (e.g. after SQLite already rolled back on a full disk) can
@@ -507,6 +530,38 @@ impl Writer {
             self.reconnect().await;
         }
         result
+    }
+
+    /// Garbage collection of the inline blobs, in one write transaction.
+    async fn collect_inline_blobs(&mut self) -> Result<GcReport> {
+        self.in_write_transaction(async |conn| queries::collect_inline_on(conn).await)
+            .await
+    }
+
+    /// Runs `work` in one transaction, committed if it succeeds and rolled back if not.
+    /// IMMEDIATE takes the write lock at once, so what `work` reads cannot be overtaken by
+    /// another process's write.
+    async fn in_write_transaction<T>(
+        &mut self,
+        work: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T>,
+    ) -> Result<T> {
+        let path = self.path.clone();
+        let db_err = |e| StoreError::database(&path, e);
+        let mut tx = self
+            .conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        match work(&mut tx).await {
+            Ok(value) => {
+                tx.commit().await.map_err(db_err)?;
+                Ok(value)
+            }
+            Err(err) => {
+                let _ = tx.rollback().await;
+                Err(err.with_path(&path))
+            }
+        }
     }
 
     async fn reconnect(&mut self) {
@@ -522,44 +577,34 @@ impl Writer {
     }
 
     /// One transaction: events get MAX(seq)+1, +2, ... and the projections are updated.
-    async fn try_commit(&mut self, batches: &[&[(Event, WireEvent)]]) -> Result<Vec<Vec<Seq>>> {
-        let path = self.path.clone();
-        let db_err = |e| StoreError::database(&path, e);
-        // IMMEDIATE takes the write lock now, so the MAX(seq) read below cannot be overtaken
-        // by another process: numbering stays gap-free and unique.
-        let mut tx = self
-            .conn
-            .begin_with("BEGIN IMMEDIATE")
+    /// (The write lock taken at its start keeps the MAX(seq) read from being overtaken by
+    /// another process: numbering stays gap-free and unique.)
+    async fn try_commit(&mut self, batches: &[&Batch]) -> Result<Vec<Vec<Seq>>> {
+        self.in_write_transaction(async |conn| write_group(conn, batches).await)
             .await
-            .map_err(db_err)?;
-        let written = write_group(&mut tx, batches).await;
-        match written {
-            Ok(assigned) => {
-                tx.commit().await.map_err(db_err)?;
-                Ok(assigned)
-            }
-            Err(err) => {
-                let _ = tx.rollback().await;
-                Err(err.with_path(&path))
-            }
-        }
     }
 }
 
 /// Numbers the events of a group after the last one in the log, inserts them and updates the
 /// projections (inside the caller's transaction).
-async fn write_group(
-    conn: &mut SqliteConnection,
-    batches: &[&[(Event, WireEvent)]],
-) -> Result<Vec<Vec<Seq>>> {
-    let db_err = |e| StoreError::database(Path::new(""), e);
+/// A database error whose file the writer names later (see `StoreError::with_path`), for
+/// code that runs on a connection it was handed.
+pub(super) fn db_err_unnamed(source: sqlx::Error) -> StoreError {
+    StoreError::database(Path::new(""), source)
+}
+
+async fn write_group(conn: &mut SqliteConnection, batches: &[&Batch]) -> Result<Vec<Vec<Seq>>> {
+    let db_err = db_err_unnamed;
+    for blob in batches.iter().flat_map(|batch| &batch.blobs) {
+        insert_blob(&mut *conn, blob).await.map_err(db_err)?;
+    }
     let mut next = read_last_seq(&mut *conn).await.map_err(db_err)?.0 + 1;
     let recorded_at = now_ms();
     let mut assigned = Vec::with_capacity(batches.len());
     let mut rows: Vec<(Seq, &Event, &WireEvent)> = Vec::new();
     for batch in batches {
-        let mut seqs = Vec::with_capacity(batch.len());
-        for (event, wire) in batch.iter() {
+        let mut seqs = Vec::with_capacity(batch.events.len());
+        for (event, wire) in &batch.events {
             seqs.push(Seq(next));
             rows.push((Seq(next), event, wire));
             next += 1;
@@ -575,6 +620,16 @@ async fn write_group(
         .collect();
     projection::apply_all(conn, &events).await?;
     Ok(assigned)
+}
+
+/// A blob already present (stored by an earlier build with identical output) stays as it is.
+async fn insert_blob(conn: &mut SqliteConnection, blob: &InlineBlob) -> sqlx::Result<()> {
+    sqlx::query("INSERT OR IGNORE INTO inline_blobs (digest, data) VALUES (?, ?)")
+        .bind(blob.digest.to_string())
+        .bind(blob.bytes.as_slice())
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 async fn insert_events(

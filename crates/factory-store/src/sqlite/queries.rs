@@ -4,10 +4,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::Row;
+use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
 
-use super::{SqliteStore, seq_to_sql};
-use crate::backend::Projections;
+use super::{SqliteStore, db_err_unnamed, seq_to_sql};
+use crate::backend::{InlineBlobs, Projections};
+use crate::cas::GcReport;
 use crate::digest::Digest;
 use crate::error::{Result, StoreError};
 use crate::event::{BuildId, BuildKey, BuildOutput, Event, FailureKind, Seq, WaveId, WireEvent};
@@ -401,50 +403,135 @@ impl Projections for SqliteStore {
     }
 
     async fn live_digests(&self) -> Result<HashSet<Digest>> {
-        let live_builds = format!(
-            "SELECT MAX(id) FROM builds WHERE state IN {USABLE} GROUP BY component \
-             UNION SELECT id FROM builds WHERE state IN ('scheduled', 'building')"
-        );
-        let outputs: Vec<(i64, String)> = sqlx::query_as(&format!(
-            "SELECT id, outputs FROM builds WHERE id IN ({live_builds})"
-        ))
-        .fetch_all(self.readers())
-        .await
-        .map_err(|e| self.db_err(e))?;
-        let mut live = HashSet::new();
-        for (id, text) in outputs {
-            let outputs: Vec<BuildOutput> = parse_json("builds", id, &text)?;
-            live.extend(outputs.into_iter().map(|o| o.digest));
-        }
-        let artifacts: Vec<(i64, String)> = sqlx::query_as(&format!(
-            "SELECT id, digest FROM artifacts WHERE build IS NULL OR build IN ({live_builds})"
-        ))
-        .fetch_all(self.readers())
-        .await
-        .map_err(|e| self.db_err(e))?;
-        for (id, digest) in artifacts {
-            live.insert(digest.parse().map_err(|e| corrupt("artifacts", id, e))?);
-        }
-        // A queued or running build reads its inputs' outputs (materialised
-        // from these blobs) even when a newer build of an input superseded them.
-        let unfinished: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT id, inputs FROM builds WHERE state IN ('scheduled', 'building')",
-        )
-        .fetch_all(self.readers())
-        .await
-        .map_err(|e| self.db_err(e))?;
-        for (id, text) in unfinished {
-            let inputs: BTreeMap<String, String> = parse_json("builds", id, &text)?;
-            for (name, digest) in inputs {
-                if name.starts_with("input:") {
-                    live.insert(digest.parse().map_err(|e| corrupt("builds", id, e))?);
-                }
-            }
-        }
-        Ok(live)
+        let mut conn = self.readers().acquire().await.map_err(|e| self.db_err(e))?;
+        live_digests_on(&mut conn)
+            .await
+            .map_err(|e| e.with_path(self.path()))
     }
 
     async fn rebuild_projections(&self) -> Result<Seq> {
         self.rebuild().await
     }
+}
+
+/// See [`Projections::live_digests`]; on any connection, so garbage collection can decide
+/// inside its own write transaction.
+pub(super) async fn live_digests_on(conn: &mut SqliteConnection) -> Result<HashSet<Digest>> {
+    let db = db_err_unnamed;
+    let live_builds = format!(
+        "SELECT MAX(id) FROM builds WHERE state IN {USABLE} GROUP BY component \
+             UNION SELECT id FROM builds WHERE state IN ('scheduled', 'building')"
+    );
+    let outputs: Vec<(i64, String)> = sqlx::query_as(&format!(
+        "SELECT id, outputs FROM builds WHERE id IN ({live_builds})"
+    ))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    let mut live = HashSet::new();
+    for (id, text) in outputs {
+        let outputs: Vec<BuildOutput> = parse_json("builds", id, &text)?;
+        live.extend(outputs.into_iter().map(|o| o.digest));
+    }
+    let artifacts: Vec<(i64, String)> = sqlx::query_as(&format!(
+        "SELECT id, digest FROM artifacts WHERE build IS NULL OR build IN ({live_builds})"
+    ))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    for (id, digest) in artifacts {
+        live.insert(digest.parse().map_err(|e| corrupt("artifacts", id, e))?);
+    }
+    // A queued or running build reads its inputs' outputs (materialised
+    // from these blobs) even when a newer build of an input superseded them.
+    let unfinished: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, inputs FROM builds WHERE state IN ('scheduled', 'building')")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+    for (id, text) in unfinished {
+        let inputs: BTreeMap<String, String> = parse_json("builds", id, &text)?;
+        for (name, digest) in inputs {
+            if name.starts_with("input:") {
+                live.insert(digest.parse().map_err(|e| corrupt("builds", id, e))?);
+            }
+        }
+    }
+    Ok(live)
+}
+
+impl InlineBlobs for SqliteStore {
+    async fn inline_blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT data FROM inline_blobs WHERE digest = ?")
+            .bind(digest.to_string())
+            .fetch_optional(self.readers())
+            .await
+            .map_err(|e| self.db_err(e))
+    }
+
+    async fn inline_blobs_present(&self, digests: &[Digest]) -> Result<HashSet<Digest>> {
+        let mut present = HashSet::new();
+        // SQLite's limit on bound parameters is 32766; stay well below it.
+        for chunk in digests.chunks(512) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!("SELECT digest FROM inline_blobs WHERE digest IN ({marks})");
+            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            for digest in chunk {
+                query = query.bind(digest.to_string());
+            }
+            let found = query
+                .fetch_all(self.readers())
+                .await
+                .map_err(|e| self.db_err(e))?;
+            for text in found {
+                present.insert(text.parse()?);
+            }
+        }
+        Ok(present)
+    }
+
+    async fn inline_blob_sizes(&self) -> Result<Vec<(Digest, u64)>> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT digest, length(data) FROM inline_blobs ORDER BY digest")
+                .fetch_all(self.readers())
+                .await
+                .map_err(|e| self.db_err(e))?;
+        rows.into_iter()
+            .map(|(digest, size)| Ok((digest.parse()?, size.max(0) as u64)))
+            .collect()
+    }
+
+    async fn collect_inline_blobs(&self) -> Result<GcReport> {
+        self.collect_inline().await
+    }
+}
+
+/// Removes the inline blobs that are not live, deciding and removing in the caller's
+/// transaction.
+pub(super) async fn collect_inline_on(conn: &mut SqliteConnection) -> Result<GcReport> {
+    let db = db_err_unnamed;
+    let live = live_digests_on(&mut *conn).await?;
+    let stored: Vec<(String, i64)> =
+        sqlx::query_as("SELECT digest, length(data) FROM inline_blobs")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+    let mut report = GcReport::default();
+    for (text, size) in stored {
+        let size = size.max(0) as u64;
+        let digest: Digest = text.parse()?;
+        if live.contains(&digest) {
+            report.kept += 1;
+            report.bytes_kept += size;
+            continue;
+        }
+        sqlx::query("DELETE FROM inline_blobs WHERE digest = ?")
+            .bind(&text)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        report.removed += 1;
+        report.bytes_freed += size;
+    }
+    Ok(report)
 }

@@ -57,3 +57,27 @@ pub fn command_component(name: &str, deps: &[String], command: &str) -> String {
         serde_json::to_string(command).unwrap()
     )
 }
+
+/// Every blob of a stopped factory's store, by digest: the files of its blob store and the
+/// small blobs kept in its database, read through the store's own interface.
+pub fn stored_blobs(store: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use factory_store::{InlineBlobs as _, Verify};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let opened = factory_store::Store::open(store).await.unwrap();
+        let mut blobs = std::collections::BTreeMap::new();
+        for (digest, _) in opened.cas().list().unwrap() {
+            let bytes = opened.cas().read(&digest, Verify::Yes).unwrap();
+            blobs.insert(digest.to_string(), bytes);
+        }
+        for (digest, _) in opened.db().inline_blob_sizes().await.unwrap() {
+            let bytes = opened.db().inline_blob(&digest).await.unwrap().unwrap();
+            blobs.insert(digest.to_string(), bytes);
+        }
+        opened.close().await;
+        blobs
+    })
+}
