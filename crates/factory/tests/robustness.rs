@@ -159,13 +159,15 @@ fn up_killed_at_random_moments_resumes_until_done_and_never_reruns_a_succeeded_k
             started.elapsed() < Duration::from_secs(900),
             "did not finish after {kills} kills"
         );
+        // Each start's diagnostics go to a file, so a failing start can show them.
+        let stderr_path = dir.path().join(format!("up-{kills}.stderr"));
         let mut child = factory()
             .arg("--store")
             .arg(&store)
             .args(["up", "--once", "--no-sandbox", "-j", "4", "--definition"])
             .arg(&def)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
             .spawn()
             .unwrap();
         // xorshift: reproducible "random" moments between 0.5 and 5 s after each start.
@@ -178,7 +180,11 @@ fn up_killed_at_random_moments_resumes_until_done_and_never_reruns_a_succeeded_k
         let wait = Duration::from_millis(500 + seed % 4500);
         match wait_at_most(&mut child, wait) {
             Some(status) => {
-                assert!(status.success(), "factory up failed: {status}");
+                assert!(
+                    status.success(),
+                    "factory up failed after {kills} kills: {status}\n{}",
+                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
+                );
                 break;
             }
             None => {
