@@ -10,8 +10,11 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
 use super::{decode_event_row, read_last_seq};
+
+mod batched;
 use crate::error::{Result, StoreError};
 use crate::event::{BuildId, Event, Seq, WaveId};
+use batched::Segment;
 
 const PROJECTION_TABLES: [&str; 4] = ["builds", "waves", "artifacts", "components"];
 const REPLAY_PAGE: i64 = 4096;
@@ -43,21 +46,30 @@ fn wave_id(wave: WaveId) -> i64 {
 /// Applies events, in order, to the projections. Rejects events that contradict them
 /// (unknown build, transition out of a final state) with [`StoreError::InvalidEvent`].
 ///
-/// Log chunks are by far the most frequent events and only add to a build's log size, a sum
-/// no other event reads: they are added up per build and written with one statement per
-/// build at the end, instead of one statement per chunk.
+/// The frequent kinds go into a [`Segment`], applied a kind at a time (see `batched`); the
+/// others are applied one by one, in order with the segments around them. Log chunks only
+/// add to a build's log size, a sum no other event reads: they are added up per build and
+/// written with one statement at the end.
 pub(super) async fn apply_all<'e>(
     conn: &mut SqliteConnection,
     events: &[(Seq, i64, &'e Event)],
 ) -> Result<()> {
     let mut log_bytes: BTreeMap<BuildId, (i64, &'e Event)> = BTreeMap::new();
+    let mut segment = Segment::default();
     for &(seq, at, event) in events {
         if let Event::BuildLog { build, chunk, .. } = event {
             log_bytes.entry(*build).or_insert((0, event)).0 += chunk.len() as i64;
-        } else {
+            continue;
+        }
+        if segment.take((seq, at, event)) {
+            continue;
+        }
+        segment.apply(conn).await?;
+        if !segment.take((seq, at, event)) {
             apply_one(conn, seq, at, event).await?;
         }
     }
+    segment.apply(conn).await?;
     add_all_log_bytes(conn, &log_bytes).await
 }
 
@@ -120,23 +132,14 @@ async fn add_log_bytes(
 
 async fn apply_one(conn: &mut SqliteConnection, seq: Seq, at: i64, event: &Event) -> Result<()> {
     match event {
-        Event::ChangeDetected {
-            component,
-            reason,
-            revision,
-        } => {
-            sqlx::query(
-                "INSERT INTO components (name, revision, last_change_reason, last_change_seq) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET \
-                 revision = COALESCE(?2, revision), last_change_reason = ?3, last_change_seq = ?4",
-            )
-            .bind(component)
-            .bind(revision)
-            .bind(reason)
-            .bind(id(seq))
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
+        // Kinds that segments hold have one implementation: a segment of one.
+        Event::ChangeDetected { .. }
+        | Event::BuildQueued { .. }
+        | Event::BuildStarted { .. }
+        | Event::BuildSucceeded { .. } => {
+            let mut alone = Segment::default();
+            alone.take((seq, at, event));
+            alone.apply(conn).await?;
         }
         Event::WavePlanned {
             trigger,
@@ -175,42 +178,6 @@ async fn apply_one(conn: &mut SqliteConnection, seq: Seq, at: i64, event: &Event
                 ));
             }
         }
-        Event::BuildQueued {
-            wave,
-            component,
-            key,
-            reason,
-            inputs,
-        } => {
-            let wave = wave.map(wave_id);
-            let done = sqlx::query(
-                "INSERT INTO builds (id, wave, component, build_key, state, reason, inputs, outputs, \
-                 attempt, log_bytes, queued_at_ms, last_seq) \
-                 SELECT ?1, ?2, ?3, ?4, 'scheduled', ?5, ?6, '[]', 0, 0, ?7, ?1 \
-                 WHERE ?2 IS NULL OR EXISTS (SELECT 1 FROM waves WHERE id = ?2)",
-            )
-            .bind(id(seq))
-            .bind(wave)
-            .bind(component)
-            .bind(&key.0)
-            .bind(reason)
-            .bind(json(inputs))
-            .bind(at)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-            if done.rows_affected() == 0 {
-                return Err(invalid(
-                    event,
-                    format!("wave w{} does not exist", wave.unwrap_or_default()),
-                ));
-            }
-            sqlx::query("INSERT OR IGNORE INTO components (name) VALUES (?)")
-                .bind(component)
-                .execute(&mut *conn)
-                .await
-                .map_err(db)?;
-        }
         Event::BuildBlocked { build, by, reason } => {
             let sql = "UPDATE builds SET state = 'blocked', detail = ?2, related = ?3, \
                        finished_at_ms = ?4, last_seq = ?5 WHERE id = ?1 AND state = 'scheduled'";
@@ -222,39 +189,8 @@ async fn apply_one(conn: &mut SqliteConnection, seq: Seq, at: i64, event: &Event
                 .bind(id(seq));
             transition(conn, query, event, *build, "scheduled").await?;
         }
-        Event::BuildStarted { build, attempt } => {
-            // A build may start again after an infrastructure failure (retry) or after a crash
-            // interrupted it while building.
-            let sql = "UPDATE builds SET state = 'building', attempt = ?2, started_at_ms = ?3, \
-                       failure_kind = NULL, detail = NULL, finished_at_ms = NULL, last_seq = ?4 \
-                       WHERE id = ?1 AND (state IN ('scheduled', 'building') \
-                       OR (state = 'failed' AND failure_kind = 'infrastructure'))";
-            let query = sqlx::query(sql)
-                .bind(build_id(*build))
-                .bind(i64::from(*attempt))
-                .bind(at)
-                .bind(id(seq));
-            transition(
-                conn,
-                query,
-                event,
-                *build,
-                "scheduled, building or failed for an infrastructure reason",
-            )
-            .await?;
-        }
         Event::BuildLog { build, chunk, .. } => {
             add_log_bytes(conn, *build, chunk.len() as i64, event).await?;
-        }
-        Event::BuildSucceeded { build, outputs } => {
-            let sql = "UPDATE builds SET state = 'succeeded', outputs = ?2, finished_at_ms = ?3, \
-                       last_seq = ?4 WHERE id = ?1 AND state IN ('scheduled', 'building')";
-            let query = sqlx::query(sql)
-                .bind(build_id(*build))
-                .bind(json(outputs))
-                .bind(at)
-                .bind(id(seq));
-            transition(conn, query, event, *build, "scheduled or building").await?;
         }
         Event::BuildFailed {
             build,
@@ -399,11 +335,16 @@ async fn transition<'q>(
         .fetch_optional(&mut *conn)
         .await
         .map_err(db)?;
-    let reason = match state {
+    Err(invalid(event, refusal(build, state, allowed)))
+}
+
+/// Why a build's state could not change: it does not exist, or its state (`state`) is not
+/// one of those the change is `allowed` from.
+fn refusal(build: BuildId, state: Option<String>, allowed: &str) -> String {
+    match state {
         None => format!("build {build} does not exist"),
         Some(state) => format!("build {build} is {state}; allowed only from {allowed}"),
-    };
-    Err(invalid(event, reason))
+    }
 }
 
 /// Empties the projections and replays every event into them, in one transaction.
