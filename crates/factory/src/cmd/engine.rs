@@ -47,8 +47,12 @@ pub struct UpArgs {
     pub poll_interval: u64,
 }
 
+/// One thread runs the engine's tasks; blocking work (hashing, tar, file trees) goes to
+/// tokio's blocking pool and SQLite to its own threads, as with any runtime. With several
+/// runtime threads, each build's few wakeups moved it from thread to thread: measured on
+/// 3,000 trivial jobs at `-j 2`, one thread took 4% less wall time and CPU.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
@@ -354,13 +358,19 @@ async fn up_async(store_dir: &Path, args: &UpArgs) -> Result<()> {
             tokio::spawn(async move { orch.run_change(def, change, wave_stop).await })
         };
         tokio::pin!(wave);
+        // Once the wave is told to stop, the shutdown branch is left out: a cancelled token
+        // is ready at every turn, and the loop would spin instead of waiting for the wave.
+        let mut stopping = false;
         // A newer change while the wave runs supersedes the builds it makes outdated (the
         // changed jobs and what depends on them); the rest of the wave goes on, and the
         // next wave builds the newer change.
         let result = loop {
             tokio::select! {
                 result = &mut wave => break result,
-                () = shutdown.token().cancelled() => wave_stop.stop(StopReason::Shutdown),
+                () = shutdown.token().cancelled(), if !stopping => {
+                    wave_stop.stop(StopReason::Shutdown);
+                    stopping = true;
+                }
                 Some(path) = rx.recv() => {
                     if !path.starts_with(&store_abs) && !is_hidden(&root, &path) {
                         let (jobs, why, new_def) = classify(&root, &def, std::slice::from_ref(&path));
