@@ -3,6 +3,7 @@
 #
 #   scripts/bench-engine.sh [N] [SEED]        (defaults: 10000 jobs, seed 1)
 #   FULL_RUNS=2 NOOP_RUNS=10 SANDBOX=1 scripts/bench-engine.sh 10000
+#   ROUNDS=3 FULL_RUNS=1 scripts/bench-engine.sh 10000
 #
 # Generates a layered DAG of N trivial jobs (layers of ceil(sqrt(N)) jobs;
 # every job after the first layer depends on 3 jobs picked, from SEED, among
@@ -27,6 +28,9 @@ cd "$(dirname "$0")/.."
 n=${1:-10000}
 seed=${2:-1}
 full_runs=${FULL_RUNS:-3}
+# Hyperfine runs one command's runs, then the other's: on a machine whose speed
+# drifts, ROUNDS > 1 alternates the two engines round by round and pools them.
+rounds=${ROUNDS:-1}
 noop_runs=${NOOP_RUNS:-10}
 sandbox=${SANDBOX:-0}
 for tool in python3 ninja hyperfine; do
@@ -35,7 +39,13 @@ done
 cargo build --release -q -p factory
 factory=$PWD/target/release/factory
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# KEEP_WORK=1 leaves the work directory (its path is printed) for the caller to delete
+# later: deleting thousands of files slows the next few minutes' file creation here.
+if [ "${KEEP_WORK:-0}" = 1 ]; then
+    echo "work directory (kept): $work"
+else
+    trap 'rm -rf "$work"' EXIT
+fi
 mkdir -p "$work/def" "$work/ninja" "$work/trash"
 
 # One generator writes both forms so they cannot drift apart. Job 0..w-1 form
@@ -81,12 +91,28 @@ export_json() { echo "$work/$1.json"; }
 # A command moving a directory into the trash under a fresh name (see the note at the top).
 set_aside() { echo "if [ -e $1 ]; then mv $1 \$(mktemp -d -p $work/trash)/; fi"; }
 
-echo "== full build"
-hyperfine --style basic --runs "$full_runs" --export-json "$(export_json full)" \
-    --prepare "$(set_aside "$work/ninja/out"); rm -f $work/ninja/.ninja_log $work/ninja/.ninja_deps" \
-    -n "ninja -j2" "$ninja_cmd" \
-    --prepare "$(set_aside "$work/store")" \
-    -n "factory up --once -j 2" "$factory_cmd"
+for round in $(seq 1 "$rounds"); do
+    echo "== full build (round $round of $rounds)"
+    hyperfine --style basic --runs "$full_runs" --export-json "$(export_json "full-$round")" \
+        --prepare "$(set_aside "$work/ninja/out"); rm -f $work/ninja/.ninja_log $work/ninja/.ninja_deps" \
+        -n "ninja -j2" "$ninja_cmd" \
+        --prepare "$(set_aside "$work/store")" \
+        -n "factory up --once -j 2" "$factory_cmd"
+done
+# The rounds' runs pooled into one result per engine, in hyperfine's layout.
+python3 - "$(export_json full)" "$work"/full-*.json <<'EOF'
+import json, statistics, sys
+rounds = [json.load(open(path))["results"] for path in sys.argv[2:]]
+pooled = []
+for i in range(2):
+    times = [t for results in rounds for t in results[i]["times"]]
+    pooled.append({"command": rounds[0][i]["command"], "mean": statistics.mean(times),
+                   "min": min(times), "max": max(times), "times": times})
+json.dump({"results": pooled}, open(sys.argv[1], "w"))
+if len(rounds) > 1:
+    for results in rounds:
+        print(f"round: factory/ninja = {results[1]['mean'] / results[0]['mean']:.2f}x")
+EOF
 
 if [ "$sandbox" = 1 ]; then
     echo "== full build, factory with the sandbox on (bubblewrap)"
