@@ -10,10 +10,10 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
 use super::{decode_event_row, read_last_seq};
-
-mod batched;
 use crate::error::{Result, StoreError};
 use crate::event::{BuildId, Event, Seq, WaveId};
+
+mod batched;
 use batched::Segment;
 
 const PROJECTION_TABLES: [&str; 4] = ["builds", "waves", "artifacts", "components"];
