@@ -95,26 +95,35 @@ struct ChangedRow<'e> {
     revision: Option<&'e str>,
 }
 
-async fn apply_changes(conn: &mut SqliteConnection, rows: &[Row<'_>]) -> Result<()> {
-    let values: Vec<ChangedRow> = rows
+/// The rows `to_row` makes of a kind's events, as one JSON array; `None` if there are none.
+fn json_rows<'e, T: Serialize>(
+    rows: &[Row<'e>],
+    to_row: impl Fn(Seq, i64, &'e Event) -> Option<T>,
+) -> Option<String> {
+    let values: Vec<T> = rows
         .iter()
-        .filter_map(|&(seq, _, event)| match event {
-            Event::ChangeDetected {
-                component,
-                reason,
-                revision,
-            } => Some(ChangedRow {
-                seq: id(seq),
-                component,
-                reason,
-                revision: revision.as_deref(),
-            }),
-            _ => None,
-        })
+        .filter_map(|&(seq, at, event)| to_row(seq, at, event))
         .collect();
-    if values.is_empty() {
+    (!values.is_empty()).then(|| json(&values))
+}
+
+async fn apply_changes(conn: &mut SqliteConnection, rows: &[Row<'_>]) -> Result<()> {
+    let values = json_rows(rows, |seq, _, event| match event {
+        Event::ChangeDetected {
+            component,
+            reason,
+            revision,
+        } => Some(ChangedRow {
+            seq: id(seq),
+            component,
+            reason,
+            revision: revision.as_deref(),
+        }),
+        _ => None,
+    });
+    let Some(values) = values else {
         return Ok(());
-    }
+    };
     // `WHERE true` keeps SQLite from reading `ON CONFLICT` as the join's `ON`.
     sqlx::query(
         "INSERT INTO components (name, revision, last_change_reason, last_change_seq) \
@@ -124,7 +133,7 @@ async fn apply_changes(conn: &mut SqliteConnection, rows: &[Row<'_>]) -> Result<
          last_change_reason = excluded.last_change_reason, \
          last_change_seq = excluded.last_change_seq",
     )
-    .bind(json(&values))
+    .bind(values)
     .execute(&mut *conn)
     .await
     .map_err(db)?;
@@ -145,31 +154,27 @@ struct QueuedRow<'e> {
 
 /// A build is queued only in a wave that exists (or in none).
 async fn apply_queued(conn: &mut SqliteConnection, rows: &[Row<'_>]) -> Result<()> {
-    let values: Vec<QueuedRow> = rows
-        .iter()
-        .filter_map(|&(seq, at, event)| match event {
-            Event::BuildQueued {
-                wave,
-                component,
-                key,
-                reason,
-                inputs,
-            } => Some(QueuedRow {
-                id: id(seq),
-                wave: wave.map(wave_id),
-                component,
-                key: &key.0,
-                reason,
-                inputs: json(inputs),
-                at,
-            }),
-            _ => None,
-        })
-        .collect();
-    if values.is_empty() {
+    let values = json_rows(rows, |seq, at, event| match event {
+        Event::BuildQueued {
+            wave,
+            component,
+            key,
+            reason,
+            inputs,
+        } => Some(QueuedRow {
+            id: id(seq),
+            wave: wave.map(wave_id),
+            component,
+            key: &key.0,
+            reason,
+            inputs: json(inputs),
+            at,
+        }),
+        _ => None,
+    });
+    let Some(values) = values else {
         return Ok(());
-    }
-    let values = json(&values);
+    };
     let done = sqlx::query(
         "INSERT INTO builds (id, wave, component, build_key, state, reason, inputs, outputs, \
          attempt, log_bytes, queued_at_ms, last_seq) \
@@ -261,19 +266,17 @@ async fn apply_transition(
     rows: &[Row<'_>],
     transition: &Transition,
 ) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let values: Vec<TransitionRow> = rows
-        .iter()
-        .map(|&(seq, at, event)| TransitionRow {
+    let values = json_rows(rows, |seq, at, event| {
+        Some(TransitionRow {
             seq: id(seq),
             build: event.build().map_or(0, build_id),
             at,
             detail: (transition.detail)(event),
         })
-        .collect();
-    let values = json(&values);
+    });
+    let Some(values) = values else {
+        return Ok(());
+    };
     let done = sqlx::query(transition.sql)
         .bind(&values)
         .execute(&mut *conn)
