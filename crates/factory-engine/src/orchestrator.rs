@@ -643,6 +643,7 @@ impl Orchestrator {
                     .unwrap_or_else(|| self.inner.slots.claim(sched.priority(&job)));
                 let this = self.clone();
                 let def = def.clone();
+                let previous_build = previous.remove(&job.name());
                 let ctx = JobContext {
                     wave,
                     is_changed: changed.contains(&job),
@@ -651,11 +652,11 @@ impl Orchestrator {
                     job: job.clone(),
                     stop: stop.clone(),
                     progress: progress.clone(),
-                    previous_present: previous
-                        .get(&job.name())
+                    previous_present: previous_build
+                        .as_ref()
                         .and_then(tree_digest)
                         .is_some_and(|d| present.contains(&d)),
-                    previous: previous.remove(&job.name()),
+                    previous: previous_build,
                 };
                 running.spawn(async move {
                     let result = this.process(def, job.clone(), inputs, claim, ctx).await;
@@ -1763,8 +1764,8 @@ fn engine_digest(d: &factory_store::Digest) -> Digest {
     Digest::from_bytes(*d.as_bytes())
 }
 
-/// Whether a build's success has been handed to the event log: `Some(true)` once it has,
-/// `Some(false)` if its outputs could not be stored after dependents had started on them.
+/// How a build handed over before it was recorded ended up in the log: `None` until that
+/// is known (see [`Recording`]).
 type Recorded = tokio::sync::watch::Receiver<Option<Recording>>;
 
 /// How a build that handed its outputs over before it was recorded ended up in the log.

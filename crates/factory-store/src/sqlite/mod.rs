@@ -585,14 +585,14 @@ impl Writer {
     }
 }
 
-/// Numbers the events of a group after the last one in the log, inserts them and updates the
-/// projections (inside the caller's transaction).
 /// A database error whose file the writer names later (see `StoreError::with_path`), for
 /// code that runs on a connection it was handed.
 pub(super) fn db_err_unnamed(source: sqlx::Error) -> StoreError {
     StoreError::database(Path::new(""), source)
 }
 
+/// Numbers the events of a group after the last one in the log, inserts them and updates the
+/// projections (inside the caller's transaction).
 async fn write_group(conn: &mut SqliteConnection, batches: &[&Batch]) -> Result<Vec<Vec<Seq>>> {
     let db_err = db_err_unnamed;
     for blob in batches.iter().flat_map(|batch| &batch.blobs) {

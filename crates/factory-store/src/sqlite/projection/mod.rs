@@ -4,12 +4,11 @@
 //! exactly what the original appends wrote.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 
-use super::{decode_event_row, read_last_seq};
+use super::{db_err_unnamed as db, decode_event_row, read_last_seq};
 use crate::error::{Result, StoreError};
 use crate::event::{BuildId, Event, Seq, WaveId};
 
@@ -18,14 +17,6 @@ use batched::Segment;
 
 const PROJECTION_TABLES: [&str; 4] = ["builds", "waves", "artifacts", "components"];
 const REPLAY_PAGE: i64 = 4096;
-
-fn db(source: sqlx::Error) -> StoreError {
-    // The writer replaces the empty path with the database's (see `with_path`).
-    StoreError::Database {
-        path: PathBuf::new(),
-        source,
-    }
-}
 
 fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("projection values serialize to JSON")
