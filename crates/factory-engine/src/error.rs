@@ -1,126 +1,56 @@
-//! Typed build failures: the build's own fault versus the factory's.
+//! The engine's errors: what stops a wave (as opposed to a build's failure, which is
+//! recorded and reported as the build's state). Each says who is at fault.
 
-use std::fmt;
-use std::io;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
-use crate::spec::SpecError;
-use crate::tree::TreeError;
+use factory_store::StoreError;
+use factory_types::{Fault, HasFault, TaskPanicked};
 
-/// How a process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitKind {
-    Code(i32),
-    Signal(i32),
-}
+use crate::recipe::RecipeError;
 
-impl fmt::Display for ExitKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExitKind::Code(127) => {
-                f.write_str("exit code 127 (command not found: is the tool installed?)")
-            }
-            ExitKind::Code(code) => write!(f, "exit code {code}"),
-            ExitKind::Signal(signal) => write!(f, "signal {signal}"),
-        }
-    }
-}
-
-/// Why a build did not succeed.
 #[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    /// The build's own failure: retrying the same key gives the same result.
-    #[error("build `{build}`: command {index} `{command}` failed with {status}")]
-    CommandFailed {
-        build: String,
-        index: usize,
-        command: String,
-        status: ExitKind,
-    },
-    #[error(
-        "build `{build}`: timed out after {limit:?} in command {index} `{command}`; the whole process group was killed"
-    )]
-    TimedOut {
-        build: String,
-        index: usize,
-        command: String,
-        limit: Duration,
-    },
-    #[error(
-        "build `{build}`: declared output `{path}` was not produced; check the kind's commands write it below the output directory"
-    )]
-    MissingOutput { build: String, path: String },
-    #[error("build `{build}`: output tree cannot be recorded: {source}")]
-    BadOutput {
-        build: String,
-        #[source]
-        source: TreeError,
-    },
-    #[error("build `{build}`: invalid build spec: {source}")]
-    InvalidSpec {
-        build: String,
-        #[source]
-        source: SpecError,
-    },
-    #[error("build `{build}`: cancelled: {reason}")]
-    Cancelled { build: String, reason: String },
-    /// The factory's failure: the build itself may be fine, retry it.
+pub enum EngineError {
     #[error(transparent)]
-    Infrastructure(#[from] InfraError),
-}
-
-/// Failures of the machinery around a build.
-#[derive(Debug, thiserror::Error)]
-pub enum InfraError {
-    #[error("sandbox setup failed: {message}")]
-    SandboxSetup { message: String },
-    #[error("tool `{tool}` not found{}; install it or fix the kind's command", in_sandbox.then_some(" inside the sandbox").unwrap_or(""))]
-    ToolMissing { tool: String, in_sandbox: bool },
-    #[error("{action} `{path}`: {source}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Recipe(#[from] RecipeError),
+    #[error("{action} `{}`: {source}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
         #[source]
-        source: io::Error,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Panicked(#[from] TaskPanicked),
+    #[error("cannot watch `{}`: {source}", path.display())]
+    Watch {
+        path: PathBuf,
+        #[source]
+        source: notify::Error,
     },
 }
 
-/// Coarse class of a failure, for scheduling decisions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureClass {
-    /// The build's own fault (bad command, missing output, timeout, bad spec): do not retry.
-    Build,
-    /// Sandbox, I/O or host tool trouble: retry with backoff.
-    Infrastructure,
-    /// Stopped on request (superseded, shutdown).
-    Cancelled,
-}
-
-impl BuildError {
-    pub fn class(&self) -> FailureClass {
+impl HasFault for EngineError {
+    fn fault(&self) -> Fault {
         match self {
-            BuildError::Infrastructure(_) => FailureClass::Infrastructure,
-            BuildError::Cancelled { .. } => FailureClass::Cancelled,
-            _ => FailureClass::Build,
+            EngineError::Store(error) => error.fault(),
+            EngineError::Recipe(error) => error.fault(),
+            EngineError::Io { .. } | EngineError::Watch { .. } => Fault::Environment,
+            EngineError::Panicked(error) => error.fault(),
         }
-    }
-
-    pub fn is_retryable(&self) -> bool {
-        self.class() == FailureClass::Infrastructure
     }
 }
 
-impl InfraError {
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(io::Error) -> Self {
-        let path = path.into();
-        move |source| InfraError::Io {
-            action,
-            path,
-            source,
-        }
+/// An I/O error on `path`, while doing `action`.
+pub(crate) fn io_err(
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> EngineError {
+    let path = path.to_path_buf();
+    move |source| EngineError::Io {
+        action,
+        path,
+        source,
     }
 }

@@ -7,33 +7,14 @@
 //! materials can therefore produce the same byte stream.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
+use factory_exec::{BuildCommand, BuildSpec};
+use factory_types::{BuildKey, Digest};
 use sha2::{Digest as _, Sha256};
-
-use crate::digest::Digest;
-use crate::spec::{BuildCommand, BuildSpec};
 
 /// Bump whenever the encoding below, or the way the engine runs builds,
 /// changes in a way that could change outputs: every key changes with it.
 pub const BUILD_KEY_FORMAT_VERSION: u32 = 1;
-
-/// The identity of a build. Equal keys mean the build would do the same thing
-/// with the same inputs, so a key that already succeeded is reused.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct BuildKey(pub Digest);
-
-impl fmt::Display for BuildKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl fmt::Debug for BuildKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BuildKey({})", self.0)
-    }
-}
 
 /// Everything that goes into a build key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +27,7 @@ pub struct KeyMaterial {
     pub spec: BuildSpec,
     /// Component-specific parameters of the recipe (version, flags, ...).
     pub recipe: BTreeMap<String, String>,
-    /// [`crate::digest_tree`] of the source, if the build has one.
+    /// [`factory_exec::digest_tree`] of the source, if the build has one.
     pub source_digest: Option<Digest>,
     /// Output digests of the build's inputs by input name.
     pub inputs: BTreeMap<String, Digest>,

@@ -1,50 +1,51 @@
-//! Factory's build engine, first layer: everything needed to execute one
-//! build deterministically and safely.
+//! Factory's engine: from a change to finished builds.
 //!
-//! - [`spec`]: the engine-side description of a build ([`BuildSpec`]).
-//! - [`sandbox`] and [`exec`]: bubblewrap (or a plain clean process), logs
-//!   streamed line by line, timeouts and cancellation that kill the whole
-//!   process group, typed failures ([`BuildError`]).
-//! - [`key`] and [`tree`]: build keys and deterministic tree digests.
-//! - [`archive`]: byte-reproducible tar, tarball, .deb and OCI image layout writers.
-//! - [`runner`]: [`BuildRunner`], the facade the orchestrator calls.
-//! - [`recipe`]: a definition job + its inputs' digests -> key material and work.
-//! - [`orchestrator`]: changes -> waves of builds, reuse, early cutoff, events.
-//! - [`fetch`] and [`tarball`]: remote sources (git checkouts; tarballs checked
-//!   against their sha256, then unpacked safely), each cached once.
+//! - [`engine`]: [`Engine`], the one door: a change becomes a wave, a crash's waves are
+//!   resumed, a complete reconcile leaves an up-to-date [`stamp`].
+//! - [`plan`]: a definition's jobs and their inputs ([`JobGraph`]), once per definition.
+//! - `dispatch`: the wave's state machine and the driver that carries out its commands.
+//! - `build`: one job, from its key to its last event; reuse, early cutoff, retries.
+//! - [`recipe`] and [`key`]: a job and its inputs' digests become key material and a work
+//!   item for an executor (`factory-exec`).
+//! - [`source`]: git and tarball sources, fetched once, with faults that decide retries.
+//! - [`explain`]: the words of `factory explain` and of every build's reason.
+//! - [`reconcile`]: the watch loop `factory up` runs.
+//! - [`slots`]: the `--jobs` slots, granted by priority.
 
-pub mod archive;
-pub mod digest;
-pub mod error;
-pub mod exec;
-pub mod fetch;
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+mod build;
+mod dispatch;
+pub mod engine;
+mod error;
+pub mod explain;
 pub mod key;
-pub mod orchestrator;
+pub mod plan;
 pub mod recipe;
-pub mod runner;
-pub mod sandbox;
+pub mod reconcile;
+mod resume;
 pub mod slots;
-pub mod spec;
+pub mod source;
 pub mod stamp;
-pub mod tarball;
-pub mod tree;
+pub mod stop;
+pub mod wave;
 
-pub use digest::Digest;
-pub use error::{BuildError, ExitKind, FailureClass, InfraError};
-pub use exec::{
-    ExecReport, ExecRequest, LogFile, LogLine, LogSink, LogStream, MAX_LINE_BYTES, execute,
-    input_env_name,
-};
-pub use key::{BUILD_KEY_FORMAT_VERSION, BuildKey, KeyMaterial};
-pub use orchestrator::{
-    BuildReport, Change, ChangeReason, Observer, Orchestrator, OrchestratorError, Quiet, Settings,
-    Stop, StopReason, WaveReport,
-};
-pub use recipe::{Job, RecipeError};
-pub use runner::{BuildFailure, BuildOutcome, BuildRequest, BuildRunner};
-pub use sandbox::{HostDirs, Layout, Sandbox, SandboxKind};
-pub use spec::{
-    BuildCommand, BuildSpec, DEFAULT_SOURCE_DATE_EPOCH, SpecError, validate_input_names,
-};
-pub use tokio_util::sync::CancellationToken;
-pub use tree::{TreeError, digest_tree, walk_tree};
+pub use engine::{Engine, Settings, TREE_OUTPUT};
+pub use error::EngineError;
+pub use key::{BUILD_KEY_FORMAT_VERSION, KeyMaterial};
+pub use plan::JobGraph;
+pub use recipe::RecipeError;
+pub use reconcile::Watch;
+pub use stop::{Stop, StopReason};
+pub use wave::{BuildReport, Change, ChangeReason, Observer, Quiet, WaveReport};
+
+use factory_store::{BuildRecord, Digest};
+
+/// The output tree digest a build recorded.
+pub fn tree_digest(build: &BuildRecord) -> Option<Digest> {
+    build
+        .outputs
+        .iter()
+        .find(|o| o.name == TREE_OUTPUT)
+        .map(|o| o.digest)
+}

@@ -8,137 +8,19 @@
 //! every scratch directory a new key, defeating reuse.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use factory_def::{
     Component, DebPackage, Definition, Image, ImageBase, Recipe, Source, TarballSpec, Var,
 };
+use factory_exec::{
+    BuildCommand, BuildSpec, Builtin, DEFAULT_SOURCE_DATE_EPOCH, ImageAssembly, ImageLayer,
+    SourceTree, TreeError, Work, WorkItem, digest_tree, input_env_name,
+};
+use factory_types::{Digest, Fault, HasFault, Job};
 
-use crate::digest::Digest;
-use crate::exec::input_env_name;
 use crate::key::KeyMaterial;
-use crate::spec::{BuildCommand, BuildSpec, DEFAULT_SOURCE_DATE_EPOCH};
-use crate::tree::{TreeError, digest_tree};
-
-/// Something the orchestrator builds: a component, or an image (images
-/// live in their own namespace, so their job names carry an `image:` prefix).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Job {
-    Component(String),
-    Image(String),
-}
-
-impl Job {
-    /// Parses a job name as events record it (`image:NAME` or a component name).
-    pub fn parse(name: &str) -> Job {
-        match name.strip_prefix("image:") {
-            Some(image) => Job::Image(image.to_owned()),
-            None => Job::Component(name.to_owned()),
-        }
-    }
-
-    pub fn name(&self) -> String {
-        self.to_string()
-    }
-
-    /// Whether the definition has it.
-    pub fn exists_in(&self, def: &Definition) -> bool {
-        match self {
-            Job::Component(name) => def.components.contains_key(name),
-            Job::Image(name) => def.images.contains_key(name),
-        }
-    }
-
-    /// The jobs whose outputs this job reads, by input name.
-    pub fn inputs(&self, def: &Definition) -> Result<BTreeMap<String, Job>, RecipeError> {
-        match self {
-            Job::Component(name) => {
-                let component = component(def, name)?;
-                Ok(component
-                    .build_inputs()
-                    .map(|input| (input.to_owned(), Job::Component(input.to_owned())))
-                    .collect())
-            }
-            Job::Image(name) => {
-                let image = def
-                    .image(name)
-                    .ok_or_else(|| RecipeError::Unknown { job: self.name() })?;
-                let mut inputs = BTreeMap::new();
-                for package in &image.packages {
-                    let producer = def.component_for_package(package).ok_or_else(|| {
-                        RecipeError::UnknownPackage {
-                            image: name.clone(),
-                            package: package.clone(),
-                        }
-                    })?;
-                    inputs.insert(producer.name.clone(), Job::Component(producer.name.clone()));
-                }
-                for component in &image.components {
-                    inputs.insert(component.clone(), Job::Component(component.clone()));
-                }
-                if let ImageBase::Image(base) = &image.base {
-                    let job = Job::Image(base.clone());
-                    inputs.insert(job.name(), job);
-                }
-                Ok(inputs)
-            }
-        }
-    }
-}
-
-impl fmt::Display for Job {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Job::Component(name) => f.write_str(name),
-            Job::Image(name) => write!(f, "image:{name}"),
-        }
-    }
-}
-
-/// What running a job means.
-#[derive(Debug, Clone)]
-pub enum Work {
-    /// Shell commands in the sandbox.
-    Commands {
-        spec: BuildSpec,
-        source: Option<PathBuf>,
-    },
-    /// A .deb written by Factory from input `from`'s tree, installed under `prefix`.
-    Deb {
-        from: String,
-        prefix: String,
-        control: crate::archive::DebControl,
-        file_name: String,
-        mtime: u64,
-    },
-    /// A normalised `.tar.gz` of input `from`'s tree.
-    Tarball {
-        from: String,
-        prefix: String,
-        file_name: String,
-        mtime: u64,
-    },
-    /// An OCI image layout assembled from the inputs' contents.
-    Image(ImageWork),
-}
-
-#[derive(Debug, Clone)]
-pub struct ImageWork {
-    /// Layers in order: (layer name, input name, whether the input holds a .deb to unpack).
-    pub layers: Vec<(String, String, bool)>,
-    /// Input name of a base image of this definition, or a layout on disk.
-    pub base: Option<ImageBaseRef>,
-    pub image: Image,
-    pub architecture: String,
-    pub mtime: u64,
-}
-
-#[derive(Debug, Clone)]
-pub enum ImageBaseRef {
-    Input(String),
-    Layout(PathBuf),
-}
+use crate::plan::inputs_in;
 
 /// A job ready to run (or to be reused): its key material and its work.
 #[derive(Debug, Clone)]
@@ -146,6 +28,37 @@ pub struct Prepared {
     pub job: Job,
     pub material: KeyMaterial,
     pub work: Work,
+    /// Where its source tree is, when it has one.
+    pub source: Option<PathBuf>,
+}
+
+impl Prepared {
+    /// Whether its outputs are packages, each recorded as an artifact of the build too.
+    pub fn makes_packages(&self) -> bool {
+        matches!(self.material.kind.as_str(), "deb" | "tarball")
+    }
+
+    /// The work item an executor runs: the work, its source, and its inputs by digest.
+    /// `platform`: the executor's facts that went into the key.
+    pub fn work_item(&self, platform: &BTreeMap<String, String>) -> WorkItem {
+        let artifacts = if self.makes_packages() {
+            self.material.spec.outputs.clone()
+        } else {
+            Vec::new()
+        };
+        WorkItem {
+            key: self.material.key(),
+            name: self.job.name(),
+            work: self.work.clone(),
+            source: self.source.clone().map(|path| SourceTree {
+                digest: self.material.source_digest,
+                path,
+            }),
+            inputs: self.material.inputs.clone(),
+            artifacts,
+            platform: platform.clone(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,22 +95,14 @@ pub enum RecipeError {
     MissingInput { job: String, input: String },
 }
 
-/// Facts about the machine that go into every build key.
-pub fn environment_facts(sandbox: &crate::Sandbox) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("arch".to_owned(), debian_arch().to_owned()),
-        ("sandbox".to_owned(), sandbox.describe().to_owned()),
-    ])
-}
-
-/// The Debian name of the architecture Factory runs on.
-pub fn debian_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "i386",
-        "powerpc64" => "ppc64el",
-        other => other,
+impl HasFault for RecipeError {
+    /// What the definition says is the input's to fix; an input whose outputs went missing
+    /// while the wave ran (collected by another process, say) is the environment's.
+    fn fault(&self) -> Fault {
+        match self {
+            RecipeError::MissingInput { .. } => Fault::Environment,
+            _ => Fault::Input,
+        }
     }
 }
 
@@ -208,7 +113,7 @@ fn component<'a>(def: &'a Definition, name: &str) -> Result<&'a Component, Recip
 }
 
 /// Builds the key material and work of `job`. `inputs` holds the output
-/// digest of every input (see [`Job::inputs`]). Reads the source tree to
+/// digest of every input (see [`crate::plan::inputs_in`]). Reads the source tree to
 /// digest it, so call it off the async threads for large sources.
 pub fn prepare(
     def: &Definition,
@@ -228,7 +133,7 @@ pub fn prepare_fetched(
     environment: &BTreeMap<String, String>,
     fetched: Option<&Path>,
 ) -> Result<Prepared, RecipeError> {
-    let wanted = job.inputs(def)?;
+    let wanted = inputs_in(def, job)?;
     if let Some(missing) = wanted.keys().find(|name| !inputs.contains_key(*name)) {
         return Err(RecipeError::MissingInput {
             job: job.name(),
@@ -247,7 +152,7 @@ pub fn prepare_fetched(
         inputs,
         environment: environment.clone(),
     };
-    let work = match job {
+    let (work, source) = match job {
         Job::Component(name) => {
             prepare_component(def, component(def, name)?, &mut material, fetched)?
         }
@@ -255,13 +160,14 @@ pub fn prepare_fetched(
             let image = def
                 .image(name)
                 .ok_or_else(|| RecipeError::Unknown { job: job.name() })?;
-            prepare_image(def, image, &mut material)
+            (prepare_image(def, image, &mut material), None)
         }
     };
     Ok(Prepared {
         job: job.clone(),
         material,
         work,
+        source,
     })
 }
 
@@ -270,7 +176,7 @@ fn prepare_component(
     component: &Component,
     material: &mut KeyMaterial,
     fetched: Option<&Path>,
-) -> Result<Work, RecipeError> {
+) -> Result<(Work, Option<PathBuf>), RecipeError> {
     material.kind = component.kind_name().to_owned();
     if let Some(version) = &component.version {
         material
@@ -283,9 +189,9 @@ fn prepare_component(
             let owners = def
                 .component(&deb.from)
                 .map_or(&component.owners, |c| &c.owners);
-            Ok(prepare_deb(owners, deb, material))
+            Ok((prepare_deb(owners, deb, material), None))
         }
-        Recipe::Tarball(tarball) => Ok(prepare_tarball(component, tarball, material)),
+        Recipe::Tarball(tarball) => Ok((prepare_tarball(component, tarball, material), None)),
         Recipe::Command { .. } | Recipe::Kind { .. } => {
             prepare_commands(def, component, material, fetched)
         }
@@ -297,7 +203,7 @@ fn prepare_commands(
     component: &Component,
     material: &mut KeyMaterial,
     fetched: Option<&Path>,
-) -> Result<Work, RecipeError> {
+) -> Result<(Work, Option<PathBuf>), RecipeError> {
     let steps = def
         .build_steps(component)
         .ok_or_else(|| RecipeError::UnknownKind {
@@ -314,9 +220,8 @@ fn prepare_commands(
         None => None,
         Some(Source::Git { .. }) => Some(fetched.ok_or_else(|| unfetched("git"))?.to_path_buf()),
         Some(Source::Tarball { sha256, .. }) => {
-            let digest = sha256
-                .parse::<Digest>()
-                .map_err(|e| RecipeError::BadTarballDigest {
+            let digest =
+                Digest::parse_lenient(sha256).map_err(|e| RecipeError::BadTarballDigest {
                     component: component.name.clone(),
                     reason: e.to_string(),
                 })?;
@@ -395,10 +300,7 @@ fn prepare_commands(
     spec.timeout = Some(steps.timeout);
     spec.outputs = steps.outputs.to_vec();
     material.spec = spec.clone();
-    Ok(Work::Commands {
-        spec,
-        source: source_dir,
-    })
+    Ok((Work::Commands(spec), source_dir))
 }
 
 fn prepare_deb(owners: &[String], deb: &DebPackage, material: &mut KeyMaterial) -> Work {
@@ -418,7 +320,7 @@ fn prepare_deb(owners: &[String], deb: &DebPackage, material: &mut KeyMaterial) 
     put("Pre-Depends", Some(deb.pre_depends.join(", ")));
     put("Provides", Some(deb.provides.join(", ")));
     put("Conflicts", Some(deb.conflicts.join(", ")));
-    let control = crate::archive::DebControl {
+    let control = factory_exec::archive::DebControl {
         package: deb.package.clone(),
         version: deb.version.clone(),
         architecture: deb.architecture.clone(),
@@ -440,13 +342,13 @@ fn prepare_deb(owners: &[String], deb: &DebPackage, material: &mut KeyMaterial) 
         deb.architecture
     );
     material.spec.outputs = vec![file_name.clone()];
-    Work::Deb {
+    Work::Builtin(Builtin::Deb {
         from: deb.from.clone(),
         prefix: deb.prefix.clone(),
         control,
         file_name,
         mtime: DEFAULT_SOURCE_DATE_EPOCH,
-    }
+    })
 }
 
 /// `Name <mail>` as Debian wants it; an owner that is only an address becomes both.
@@ -472,17 +374,19 @@ fn prepare_tarball(
         .recipe
         .insert("prefix".into(), tarball.prefix.clone());
     material.spec.outputs = vec![file_name.clone()];
-    Work::Tarball {
+    Work::Builtin(Builtin::Tarball {
         from: tarball.from.clone(),
         prefix: tarball.prefix.clone(),
         file_name,
         mtime: DEFAULT_SOURCE_DATE_EPOCH,
-    }
+    })
 }
 
 fn prepare_image(def: &Definition, image: &Image, material: &mut KeyMaterial) -> Work {
     material.kind = "oci-image".to_owned();
-    let mut layers = Vec::new();
+    // (layer name, input name, whether the input holds a .deb to unpack): the key material
+    // names layers in this form, so keys stay what they were.
+    let mut layers: Vec<(String, String, bool)> = Vec::new();
     for package in &image.packages {
         if let Some(producer) = def.component_for_package(package) {
             let is_deb = matches!(producer.recipe, Recipe::Deb(_));
@@ -494,8 +398,10 @@ fn prepare_image(def: &Definition, image: &Image, material: &mut KeyMaterial) ->
     }
     let base = match &image.base {
         ImageBase::Scratch => None,
-        ImageBase::Image(name) => Some(ImageBaseRef::Input(Job::Image(name.clone()).name())),
-        ImageBase::OciLayout(path) => Some(ImageBaseRef::Layout(
+        ImageBase::Image(name) => Some(factory_exec::ImageBase::Input(
+            Job::Image(name.clone()).name(),
+        )),
+        ImageBase::OciLayout(path) => Some(factory_exec::ImageBase::Layout(
             def.root
                 .as_deref()
                 .map_or_else(|| path.clone(), |root| root.join(path)),
@@ -508,19 +414,29 @@ fn prepare_image(def: &Definition, image: &Image, material: &mut KeyMaterial) ->
     recipe.insert("cmd".into(), format!("{:?}", image.cmd));
     recipe.insert("env".into(), format!("{:?}", image.env));
     recipe.insert("labels".into(), format!("{:?}", image.labels));
-    if let Some(ImageBaseRef::Layout(path)) = &base {
+    if let Some(factory_exec::ImageBase::Layout(path)) = &base {
         // A base layout on disk is an input like a source: its content is in the key.
         if let Ok(digest) = digest_tree(path) {
             material.source_digest = Some(digest);
         }
     }
-    Work::Image(ImageWork {
-        layers,
+    Work::Builtin(Builtin::Image(ImageAssembly {
+        layers: layers
+            .into_iter()
+            .map(|(name, input, unpack_deb)| ImageLayer {
+                name,
+                input,
+                unpack_deb,
+            })
+            .collect(),
         base,
-        image: image.clone(),
-        architecture: debian_arch().to_owned(),
+        entrypoint: image.entrypoint.clone(),
+        cmd: image.cmd.clone(),
+        env: image.env.clone(),
+        labels: image.labels.clone(),
+        architecture: factory_exec::local::debian_arch().to_owned(),
         mtime: DEFAULT_SOURCE_DATE_EPOCH,
-    })
+    }))
 }
 
 /// A digest of everything in the key material except the source and the
@@ -531,23 +447,4 @@ pub fn recipe_digest(material: &KeyMaterial) -> Digest {
     reduced.inputs.clear();
     reduced.environment.clear();
     reduced.key().0
-}
-
-/// Copies the tree at `from` to `to` (created), keeping modes and symlinks.
-/// Written by hand: the few std calls needed are simpler than a dependency.
-pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
 }

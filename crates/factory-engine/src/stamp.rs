@@ -201,7 +201,7 @@ pub fn sign_local_dirs(def: &factory_def::Definition) -> io::Result<Vec<(PathBuf
 
 /// The stamp, if there is one and it still holds: same fingerprint, same local directories,
 /// every output still in the store. Any doubt (a missing or unreadable file) means no.
-pub fn fresh(store_dir: &Path, fingerprint: &str, cas: &factory_store::Cas) -> Option<Stamp> {
+pub fn fresh(store_dir: &Path, fingerprint: &str) -> Option<Stamp> {
     let bytes = std::fs::read(store_dir.join(STAMP_FILE)).ok()?;
     let stamp: Stamp = serde_json::from_slice(&bytes).ok()?;
     if stamp.format != FORMAT || stamp.fingerprint != fingerprint {
@@ -215,11 +215,7 @@ pub fn fresh(store_dir: &Path, fingerprint: &str, cas: &factory_store::Cas) -> O
     if database_identity(store_dir).ok()? != stamp.database {
         return None;
     }
-    stamp
-        .outputs
-        .iter()
-        .all(|digest| cas.contains(digest))
-        .then_some(stamp)
+    factory_store::Store::files_present(store_dir, &stamp.outputs).then_some(stamp)
 }
 
 /// Device and inode of the store's database: a database deleted or replaced since the stamp
@@ -285,26 +281,26 @@ mod tests {
         };
         let stamp = write(7, tree_signature(source.path()).unwrap());
         assert_eq!((stamp.outputs.len(), stamp.inline_outputs.len()), (1, 1));
-        assert_eq!(fresh(store.path(), &"f".repeat(64), &cas), Some(stamp));
-        assert_eq!(fresh(store.path(), &"e".repeat(64), &cas), None);
+        assert_eq!(fresh(store.path(), &"f".repeat(64)), Some(stamp));
+        assert_eq!(fresh(store.path(), &"e".repeat(64)), None);
 
         std::fs::write(source.path().join("main.c"), "int main2;").unwrap();
-        assert_eq!(fresh(store.path(), &"f".repeat(64), &cas), None);
+        assert_eq!(fresh(store.path(), &"f".repeat(64)), None);
         std::fs::write(source.path().join("main.c"), "int main;").unwrap();
 
         write(8, tree_signature(source.path()).unwrap());
-        assert!(fresh(store.path(), &"f".repeat(64), &cas).is_some());
+        assert!(fresh(store.path(), &"f".repeat(64)).is_some());
         std::fs::remove_file(&blob).unwrap();
-        assert_eq!(fresh(store.path(), &"f".repeat(64), &cas), None);
+        assert_eq!(fresh(store.path(), &"f".repeat(64)), None);
 
         // Another database file (deleted and created again) may not hold the small outputs.
         cas.put_bytes(b"tree").unwrap();
         write(9, tree_signature(source.path()).unwrap());
-        assert!(fresh(store.path(), &"f".repeat(64), &cas).is_some());
+        assert!(fresh(store.path(), &"f".repeat(64)).is_some());
         let replacement = store.path().join("replacement");
         std::fs::write(&replacement, "another log").unwrap();
         std::fs::rename(&replacement, &database).unwrap();
-        assert_eq!(fresh(store.path(), &"f".repeat(64), &cas), None);
+        assert_eq!(fresh(store.path(), &"f".repeat(64)), None);
 
         let held = lock(store.path()).unwrap();
         invalidate(store.path(), &held).unwrap();

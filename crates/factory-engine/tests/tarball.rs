@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use factory_engine::{Change, ChangeReason, Orchestrator, Quiet, Sandbox, Settings, Stop};
+use factory_engine::{Change, ChangeReason, Engine, JobGraph, Quiet, Settings, Stop};
+use factory_exec::Sandbox;
 use factory_store::{BuildState, Event, EventLog, Seq, Store};
 
 /// Whether the tools these tests drive are installed; without them the tests
@@ -120,7 +121,7 @@ fn serve(root: PathBuf) -> Server {
     Server { url, requests }
 }
 
-fn definition(dir: &Path, components: &[(&str, &str, &str)]) -> Arc<factory_def::Definition> {
+fn definition(dir: &Path, components: &[(&str, &str, &str)]) -> Arc<JobGraph> {
     let mut text = String::new();
     for (name, url, sha256) in components {
         text.push_str(&format!(
@@ -134,17 +135,19 @@ outputs = ["out.txt"]
         ));
     }
     std::fs::write(dir.join("factory.toml"), text).unwrap();
-    Arc::new(factory_def::load(dir).expect("a valid definition"))
+    let def = factory_def::load(dir).expect("a valid definition");
+    Arc::new(JobGraph::new(Arc::new(def)).unwrap())
 }
 
-async fn orchestrator(store: &Path) -> Orchestrator {
+/// An engine that tries what the environment broke three times.
+async fn orchestrator(store: &Path) -> Engine {
     let store = Store::open(store).await.unwrap();
-    Orchestrator::new(
+    Engine::new(
         store,
         Sandbox::plain(),
         Settings {
             jobs: 2,
-            tries: 1,
+            tries: 3,
             backoff: Duration::from_millis(10),
         },
         Arc::new(Quiet),
@@ -152,14 +155,14 @@ async fn orchestrator(store: &Path) -> Orchestrator {
 }
 
 async fn wave(
-    orch: &Orchestrator,
-    def: &Arc<factory_def::Definition>,
+    orch: &Engine,
+    def: &Arc<JobGraph>,
     reason: ChangeReason,
 ) -> factory_engine::WaveReport {
     orch.run_change(
-        def.clone(),
+        def,
         Change {
-            jobs: Orchestrator::all_jobs(def),
+            jobs: def.jobs().to_vec(),
             reason,
         },
         Stop::new(),
@@ -168,7 +171,7 @@ async fn wave(
     .unwrap()
 }
 
-async fn output_of(orch: &Orchestrator, report: &factory_engine::WaveReport, job: &str) -> String {
+async fn output_of(orch: &Engine, report: &factory_engine::WaveReport, job: &str) -> String {
     let build = report.builds.iter().find(|b| b.job == job).unwrap();
     let digest = build
         .output
@@ -331,7 +334,9 @@ async fn a_wrong_sha256_fails_precisely_and_nothing_runs() {
     ] {
         assert!(detail.contains(needle), "`{needle}` missing from: {detail}");
     }
+    // An input fault: tried once, not again, and recorded as the definition's.
     assert_eq!(server.requests.load(Ordering::SeqCst), 1);
+    assert!(!detail.contains("gave up"), "{detail}");
     // The build never started, and nothing was unpacked.
     let events = events(orch.store()).await;
     assert!(
@@ -340,6 +345,13 @@ async fn a_wrong_sha256_fails_precisely_and_nothing_runs() {
             .any(|e| matches!(e, Event::BuildStarted { .. })),
         "{events:#?}"
     );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::BuildFailed {
+            kind: factory_store::FailureKind::User,
+            ..
+        }
+    )));
     let cache = temp.path().join("store/sources/tarball");
     let left: Vec<_> = std::fs::read_dir(&cache)
         .map(|d| d.flatten().map(|e| e.file_name()).collect())

@@ -66,7 +66,7 @@ async fn one_at_a_time(store: &Store, producers: usize, total: usize) -> Figure 
     let start = Instant::now();
     let mut tasks = Vec::new();
     for build in builds {
-        let db = store.db().clone();
+        let db = store.backend();
         tasks.push(tokio::spawn(async move {
             for i in 0..per {
                 db.append_one(log_event(build, i)).await.expect("append");
@@ -107,7 +107,7 @@ async fn pipelined(store: &Store, producers: usize, window: usize, total: usize)
     let start = Instant::now();
     let mut tasks = Vec::new();
     for build in builds {
-        let db = store.db().clone();
+        let db = store.backend();
         tasks.push(tokio::spawn(async move {
             let mut in_flight = std::collections::VecDeque::new();
             for i in 0..per {
@@ -143,7 +143,7 @@ async fn lifecycles(store: &Store, producers: usize, builds_per: usize, logs: us
     let before = store.db().last_seq().await.expect("last seq");
     let mut tasks = Vec::new();
     for p in 0..producers {
-        let db = store.db().clone();
+        let db = store.backend();
         tasks.push(tokio::spawn(async move {
             for b in 0..builds_per {
                 let id: BuildId = db

@@ -1,41 +1,47 @@
-//! The storage interface. The SQLite implementation is the embedded default; a PostgreSQL
-//! implementation can be added later behind these same traits, and the conformance checks in
-//! `tests/` are written against the traits so they can run on both.
+//! The storage interface, split by audience. The SQLite implementation is the embedded
+//! default; a PostgreSQL implementation goes behind these same traits, and the conformance
+//! tests in `tests/` drive a [`Backend`] so they can run on both.
+//!
+//! - [`EventLog`]: appending and reading the log (everyone).
+//! - [`EngineQueries`]: what the engine asks while it plans and runs waves.
+//! - [`Views`]: what the CLI and the server show.
+//! - [`Maintenance`]: garbage collection and rebuilding projections.
+//! - [`InlineBlobs`]: the small blobs the database keeps (the blob store's business; see
+//!   [`crate::Store`], which is the only one that asks).
+//!
+//! The traits are object safe (their futures are boxed): the store is chosen at run time,
+//! and one boxed future per call costs nothing beside a commit.
 
-use std::collections::HashSet;
-use std::future::Future;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
+use factory_types::{BoxFuture, BuildId, BuildKey, Digest, Seq, WaveId};
 use tokio::sync::watch;
 
 use crate::cas::{GcReport, InlineBlob};
-use crate::digest::Digest;
 use crate::error::Result;
-use crate::event::{BuildId, BuildKey, Event, RecordedEvent, Seq, WaveId};
+use crate::event::{Event, RecordedEvent};
 use crate::records::{ArtifactRecord, BuildRecord, ComponentRecord, LogChunk, WaveRecord};
 
 /// The append-only event log.
-pub trait EventLog: Clone + Send + Sync + 'static {
+pub trait EventLog: Send + Sync {
     /// Appends `events` atomically and in order; returns their sequence numbers once they are
     /// durable, together with the projections they update. If any event is rejected, none of
     /// them is written.
-    fn append(&self, events: Vec<Event>) -> impl Future<Output = Result<Vec<Seq>>> + Send;
+    fn append(&self, events: Vec<Event>) -> BoxFuture<'_, Result<Vec<Seq>>>;
 
     /// Like [`EventLog::append`], but the events are handed to the writer *now*, before the
     /// returned future is awaited. Submissions from one task are committed in the order they
     /// were submitted, so a producer (e.g. a log forwarder) can keep many appends in flight
     /// and await only the acknowledgements it needs. Dropping the returned future does not
     /// cancel the append (fire and forget); [`EventLog::flush`] waits for such appends.
-    fn submit(&self, events: Vec<Event>)
-    -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static;
+    fn submit(&self, events: Vec<Event>) -> BoxFuture<'static, Result<Vec<Seq>>>;
 
     /// Like [`Self::submit`], for an append nobody waits for (progress, logs, a success
     /// that dependents need not see committed): the writer may hold it a moment so that
     /// what follows shares its commit.
-    fn submit_lazy(
-        &self,
-        events: Vec<Event>,
-    ) -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static {
+    fn submit_lazy(&self, events: Vec<Event>) -> BoxFuture<'static, Result<Vec<Seq>>> {
         self.submit(events)
     }
 
@@ -45,145 +51,139 @@ pub trait EventLog: Clone + Send + Sync + 'static {
         &self,
         events: Vec<Event>,
         blobs: Vec<InlineBlob>,
-    ) -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static;
+    ) -> BoxFuture<'static, Result<Vec<Seq>>>;
 
     /// Waits until everything submitted before this call is durable (or was rejected), e.g.
     /// before exiting after fire-and-forget submissions.
-    fn flush(&self) -> impl Future<Output = Result<()>> + Send;
+    fn flush(&self) -> BoxFuture<'_, Result<()>>;
 
     /// Appends one event; see [`EventLog::append`].
-    fn append_one(&self, event: Event) -> impl Future<Output = Result<Seq>> + Send {
-        async move {
-            let seqs = self.append(vec![event]).await?;
-            Ok(seqs[0])
-        }
+    fn append_one(&self, event: Event) -> BoxFuture<'_, Result<Seq>> {
+        let appended = self.append(vec![event]);
+        Box::pin(async move { Ok(appended.await?[0]) })
     }
 
     /// Up to `limit` events with a sequence number greater than `after`, in order.
-    fn events_since(
-        &self,
-        after: Seq,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<RecordedEvent>>> + Send;
+    fn events_since(&self, after: Seq, limit: u32) -> BoxFuture<'_, Result<Vec<RecordedEvent>>>;
 
     /// The sequence number of the last event (0 when the log is empty).
-    fn last_seq(&self) -> impl Future<Output = Result<Seq>> + Send;
+    fn last_seq(&self) -> BoxFuture<'_, Result<Seq>>;
 
     /// Changes whenever this process commits events. Appends by other processes are not
     /// signalled; followers also poll (see [`EventFollower`]).
     fn commits(&self) -> watch::Receiver<Seq>;
-
-    /// Follows the log from `after` on: every event exactly once, in order, waiting for new ones.
-    fn follow(&self, after: Seq) -> EventFollower<Self> {
-        EventFollower::new(self.clone(), after)
-    }
 }
 
-/// The queries the engine and the CLI need, answered from the projections.
-pub trait Projections: Send + Sync {
-    fn build(&self, id: BuildId) -> impl Future<Output = Result<Option<BuildRecord>>> + Send;
-
+/// What the engine asks while it plans and runs waves.
+pub trait EngineQueries: Send + Sync {
     /// The latest build with this key that succeeded (ran and produced outputs).
-    fn succeeded_build_by_key(
-        &self,
-        key: &BuildKey,
-    ) -> impl Future<Output = Result<Option<BuildRecord>>> + Send;
-
-    fn latest_build(
-        &self,
-        component: &str,
-    ) -> impl Future<Output = Result<Option<BuildRecord>>> + Send;
+    fn succeeded_build_by_key<'a>(
+        &'a self,
+        key: &'a BuildKey,
+    ) -> BoxFuture<'a, Result<Option<BuildRecord>>>;
 
     /// The latest build of `component` whose outputs are usable (succeeded, reused, unchanged).
-    fn latest_successful_build(
-        &self,
-        component: &str,
-    ) -> impl Future<Output = Result<Option<BuildRecord>>> + Send;
+    fn latest_successful_build<'a>(
+        &'a self,
+        component: &'a str,
+    ) -> BoxFuture<'a, Result<Option<BuildRecord>>>;
 
     /// [`Self::latest_successful_build`] of each of `components` that has one, in one query.
-    fn latest_successful_builds(
-        &self,
-        components: &[String],
-    ) -> impl Future<Output = Result<Vec<BuildRecord>>> + Send;
-
-    /// Every build of `component`, oldest first.
-    fn builds_of_component(
-        &self,
-        component: &str,
-    ) -> impl Future<Output = Result<Vec<BuildRecord>>> + Send;
+    fn latest_successful_builds<'a>(
+        &'a self,
+        components: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<BuildRecord>>>;
 
     /// Every build of a wave with its state, in queue order.
-    fn builds_of_wave(&self, wave: WaveId)
-    -> impl Future<Output = Result<Vec<BuildRecord>>> + Send;
-
-    fn wave(&self, id: WaveId) -> impl Future<Output = Result<Option<WaveRecord>>> + Send;
-
-    /// The latest `limit` waves, newest first.
-    fn recent_waves(&self, limit: u32) -> impl Future<Output = Result<Vec<WaveRecord>>> + Send;
+    fn builds_of_wave(&self, wave: WaveId) -> BoxFuture<'_, Result<Vec<BuildRecord>>>;
 
     /// Waves without a `WaveFinished` event: what to resume after a crash.
-    fn unfinished_waves(&self) -> impl Future<Output = Result<Vec<WaveRecord>>> + Send;
+    fn unfinished_waves(&self) -> BoxFuture<'_, Result<Vec<WaveRecord>>>;
 
     /// Builds that are scheduled or building: what to resume after a crash.
-    fn unfinished_builds(&self) -> impl Future<Output = Result<Vec<BuildRecord>>> + Send;
+    fn unfinished_builds(&self) -> BoxFuture<'_, Result<Vec<BuildRecord>>>;
+}
 
-    fn component(&self, name: &str)
-    -> impl Future<Output = Result<Option<ComponentRecord>>> + Send;
+/// What the CLI and the server show.
+pub trait Views: Send + Sync {
+    fn build(&self, id: BuildId) -> BoxFuture<'_, Result<Option<BuildRecord>>>;
 
-    fn component_names(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
+    fn latest_build<'a>(&'a self, component: &'a str)
+    -> BoxFuture<'a, Result<Option<BuildRecord>>>;
+
+    /// Every build of `component`, oldest first.
+    fn builds_of_component<'a>(
+        &'a self,
+        component: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<BuildRecord>>>;
+
+    fn wave(&self, id: WaveId) -> BoxFuture<'_, Result<Option<WaveRecord>>>;
+
+    /// The latest `limit` waves, newest first.
+    fn recent_waves(&self, limit: u32) -> BoxFuture<'_, Result<Vec<WaveRecord>>>;
+
+    fn component<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<ComponentRecord>>>;
+
+    fn component_names(&self) -> BoxFuture<'_, Result<Vec<String>>>;
 
     /// Every component as [`Self::component`] gives it, by name, in three queries.
-    fn components(&self) -> impl Future<Output = Result<Vec<ComponentRecord>>> + Send;
+    fn components(&self) -> BoxFuture<'_, Result<Vec<ComponentRecord>>>;
 
-    fn artifacts_of_build(
-        &self,
-        build: BuildId,
-    ) -> impl Future<Output = Result<Vec<ArtifactRecord>>> + Send;
+    fn artifacts_of_build(&self, build: BuildId) -> BoxFuture<'_, Result<Vec<ArtifactRecord>>>;
 
     /// The log of a build after `after`, in order (read while the build runs, too).
-    fn build_log(
-        &self,
-        build: BuildId,
-        after: Seq,
-    ) -> impl Future<Output = Result<Vec<LogChunk>>> + Send;
+    fn build_log(&self, build: BuildId, after: Seq) -> BoxFuture<'_, Result<Vec<LogChunk>>>;
+}
 
+/// Garbage collection and the projections' upkeep.
+pub trait Maintenance: Send + Sync {
     /// Digests that garbage collection must keep: the outputs and artifacts of each component's
     /// latest usable build (succeeded, reused or cut off: the newest of those, whatever
     /// failed or was cancelled after it), the outputs and inputs of unfinished (queued or
     /// running) builds, and artifacts stored without a build. Outputs of older usable builds
     /// that a newer one superseded are garbage.
-    fn live_digests(&self) -> impl Future<Output = Result<HashSet<Digest>>> + Send;
+    fn live_digests(&self) -> BoxFuture<'_, Result<HashSet<Digest>>>;
+
+    /// Removes every inline blob that is not live (see [`Self::live_digests`]). What is live
+    /// is decided in the transaction that removes, so a build that commits its success
+    /// meanwhile cannot lose its blob.
+    fn collect_inline_blobs(&self) -> BoxFuture<'_, Result<GcReport>>;
 
     /// Drops every projection and replays the whole log into it.
-    fn rebuild_projections(&self) -> impl Future<Output = Result<Seq>> + Send;
+    fn rebuild_projections(&self) -> BoxFuture<'_, Result<Seq>>;
+
+    /// Every projection row as text, by table, in a stable order: what a replay of the log
+    /// must reproduce exactly (for tests and for checking a store by hand).
+    fn dump_projections(&self) -> BoxFuture<'_, Result<BTreeMap<String, Vec<String>>>>;
 }
 
 /// The small blobs kept in the database (see [`InlineBlob`]); the others are files in
 /// [`crate::Cas`].
 pub trait InlineBlobs: Send + Sync {
     /// The bytes of the blob, if the database holds it.
-    fn inline_blob(&self, digest: &Digest) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+    fn inline_blob<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<Option<Vec<u8>>>>;
 
     /// Those of `digests` that the database holds.
-    fn inline_blobs_present(
-        &self,
-        digests: &[Digest],
-    ) -> impl Future<Output = Result<HashSet<Digest>>> + Send;
+    fn inline_blobs_present<'a>(
+        &'a self,
+        digests: &'a [Digest],
+    ) -> BoxFuture<'a, Result<HashSet<Digest>>>;
 
     /// Every blob the database holds, with its size, by digest (as [`crate::Cas::list`]).
-    fn inline_blob_sizes(&self) -> impl Future<Output = Result<Vec<(Digest, u64)>>> + Send;
+    fn inline_blob_sizes(&self) -> BoxFuture<'_, Result<Vec<(Digest, u64)>>>;
+}
 
-    /// Removes every inline blob that is not live (see [`Projections::live_digests`]). What
-    /// is live is decided in the transaction that removes, so a build that commits its
-    /// success meanwhile cannot lose its blob.
-    fn collect_inline_blobs(&self) -> impl Future<Output = Result<GcReport>> + Send;
+/// A whole storage backend: every audience's part.
+pub trait Backend: EventLog + EngineQueries + Views + Maintenance + InlineBlobs {
+    /// Closes the connections used for reading; the writer stops when the last handle goes.
+    fn close(&self) -> BoxFuture<'_, ()>;
 }
 
 /// Follows the event log: yields every event after a position exactly once, in order, and
 /// waits for new ones. It re-reads the log after each wake-up, so a missed or coalesced
 /// notification never loses an event; it also polls, to see other processes' appends.
-pub struct EventFollower<L: EventLog> {
-    log: L,
+pub struct EventFollower {
+    log: Arc<dyn Backend>,
     cursor: Seq,
     commits: watch::Receiver<Seq>,
     buffer: std::collections::VecDeque<RecordedEvent>,
@@ -192,8 +192,8 @@ pub struct EventFollower<L: EventLog> {
 
 const FOLLOW_PAGE: u32 = 1024;
 
-impl<L: EventLog> EventFollower<L> {
-    fn new(log: L, after: Seq) -> Self {
+impl EventFollower {
+    pub fn new(log: Arc<dyn Backend>, after: Seq) -> Self {
         let commits = log.commits();
         EventFollower {
             log,
@@ -230,15 +230,7 @@ impl<L: EventLog> EventFollower<L> {
                 self.buffer.extend(page);
                 continue;
             }
-            tokio::select! {
-                changed = self.commits.changed() => {
-                    if changed.is_err() {
-                        // Our writer is gone; other processes may still append.
-                        tokio::time::sleep(self.poll_interval).await;
-                    }
-                }
-                _ = tokio::time::sleep(self.poll_interval) => {}
-            }
+            wait_for_commit(&mut self.commits, self.poll_interval).await;
         }
     }
 
@@ -255,18 +247,31 @@ impl<L: EventLog> EventFollower<L> {
     }
 }
 
+/// Waits for this process's next commit, or for `poll` (another process may have appended).
+async fn wait_for_commit(commits: &mut watch::Receiver<Seq>, poll: Duration) {
+    tokio::select! {
+        changed = commits.changed() => {
+            if changed.is_err() {
+                // Our writer is gone; other processes may still append.
+                tokio::time::sleep(poll).await;
+            }
+        }
+        _ = tokio::time::sleep(poll) => {}
+    }
+}
+
 /// Follows one build's log: returns chunks as they are appended, and `None` once the build
 /// has finished and everything it logged was returned (for `factory log BUILD --follow`).
-pub struct LogFollower<S: EventLog + Projections> {
-    store: S,
+pub struct LogFollower {
+    store: Arc<dyn Backend>,
     build: BuildId,
     cursor: Seq,
     commits: watch::Receiver<Seq>,
     poll_interval: Duration,
 }
 
-impl<S: EventLog + Projections> LogFollower<S> {
-    pub fn new(store: S, build: BuildId) -> Self {
+impl LogFollower {
+    pub fn new(store: Arc<dyn Backend>, build: BuildId) -> Self {
         let commits = store.commits();
         LogFollower {
             store,
@@ -301,14 +306,7 @@ impl<S: EventLog + Projections> LogFollower<S> {
             if !build.state.is_unfinished() {
                 return Ok(None);
             }
-            tokio::select! {
-                changed = self.commits.changed() => {
-                    if changed.is_err() {
-                        tokio::time::sleep(self.poll_interval).await;
-                    }
-                }
-                _ = tokio::time::sleep(self.poll_interval) => {}
-            }
+            wait_for_commit(&mut self.commits, self.poll_interval).await;
         }
     }
 }

@@ -14,8 +14,8 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::digest::{Digest, Hasher};
 use crate::error::{Result, StoreError};
+use factory_types::{BlobWriter, Digest, Hasher, PendingBlob, PendingBody, PutOutcome};
 
 const BUFFER: usize = 256 * 1024;
 
@@ -34,15 +34,6 @@ pub const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
 pub struct Cas {
     blobs: PathBuf,
     tmp: PathBuf,
-}
-
-/// What `put` did.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct PutOutcome {
-    pub digest: Digest,
-    pub size: u64,
-    /// The blob was already present; nothing new was stored.
-    pub deduplicated: bool,
 }
 
 /// Whether reading a blob re-hashes it.
@@ -130,7 +121,7 @@ impl Cas {
     }
 
     fn put_from(&self, mut reader: impl Read, source: &Path) -> Result<PutOutcome> {
-        let mut writer = self.writer()?;
+        let mut writer = self.writer();
         let mut buffer = vec![0u8; BUFFER];
         loop {
             let read = match reader.read(&mut buffer) {
@@ -139,22 +130,33 @@ impl Cas {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(StoreError::io("read", source, e)),
             };
-            writer.write_bytes(&buffer[..read])?;
+            writer
+                .write_all(&buffer[..read])
+                .map_err(|e| StoreError::io("write", &self.tmp, e))?;
         }
-        writer.commit()
+        self.put_pending(writer.finish())
     }
 
-    /// A blob written piece by piece (say, an archive streamed straight into the store, so
-    /// it never exists as a second file); nothing is stored unless it is committed. The first
+    /// A blob written piece by piece; nothing is stored unless it is put. The first
     /// [`INLINE_LIMIT`] bytes stay in memory: a blob no larger than that never touches the
-    /// disk here and may go to the database instead (see [`FinishedBlob::into_inline`]).
-    pub fn writer(&self) -> Result<BlobWriter<'_>> {
-        Ok(BlobWriter {
-            cas: self,
-            body: Body::Memory(Vec::new()),
-            hasher: Hasher::default(),
-            size: 0,
-        })
+    /// disk here and may go to the database instead (see [`crate::Store`]).
+    pub fn writer(&self) -> BlobWriter {
+        BlobWriter::new(self.tmp.clone(), INLINE_LIMIT)
+    }
+
+    /// Makes a written blob durable and visible under its digest, as a file.
+    pub fn put_pending(&self, blob: PendingBlob) -> Result<PutOutcome> {
+        let (digest, size) = (blob.digest(), blob.size());
+        let temp = match blob.into_body() {
+            PendingBody::File(temp) => temp,
+            PendingBody::Memory(bytes) => {
+                let mut temp = self.temporary()?;
+                temp.write_all(&bytes)
+                    .map_err(|e| StoreError::io("write", temp.path().to_owned(), e))?;
+                temp
+            }
+        };
+        self.store_temporary(temp, digest, size)
     }
 
     /// A temporary file for a blob being written. It deletes itself when dropped, so every
@@ -324,82 +326,6 @@ impl Cas {
     }
 }
 
-/// A blob being written: hashed as it goes, durable and visible only once committed.
-pub struct BlobWriter<'a> {
-    cas: &'a Cas,
-    body: Body,
-    hasher: Hasher,
-    size: u64,
-}
-
-/// Where the bytes of a blob being written are: in memory while the blob is small, in a
-/// temporary file once it outgrew [`INLINE_LIMIT`].
-enum Body {
-    Memory(Vec<u8>),
-    File(tempfile::NamedTempFile),
-}
-
-impl Body {
-    fn append(&mut self, cas: &Cas, bytes: &[u8]) -> io::Result<()> {
-        if let Body::Memory(buffer) = self
-            && buffer.len() + bytes.len() > INLINE_LIMIT
-        {
-            let mut temp = cas.temporary().map_err(io::Error::other)?;
-            temp.write_all(buffer)?;
-            *self = Body::File(temp);
-        }
-        match self {
-            Body::Memory(buffer) => {
-                buffer.extend_from_slice(bytes);
-                Ok(())
-            }
-            Body::File(temp) => temp.write_all(bytes),
-        }
-    }
-
-    /// The file named in an error about the blob.
-    fn path(&self, cas: &Cas) -> PathBuf {
-        match self {
-            Body::Memory(_) => cas.tmp.clone(),
-            Body::File(temp) => temp.path().to_owned(),
-        }
-    }
-}
-
-impl BlobWriter<'_> {
-    /// Like `write_all`, with the store's error type.
-    pub fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
-        self.write_all(bytes)
-            .map_err(|e| StoreError::io("write", self.body.path(self.cas), e))
-    }
-
-    /// Makes the blob durable and visible under its digest.
-    pub fn commit(self) -> Result<PutOutcome> {
-        self.finish().commit()
-    }
-
-    /// Ends writing: the digest is known, but the blob is neither durable nor visible until
-    /// [`FinishedBlob::commit`]. Lets a caller act on the digest while the fsyncs, which
-    /// take longer than writing a small blob, run off its critical path.
-    pub fn finish(self) -> FinishedBlob {
-        FinishedBlob {
-            cas: self.cas.clone(),
-            body: self.body,
-            digest: self.hasher.finish(),
-            size: self.size,
-        }
-    }
-}
-
-/// A completely written blob whose digest is known, not yet in the store. Dropping it
-/// removes its temporary file, if it has one.
-pub struct FinishedBlob {
-    cas: Cas,
-    body: Body,
-    digest: Digest,
-    size: u64,
-}
-
 /// A small blob kept in the database rather than as a file. Committed in the same transaction
 /// as the event that refers to it, it costs no inode and no fsync of its own (see
 /// [`crate::EventLog::submit_lazy_with_blobs`]).
@@ -407,58 +333,6 @@ pub struct FinishedBlob {
 pub struct InlineBlob {
     pub digest: Digest,
     pub bytes: Vec<u8>,
-}
-
-impl FinishedBlob {
-    pub fn digest(&self) -> Digest {
-        self.digest
-    }
-
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
-    /// The blob as an [`InlineBlob`] if it stayed small enough to be kept in memory, else
-    /// itself, to be committed as a file.
-    pub fn into_inline(self) -> std::result::Result<InlineBlob, Box<FinishedBlob>> {
-        match self.body {
-            Body::Memory(bytes) => Ok(InlineBlob {
-                digest: self.digest,
-                bytes,
-            }),
-            body => Err(Box::new(FinishedBlob { body, ..self })),
-        }
-    }
-
-    /// Makes the blob durable and visible under its digest, as a file.
-    pub fn commit(self) -> Result<PutOutcome> {
-        let temp = match self.body {
-            Body::File(temp) => temp,
-            Body::Memory(bytes) => {
-                let mut temp = self.cas.temporary()?;
-                temp.write_all(&bytes)
-                    .map_err(|e| StoreError::io("write", temp.path().to_owned(), e))?;
-                temp
-            }
-        };
-        self.cas.store_temporary(temp, self.digest, self.size)
-    }
-}
-
-impl Write for BlobWriter<'_> {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.body.append(self.cas, bytes)?;
-        self.hasher.update(bytes);
-        self.size += bytes.len() as u64;
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match &mut self.body {
-            Body::Memory(_) => Ok(()),
-            Body::File(temp) => temp.flush(),
-        }
-    }
 }
 
 fn check(expected: &Digest, actual: Digest, path: &Path) -> Result<()> {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::event::Seq;
+use factory_types::{DigestError, Fault, HasFault, Seq};
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +56,7 @@ pub enum StoreError {
 
     /// No build has this id.
     #[error("build {build} does not exist; `factory status` lists builds")]
-    UnknownBuild { build: crate::event::BuildId },
+    UnknownBuild { build: factory_types::BuildId },
 
     /// A stored event could not be decoded.
     #[error("event #{seq} (`{kind}`, schema v{schema_version}) cannot be decoded: {reason}")]
@@ -110,7 +110,7 @@ impl StoreError {
     /// Classify an I/O error: running out of space gets its own variant so callers can act on it.
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         let path = path.into();
-        if is_out_of_space(&source) {
+        if factory_types::disk::is_out_of_space_io(&source) {
             StoreError::DiskFull { op, path, source }
         } else {
             StoreError::Io { op, path, source }
@@ -129,11 +129,32 @@ impl StoreError {
     }
 }
 
-fn is_out_of_space(err: &std::io::Error) -> bool {
-    matches!(
-        err.kind(),
-        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
-    ) || err.raw_os_error() == Some(28) // ENOSPC, for kinds the standard library does not map
+impl HasFault for StoreError {
+    /// The machine's state (I/O, a full disk, the database, data damaged on disk, a store
+    /// written by a newer Factory) is the environment's fault; a wrong name or digest is the
+    /// input's; an event the store refuses is a bug in whoever appended it.
+    fn fault(&self) -> Fault {
+        match self {
+            StoreError::UnknownBuild { .. } | StoreError::InvalidDigest { .. } => Fault::Input,
+            StoreError::InvalidEvent { .. } => Fault::Factory,
+            StoreError::Io { .. }
+            | StoreError::DiskFull { .. }
+            | StoreError::Database { .. }
+            | StoreError::Migration { .. }
+            | StoreError::CorruptEvent { .. }
+            | StoreError::FutureSchema { .. }
+            | StoreError::CorruptProjection { .. }
+            | StoreError::BlobMissing { .. }
+            | StoreError::BlobCorrupt { .. }
+            | StoreError::WriterStopped { .. } => Fault::Environment,
+        }
+    }
+}
+
+impl From<DigestError> for StoreError {
+    fn from(error: DigestError) -> Self {
+        StoreError::InvalidDigest { text: error.text }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

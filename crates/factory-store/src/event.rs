@@ -5,77 +5,15 @@
 //! new [`SCHEMA_VERSION`] and an upcast in [`WireEvent::decode`].
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Digest;
+use factory_types::{BuildId, BuildKey, Digest, LogStream, Seq, WaveId};
+
 use crate::error::StoreError;
 
 /// The schema version written with every new event.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// Position of an event in the global log: 1, 2, 3, ... without gaps.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
-#[serde(transparent)]
-pub struct Seq(pub u64);
-
-impl fmt::Display for Seq {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl fmt::Debug for Seq {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
-
-/// A build attempt. Its number is the sequence number of the `BuildQueued` event that created it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Debug)]
-#[serde(transparent)]
-pub struct BuildId(pub u64);
-
-/// A rebuild wave. Its number is the sequence number of the `WavePlanned` event that created it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Debug)]
-#[serde(transparent)]
-pub struct WaveId(pub u64);
-
-impl From<Seq> for BuildId {
-    fn from(seq: Seq) -> Self {
-        BuildId(seq.0)
-    }
-}
-
-impl From<Seq> for WaveId {
-    fn from(seq: Seq) -> Self {
-        WaveId(seq.0)
-    }
-}
-
-impl fmt::Display for BuildId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "b{}", self.0)
-    }
-}
-
-impl fmt::Display for WaveId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "w{}", self.0)
-    }
-}
-
-/// The hash of everything that can influence a build (computed by the engine; opaque here).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Debug)]
-#[serde(transparent)]
-pub struct BuildKey(pub String);
-
-impl fmt::Display for BuildKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// One named output of a build, stored in the content-addressed store.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Debug)]
@@ -101,6 +39,11 @@ impl FailureKind {
         }
     }
 
+    /// Whether the machine failed rather than the build.
+    pub fn is_infrastructure(self) -> bool {
+        self == FailureKind::Infrastructure
+    }
+
     pub(crate) fn parse(text: &str) -> Option<Self> {
         match text {
             "user" => Some(FailureKind::User),
@@ -108,17 +51,6 @@ impl FailureKind {
             _ => None,
         }
     }
-}
-
-/// Which stream of a build's process a log chunk came from.
-#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Debug, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum LogStream {
-    #[default]
-    Stdout,
-    Stderr,
-    /// Lines written by Factory itself about the build (sandbox setup, retries, ...).
-    Factory,
 }
 
 /// Everything that happens in the factory.
@@ -153,7 +85,10 @@ pub enum Event {
     BuildQueued {
         wave: Option<WaveId>,
         component: String,
-        key: BuildKey,
+        /// None for a build that never had a key (blocked before it was prepared, or its
+        /// key could not be computed); stored as an empty string, as it always was.
+        #[serde(with = "key_or_empty")]
+        key: Option<BuildKey>,
         reason: String,
         /// What the key was computed from: input name -> digest or revision (for `factory why`).
         inputs: BTreeMap<String, String>,
@@ -248,6 +183,34 @@ impl Event {
     }
 }
 
+/// The stored form of an optional build key: the key's hex digits, or an empty string.
+mod key_or_empty {
+    use factory_types::BuildKey;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        key: &Option<BuildKey>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match key {
+            Some(key) => s.collect_str(key),
+            None => s.serialize_str(""),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<BuildKey>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        BuildKey::parse(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// An event as read back from the log.
 #[derive(Clone, PartialEq, Debug)]
 pub struct RecordedEvent {
@@ -326,7 +289,7 @@ mod tests {
             Event::BuildQueued {
                 wave: Some(WaveId(2)),
                 component: "hello".into(),
-                key: BuildKey("k".into()),
+                key: Some(BuildKey(Digest::of(b"k"))),
                 reason: "input changed".into(),
                 inputs: BTreeMap::from([("source".into(), "rev1".into())]),
             },

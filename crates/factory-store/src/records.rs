@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::digest::Digest;
-use crate::event::{BuildId, BuildKey, BuildOutput, FailureKind, LogStream, Seq, WaveId};
+use crate::event::{BuildOutput, FailureKind};
+use factory_types::{BuildId, BuildKey, Digest, LogStream, Seq, WaveId};
 
 /// The state of a build, after the Open Build Service's states.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -79,7 +79,8 @@ pub struct BuildRecord {
     pub id: BuildId,
     pub wave: Option<WaveId>,
     pub component: String,
-    pub key: BuildKey,
+    /// None for a build that never had one (blocked, or its key could not be computed).
+    pub key: Option<BuildKey>,
     pub state: BuildState,
     /// Why it was queued.
     pub reason: String,

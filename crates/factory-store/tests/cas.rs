@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use common::queued;
 use factory_store::{
-    BuildId, BuildOutput, Cas, Digest, Event, EventLog, INLINE_LIMIT, Projections, Seq, Store,
-    StoreError, Verify,
+    BuildId, BuildOutput, Cas, Digest, Event, EventLog, INLINE_LIMIT, Seq, Store, StoreError,
+    Verify, Views,
 };
 
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -130,12 +130,12 @@ fn leftover_temporaries_are_removed_on_open_but_not_writes_in_progress() {
         .set_modified(long_ago)
         .unwrap();
     // Another process opens the store while this one is writing a blob.
-    let mut writing = cas.writer().unwrap();
-    writing.write_bytes(b"first half").unwrap();
+    let mut writing = cas.writer();
+    writing.write_all(b"first half").unwrap();
     Cas::open(dir.path()).unwrap();
     assert!(!stale.exists(), "left by a crash long ago");
-    writing.write_bytes(b", second half").unwrap();
-    let put = writing.commit().unwrap();
+    writing.write_all(b", second half").unwrap();
+    let put = cas.put_pending(writing.finish()).unwrap();
     assert_eq!(
         cas.read(&put.digest, factory_store::Verify::Yes).unwrap(),
         b"first half, second half"
@@ -146,8 +146,8 @@ fn leftover_temporaries_are_removed_on_open_but_not_writes_in_progress() {
 fn a_finished_blob_is_digested_but_neither_visible_nor_kept_until_committed() {
     let dir = tempfile::tempdir().unwrap();
     let cas = Cas::open(dir.path()).unwrap();
-    let mut writing = cas.writer().unwrap();
-    writing.write_bytes(b"a tree's tar").unwrap();
+    let mut writing = cas.writer();
+    writing.write_all(b"a tree's tar").unwrap();
     let finished = writing.finish();
     assert_eq!(finished.digest(), Digest::of(b"a tree's tar"));
     assert_eq!(finished.size(), 12);
@@ -155,12 +155,12 @@ fn a_finished_blob_is_digested_but_neither_visible_nor_kept_until_committed() {
         !cas.contains(&finished.digest()),
         "not visible before commit"
     );
-    let put = finished.commit().unwrap();
+    let put = cas.put_pending(finished).unwrap();
     assert_eq!(cas.read(&put.digest, Verify::Yes).unwrap(), b"a tree's tar");
 
     // A finished blob dropped instead of committed leaves nothing behind.
-    let mut dropped = cas.writer().unwrap();
-    dropped.write_bytes(b"never committed").unwrap();
+    let mut dropped = cas.writer();
+    dropped.write_all(b"never committed").unwrap();
     let dropped = dropped.finish();
     let digest = dropped.digest();
     drop(dropped);
@@ -173,25 +173,27 @@ fn a_small_blob_stays_in_memory_and_a_large_one_spills_to_a_temporary_file() {
     let dir = tempfile::tempdir().unwrap();
     let cas = Cas::open(dir.path()).unwrap();
     let tmp = dir.path().join("tmp");
-    let mut small = cas.writer().unwrap();
-    small.write_bytes(&vec![1u8; INLINE_LIMIT]).unwrap();
-    let Ok(inline) = small.finish().into_inline() else {
+    let mut small = cas.writer();
+    small.write_all(&vec![1u8; INLINE_LIMIT]).unwrap();
+    let small = small.finish();
+    let digest = small.digest();
+    let Ok(bytes) = small.into_bytes() else {
         panic!("a blob of INLINE_LIMIT bytes stays in memory");
     };
-    assert_eq!(inline.digest, Digest::of(&inline.bytes));
+    assert_eq!(digest, Digest::of(&bytes));
     assert!(files_under(&tmp).is_empty() && cas.list().unwrap().is_empty());
 
-    let mut large = cas.writer().unwrap();
-    large.write_bytes(&vec![2u8; INLINE_LIMIT]).unwrap();
-    large.write_bytes(b"one more").unwrap();
+    let mut large = cas.writer();
+    large.write_all(&vec![2u8; INLINE_LIMIT]).unwrap();
+    large.write_all(b"one more").unwrap();
     assert_eq!(files_under(&tmp).len(), 1, "spilled to a temporary file");
-    let Err(large) = large.finish().into_inline() else {
+    let Err(large) = large.finish().into_bytes() else {
         panic!("a blob over INLINE_LIMIT bytes is not kept in memory");
     };
     let mut expected = vec![2u8; INLINE_LIMIT];
     expected.extend_from_slice(b"one more");
     assert_eq!(large.digest(), Digest::of(&expected));
-    let put = large.commit().unwrap();
+    let put = cas.put_pending(large).unwrap();
     assert_eq!(cas.read(&put.digest, Verify::Yes).unwrap(), expected);
     assert!(files_under(&tmp).is_empty());
 }
@@ -289,7 +291,7 @@ async fn store_gc_keeps_what_live_builds_reference() {
 
     assert!(
         store
-            .reusable_build(&factory_store::BuildKey("key-v1".into()))
+            .reusable_build(&common::key("key-v1"))
             .await
             .unwrap()
             .is_some()
@@ -302,7 +304,7 @@ async fn store_gc_keeps_what_live_builds_reference() {
     assert!(!store.cas().contains(&builds[0].1));
     assert!(!store.cas().contains(&stray.digest));
     // A key whose outputs were collected is no longer reusable; the newer one is.
-    let key = |k: &str| factory_store::BuildKey(k.into());
+    let key = common::key;
     assert!(
         store
             .reusable_build(&key("key-v1"))

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{change, log, queued};
-use factory_store::{BuildId, Event, EventLog, Projections, Seq, Store};
+use factory_store::{BuildId, Event, EventLog, Maintenance, Seq, Store, Views};
 
 const DIR_VAR: &str = "FACTORY_STORE_CRASH_DIR";
 
@@ -24,7 +24,7 @@ async fn crash_child() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut tasks = Vec::new();
     for t in 0..16 {
-        let db = store.db().clone();
+        let db = store.backend();
         tasks.push(tokio::spawn(async move {
             let mut i = 0u64;
             while Instant::now() < deadline {

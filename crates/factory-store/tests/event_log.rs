@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{change, log, queued};
 use factory_store::{
-    BuildId, Event, EventLog, Projections, RecordedEvent, Seq, SqliteStore, Store, StoreError,
+    Backend, BuildId, Event, EventLog, Maintenance, RecordedEvent, Seq, Store, StoreError, Views,
 };
 
 async fn open(dir: &tempfile::TempDir) -> Store {
@@ -17,7 +17,7 @@ async fn open(dir: &tempfile::TempDir) -> Store {
 }
 
 /// Appends from many tasks at once (through `log`), returns every acknowledged sequence number.
-async fn append_concurrently<L: EventLog>(log: &L, tasks: usize, per_task: usize) -> Vec<Seq> {
+async fn append_concurrently(log: Arc<dyn Backend>, tasks: usize, per_task: usize) -> Vec<Seq> {
     let mut handles = Vec::new();
     for task in 0..tasks {
         let log = log.clone();
@@ -52,7 +52,7 @@ async fn append_concurrently<L: EventLog>(log: &L, tasks: usize, per_task: usize
 }
 
 /// The log holds exactly 1..=n, in order, and `acked` is exactly that set.
-async fn assert_gap_free<L: EventLog>(log: &L, acked: &[Seq]) {
+async fn assert_gap_free(log: &dyn Backend, acked: &[Seq]) {
     let last = log.last_seq().await.unwrap();
     let acked_set: BTreeSet<u64> = acked.iter().map(|s| s.0).collect();
     assert_eq!(
@@ -76,7 +76,7 @@ async fn assert_gap_free<L: EventLog>(log: &L, acked: &[Seq]) {
 async fn concurrent_appenders_get_a_gap_free_sequence() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
-    let acked = append_concurrently(store.db(), 40, 60).await;
+    let acked = append_concurrently(store.backend(), 40, 60).await;
     assert_eq!(acked.len(), 40 * (20 * 3 + 40));
     assert_gap_free(store.db(), &acked).await;
 }
@@ -86,17 +86,16 @@ async fn two_writers_on_one_file_stay_gap_free() {
     // Two independent handles have two writer connections, as two processes would: the
     // write lock taken by BEGIN IMMEDIATE must keep numbering unique and gap-free.
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("factory.db");
-    let first = SqliteStore::open(&path).await.unwrap();
-    let second = SqliteStore::open(&path).await.unwrap();
+    let first = Store::open(dir.path()).await.unwrap();
+    let second = Store::open(dir.path()).await.unwrap();
     let (a, b) = tokio::join!(
-        append_concurrently(&first, 8, 50),
-        append_concurrently(&second, 8, 50)
+        append_concurrently(first.backend(), 8, 50),
+        append_concurrently(second.backend(), 8, 50)
     );
     let all: Vec<Seq> = a.into_iter().chain(b).collect();
     assert_eq!(all.len(), 2 * 8 * (17 * 3 + 33));
-    assert_gap_free(&first, &all).await;
-    assert_gap_free(&second, &all).await;
+    assert_gap_free(first.db(), &all).await;
+    assert_gap_free(second.db(), &all).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,7 +150,7 @@ async fn a_rejected_request_writes_nothing_and_spares_its_group() {
         .into();
 
     // Fire a valid and an invalid request at the same time so they may share a group.
-    let db = store.db().clone();
+    let db = store.backend();
     let good = tokio::spawn(async move {
         let mut seqs = Vec::new();
         for i in 0..50 {
@@ -213,8 +212,8 @@ async fn a_follower_sees_every_event_once_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
     store.db().append_one(change("before", "0")).await.unwrap();
-    let mut follower = store.db().follow(Seq(0));
-    let db = store.db().clone();
+    let mut follower = store.follow(Seq(0));
+    let db = store.backend();
     let appender = tokio::spawn(async move {
         for i in 0..300 {
             db.append_one(change("x", &i.to_string())).await.unwrap();
@@ -242,9 +241,9 @@ async fn a_follower_sees_every_event_once_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_sees_appends_of_another_process() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("factory.db");
-    let reader = SqliteStore::open(&path).await.unwrap();
-    let other = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let reader = Store::open(dir.path()).await.unwrap();
+    let other = Store::open(dir.path()).await.unwrap();
+    let other = other.db();
     let mut follower = reader
         .follow(Seq(0))
         .with_poll_interval(Duration::from_millis(20));
@@ -372,9 +371,9 @@ async fn public_futures_can_be_spawned() {
     is_send(db.component("x"));
     is_send(store.gc(Duration::ZERO));
     is_send(store.store_artifact(dir.path(), "n", "k", None));
-    is_send(store.reusable_build(&factory_store::BuildKey("k".into())));
-    let mut follower = db.follow(Seq(0));
+    is_send(store.reusable_build(&common::key("k")));
+    let mut follower = store.follow(Seq(0));
     is_send(follower.next());
-    let mut logs = factory_store::LogFollower::new(db.clone(), BuildId(1));
+    let mut logs = factory_store::LogFollower::new(store.backend(), BuildId(1));
     is_send(logs.next());
 }

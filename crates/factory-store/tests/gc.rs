@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::queued;
 use factory_store::{
-    BuildId, BuildKey, BuildOutput, Digest, Event, EventLog, FailureKind, Projections, Store,
+    BuildId, BuildOutput, Digest, Event, EventLog, FailureKind, Maintenance, Store, Views,
 };
 
 struct Fixture {
@@ -37,7 +37,8 @@ impl Fixture {
         let mut event = queued(None, component, key);
         if let Event::BuildQueued { inputs: map, .. } = &mut event {
             for (name, digest) in inputs {
-                map.insert(format!("input:{name}"), digest.to_string());
+                // As the engine records them: bare hex.
+                map.insert(format!("input:{name}"), digest.hex());
             }
         }
         self.store.db().append_one(event).await.unwrap().into()
@@ -158,7 +159,7 @@ async fn latest_usable_builds_and_unfinished_builds_keep_their_blobs_superseded_
     // What the latest builds need is still reusable; the superseded key is not.
     let reusable = |k: &str| {
         let store = f.store.clone();
-        let key = BuildKey(k.into());
+        let key = common::key(k);
         async move { store.reusable_build(&key).await.unwrap().is_some() }
     };
     assert!(reusable("lib-k1").await);
@@ -230,7 +231,7 @@ async fn inline_blobs_are_stored_with_their_event_or_not_at_all_and_collected_wh
     assert_eq!((report.kept, report.bytes_kept), (1, 7));
     assert!(!f.store.contains(&v1.digest).await.unwrap());
     assert!(f.store.contains(&v2.digest).await.unwrap());
-    let key = |key: &str| BuildKey(key.into());
+    let key = common::key;
     let k1 = f.store.reusable_build(&key("lib-k1")).await.unwrap();
     let k2 = f.store.reusable_build(&key("lib-k2")).await.unwrap();
     assert!(k1.is_none() && k2.is_some());

@@ -5,8 +5,8 @@ mod common;
 
 use common::{change, log, queued, wave};
 use factory_store::{
-    BuildId, BuildKey, BuildOutput, BuildState, Digest, Event, EventLog, FailureKind, Projections,
-    Seq, Store, StoreError, WaveId, WaveState,
+    Backend, BuildId, BuildOutput, BuildState, Digest, EngineQueries, Event, EventLog, FailureKind,
+    Maintenance, Seq, Store, StoreError, Views, WaveId, WaveState,
 };
 
 fn output(name: &str, content: &str) -> BuildOutput {
@@ -17,11 +17,11 @@ fn output(name: &str, content: &str) -> BuildOutput {
     }
 }
 
-async fn one<L: EventLog>(log: &L, event: Event) -> BuildId {
+async fn one(log: &dyn Backend, event: Event) -> BuildId {
     log.append_one(event).await.expect("append").into()
 }
 
-async fn run(log: &impl EventLog, build: BuildId, outputs: Vec<BuildOutput>) {
+async fn run(log: &dyn Backend, build: BuildId, outputs: Vec<BuildOutput>) {
     log.append(vec![
         Event::BuildStarted { build, attempt: 1 },
         log_line(build, "configure\n"),
@@ -53,7 +53,7 @@ struct Scenario {
 
 /// Two waves: the first runs to the end with every final state, the second is interrupted
 /// with one build scheduled and one building (as after a crash).
-async fn scenario<L: EventLog>(log: &L) -> Scenario {
+async fn scenario(log: &dyn Backend) -> Scenario {
     log.append_one(change("libgreet", "rev1")).await.unwrap();
     let wave1: WaveId = log
         .append_one(wave(
@@ -193,7 +193,7 @@ async fn queries_answer_what_the_engine_asks() {
 
     // Has this key already succeeded? Its outputs.
     let done = db
-        .succeeded_build_by_key(&BuildKey("k-libgreet-1".into()))
+        .succeeded_build_by_key(&common::key("k-libgreet-1"))
         .await
         .unwrap()
         .expect("succeeded");
@@ -201,13 +201,13 @@ async fn queries_answer_what_the_engine_asks() {
     assert_eq!(done.outputs, vec![output("libgreet.deb", "greet v1")]);
     assert_eq!(done.inputs["source"], "rev-of-k-libgreet-1");
     assert!(
-        db.succeeded_build_by_key(&BuildKey("k-broken".into()))
+        db.succeeded_build_by_key(&common::key("k-broken"))
             .await
             .unwrap()
             .is_none()
     );
     assert!(
-        db.succeeded_build_by_key(&BuildKey("unknown".into()))
+        db.succeeded_build_by_key(&common::key("unknown"))
             .await
             .unwrap()
             .is_none()
@@ -516,8 +516,8 @@ async fn impossible_events_are_rejected_and_change_nothing() {
 async fn replaying_the_log_rebuilds_identical_projections() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
-    let db = store.db().clone();
-    scenario(&db).await;
+    let db = store.backend();
+    scenario(&*db).await;
 
     // Plus a busy stretch from many tasks, so groups mix events of many builds.
     let mut tasks = Vec::new();
@@ -609,8 +609,8 @@ async fn replaying_the_log_rebuilds_identical_projections() {
 async fn a_build_log_can_be_followed_until_the_build_ends() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
-    let db = store.db().clone();
-    let build = one(&db, queued(None, "hello", "k")).await;
+    let db = store.backend();
+    let build = one(&*db, queued(None, "hello", "k")).await;
     db.append(vec![
         Event::BuildStarted { build, attempt: 1 },
         log(build, "one\n"),
@@ -647,7 +647,7 @@ async fn a_build_log_can_be_followed_until_the_build_ends() {
         .collect();
     assert_eq!(text, expected);
 
-    let mut unknown = factory_store::LogFollower::new(store.db().clone(), BuildId(4242));
+    let mut unknown = factory_store::LogFollower::new(store.backend(), BuildId(4242));
     assert!(matches!(
         unknown.next().await,
         Err(StoreError::UnknownBuild {

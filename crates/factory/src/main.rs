@@ -3,12 +3,14 @@
 
 mod cli;
 mod cmd;
+mod fault;
 mod output;
 mod store_dir;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use factory_types::Fault;
 
 // An import allocates and frees millions of small records (relations,
 // names); mimalloc does that markedly faster than the system allocator.
@@ -36,11 +38,21 @@ fn main() -> ExitCode {
     if matches!(cli.command, cli::Command::Import(_)) {
         return_freed_memory_promptly();
     }
-    match cmd::run(cli) {
+    let result = cmd::runtime().and_then(|runtime| {
+        // The one place that blocks on the runtime: every command is async below it.
+        #[allow(clippy::disallowed_methods)]
+        let result = runtime.block_on(cmd::run(cli));
+        result
+    });
+    match result {
         Ok(code) => code,
         Err(err) => {
+            let fault = fault::of(&err);
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            if fault == Fault::Factory {
+                eprintln!("this is a bug in Factory; please report it with the command that ran");
+            }
+            ExitCode::from(fault.exit_code())
         }
     }
 }

@@ -105,7 +105,8 @@ impl History {
         match &event.event {
             Event::BuildQueued { component, key, .. } => {
                 let build = BuildId(event.seq.0);
-                self.key_of.insert(build, key.0.clone());
+                self.key_of
+                    .insert(build, key.map(|k| k.hex()).unwrap_or_default());
                 self.component_of.insert(build, component.clone());
             }
             Event::BuildStarted { build, .. } => {

@@ -9,12 +9,15 @@
 
 mod projection;
 mod queries;
+mod traits;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use factory_types::Clock;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -23,10 +26,10 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::backend::EventLog;
 use crate::cas::{GcReport, InlineBlob};
 use crate::error::{Result, StoreError};
-use crate::event::{Event, RecordedEvent, Seq, WireEvent};
+use crate::event::{Event, RecordedEvent, WireEvent};
+use factory_types::Seq;
 
 /// Most events committed in one transaction: large enough to amortise the fsync, small
 /// enough that one group does not hold the write lock for long.
@@ -60,7 +63,7 @@ const DISK_FULL_PATIENCE: Duration = Duration::from_secs(5);
 
 /// Handle on a SQLite event store. Cheap to clone; all clones share one writer.
 #[derive(Clone)]
-pub struct SqliteStore {
+pub(crate) struct SqliteStore {
     inner: Arc<Inner>,
 }
 
@@ -97,11 +100,12 @@ enum WriterRequest {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies the migrations.
-    pub async fn open(path: &Path) -> Result<SqliteStore> {
+    /// `clock` stamps every commit (`recorded_at_ms` of its events).
+    pub(crate) async fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<SqliteStore> {
         const ATTEMPTS: u32 = 8;
         let mut attempt = 1;
         loop {
-            match Self::open_once(path).await {
+            match Self::open_once(path, clock.clone()).await {
                 Err(err) if attempt < ATTEMPTS && is_contention_while_opening(&err) => {
                     tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
                     attempt += 1;
@@ -111,7 +115,7 @@ impl SqliteStore {
         }
     }
 
-    async fn open_once(path: &Path) -> Result<SqliteStore> {
+    async fn open_once(path: &Path, clock: Arc<dyn Clock>) -> Result<SqliteStore> {
         let db_err = |source| StoreError::database(path, source);
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(db_err)?
@@ -147,6 +151,7 @@ impl SqliteStore {
             options: options.clone(),
             conn: writer,
             commits: commits_tx,
+            clock,
         };
         tokio::spawn(writer_task.run(receiver));
 
@@ -160,7 +165,7 @@ impl SqliteStore {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.inner.path
     }
 
@@ -173,7 +178,7 @@ impl SqliteStore {
     }
 
     /// Closes the read pool. The writer stops when the last clone of this handle is dropped.
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         self.inner.readers.close().await;
     }
 
@@ -192,13 +197,13 @@ impl SqliteStore {
         }
     }
 
-    pub(crate) async fn rebuild(&self) -> Result<Seq> {
+    async fn rebuild(&self) -> Result<Seq> {
         let (reply, answer) = oneshot::channel();
         self.send(WriterRequest::RebuildProjections { reply })?;
         answer.await.map_err(|_| self.stopped())?
     }
 
-    pub(crate) async fn collect_inline(&self) -> Result<GcReport> {
+    async fn collect_inline(&self) -> Result<GcReport> {
         let (reply, answer) = oneshot::channel();
         self.send(WriterRequest::CollectInlineBlobs { reply })?;
         answer.await.map_err(|_| self.stopped())?
@@ -237,33 +242,8 @@ impl SqliteStore {
     }
 }
 
-impl EventLog for SqliteStore {
-    async fn append(&self, events: Vec<Event>) -> Result<Vec<Seq>> {
-        self.submit(events).await
-    }
-
-    fn submit(
-        &self,
-        events: Vec<Event>,
-    ) -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static {
-        self.submit_with(events, Vec::new(), false)
-    }
-
-    fn submit_lazy(
-        &self,
-        events: Vec<Event>,
-    ) -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static {
-        self.submit_with(events, Vec::new(), true)
-    }
-
-    fn submit_lazy_with_blobs(
-        &self,
-        events: Vec<Event>,
-        blobs: Vec<InlineBlob>,
-    ) -> impl Future<Output = Result<Vec<Seq>>> + Send + 'static {
-        self.submit_with(events, blobs, true)
-    }
-
+/// The log's reads and waits; [`traits`] puts them behind [`crate::EventLog`].
+impl SqliteStore {
     async fn flush(&self) -> Result<()> {
         let (reply, answer) = oneshot::channel();
         self.send(WriterRequest::Flush { reply })?;
@@ -330,15 +310,10 @@ fn is_busy(err: &sqlx::Error) -> bool {
         .is_some_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
-/// Whether the file system holding `path` has (next to) no space left for this user.
+/// Whether the file system holding the database at `path` has (next to) no space left.
 fn no_space_left(path: &Path) -> bool {
-    const ALMOST_NOTHING: u64 = 1 << 20;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    dir.is_some_and(|dir| {
-        nix::sys::statvfs::statvfs(dir).is_ok_and(|fs| {
-            fs.blocks_available().saturating_mul(fs.fragment_size()) < ALMOST_NOTHING
-        })
-    })
+    dir.is_some_and(factory_types::disk::no_space_left)
 }
 
 fn decode_event_row(row: &sqlx::sqlite::SqliteRow) -> Result<RecordedEvent> {
@@ -365,13 +340,6 @@ async fn read_last_seq(conn: &mut SqliteConnection) -> sqlx::Result<Seq> {
 pub(crate) fn seq_to_sql(seq: Seq) -> i64 {
     // Sequence numbers come from SQLite's 63-bit integers, so they always fit.
     i64::try_from(seq.0).unwrap_or(i64::MAX)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The next request for the current group: one already waiting, or one that arrives within a
@@ -403,6 +371,7 @@ struct Writer {
     options: SqliteConnectOptions,
     conn: SqliteConnection,
     commits: watch::Sender<Seq>,
+    clock: Arc<dyn Clock>,
 }
 
 type Pending = (Batch, oneshot::Sender<Result<Vec<Seq>>>);
@@ -580,7 +549,8 @@ impl Writer {
     /// (The write lock taken at its start keeps the MAX(seq) read from being overtaken by
     /// another process: numbering stays gap-free and unique.)
     async fn try_commit(&mut self, batches: &[&Batch]) -> Result<Vec<Vec<Seq>>> {
-        self.in_write_transaction(async |conn| write_group(conn, batches).await)
+        let recorded_at = self.clock.wall_ms();
+        self.in_write_transaction(async |conn| write_group(conn, batches, recorded_at).await)
             .await
     }
 }
@@ -593,13 +563,16 @@ pub(super) fn db_err_unnamed(source: sqlx::Error) -> StoreError {
 
 /// Numbers the events of a group after the last one in the log, inserts them and updates the
 /// projections (inside the caller's transaction).
-async fn write_group(conn: &mut SqliteConnection, batches: &[&Batch]) -> Result<Vec<Vec<Seq>>> {
+async fn write_group(
+    conn: &mut SqliteConnection,
+    batches: &[&Batch],
+    recorded_at: i64,
+) -> Result<Vec<Vec<Seq>>> {
     let db_err = db_err_unnamed;
     for blob in batches.iter().flat_map(|batch| &batch.blobs) {
         insert_blob(&mut *conn, blob).await.map_err(db_err)?;
     }
     let mut next = read_last_seq(&mut *conn).await.map_err(db_err)?.0 + 1;
-    let recorded_at = now_ms();
     let mut assigned = Vec::with_capacity(batches.len());
     let mut rows: Vec<(Seq, &Event, &WireEvent)> = Vec::new();
     for batch in batches {

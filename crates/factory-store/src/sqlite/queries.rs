@@ -8,14 +8,13 @@ use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
 
 use super::{SqliteStore, db_err_unnamed, seq_to_sql};
-use crate::backend::{InlineBlobs, Projections};
 use crate::cas::GcReport;
-use crate::digest::Digest;
 use crate::error::{Result, StoreError};
-use crate::event::{BuildId, BuildKey, BuildOutput, Event, FailureKind, Seq, WaveId, WireEvent};
+use crate::event::{BuildOutput, Event, FailureKind, WireEvent};
 use crate::records::{
     ArtifactRecord, BuildRecord, BuildState, ComponentRecord, LogChunk, WaveRecord, WaveState,
 };
+use factory_types::{BuildId, BuildKey, Digest, Seq, WaveId};
 
 const BUILD_COLUMNS: &str = "id, wave, component, build_key, state, reason, inputs, outputs, \
     attempt, failure_kind, detail, related, log_bytes, queued_at_ms, started_at_ms, \
@@ -51,7 +50,7 @@ fn build_from_row(row: &SqliteRow) -> Result<BuildRecord> {
         id: BuildId(id as u64),
         wave: row.get::<Option<i64>, _>("wave").map(|w| WaveId(w as u64)),
         component: row.get("component"),
-        key: BuildKey(row.get("build_key")),
+        key: key_from_row(row.get("build_key")).map_err(|e| corrupt("builds", id, e))?,
         state: BuildState::parse(&state)
             .ok_or_else(|| corrupt("builds", id, format!("unknown state `{state}`")))?,
         reason: row.get("reason"),
@@ -76,6 +75,14 @@ fn build_from_row(row: &SqliteRow) -> Result<BuildRecord> {
         finished_at_ms: row.get("finished_at_ms"),
         last_seq: Seq(row.get::<i64, _>("last_seq") as u64),
     })
+}
+
+/// The row keeps "no key" as an empty string (the column predates keys being optional).
+fn key_from_row(text: &str) -> std::result::Result<Option<BuildKey>, factory_types::DigestError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    BuildKey::parse(text).map(Some)
 }
 
 fn wave_from_row(row: &SqliteRow) -> Result<WaveRecord> {
@@ -145,7 +152,7 @@ impl SqliteStore {
 
     /// Every row of every projection table, in primary-key order, as text. Used to prove that
     /// a replay rebuilds identical projections.
-    pub async fn dump_projections(&self) -> Result<BTreeMap<String, Vec<String>>> {
+    pub(super) async fn dump_projections(&self) -> Result<BTreeMap<String, Vec<String>>> {
         let mut dump = BTreeMap::new();
         for (table, order) in [
             ("builds", "id"),
@@ -216,28 +223,35 @@ impl ToBind for () {
     }
 }
 
-impl Projections for SqliteStore {
-    async fn build(&self, id: BuildId) -> Result<Option<BuildRecord>> {
+/// The projection queries; [`super::traits`] puts them behind the backend traits.
+impl SqliteStore {
+    pub(super) async fn build(&self, id: BuildId) -> Result<Option<BuildRecord>> {
         let sql = format!("SELECT {BUILD_COLUMNS} FROM builds WHERE id = ?");
         self.one_build(&sql, sql_id(id.0)).await
     }
 
-    async fn succeeded_build_by_key(&self, key: &BuildKey) -> Result<Option<BuildRecord>> {
+    pub(super) async fn succeeded_build_by_key(
+        &self,
+        key: &BuildKey,
+    ) -> Result<Option<BuildRecord>> {
         let sql = format!(
             "SELECT {BUILD_COLUMNS} FROM builds WHERE build_key = ? AND state = 'succeeded' \
              ORDER BY id DESC LIMIT 1"
         );
-        self.one_build(&sql, key.0.clone()).await
+        self.one_build(&sql, key.hex()).await
     }
 
-    async fn latest_build(&self, component: &str) -> Result<Option<BuildRecord>> {
+    pub(super) async fn latest_build(&self, component: &str) -> Result<Option<BuildRecord>> {
         let sql = format!(
             "SELECT {BUILD_COLUMNS} FROM builds WHERE component = ? ORDER BY id DESC LIMIT 1"
         );
         self.one_build(&sql, component.to_owned()).await
     }
 
-    async fn latest_successful_build(&self, component: &str) -> Result<Option<BuildRecord>> {
+    pub(super) async fn latest_successful_build(
+        &self,
+        component: &str,
+    ) -> Result<Option<BuildRecord>> {
         let sql = format!(
             "SELECT {BUILD_COLUMNS} FROM builds WHERE component = ? AND state IN {USABLE} \
              ORDER BY id DESC LIMIT 1"
@@ -245,7 +259,10 @@ impl Projections for SqliteStore {
         self.one_build(&sql, component.to_owned()).await
     }
 
-    async fn latest_successful_builds(&self, components: &[String]) -> Result<Vec<BuildRecord>> {
+    pub(super) async fn latest_successful_builds(
+        &self,
+        components: &[String],
+    ) -> Result<Vec<BuildRecord>> {
         // One statement for any number of names: they travel as one JSON array.
         let names = serde_json::to_string(components).expect("strings serialize to JSON");
         let sql = format!(
@@ -256,17 +273,17 @@ impl Projections for SqliteStore {
         self.many_builds(&sql, names).await
     }
 
-    async fn builds_of_component(&self, component: &str) -> Result<Vec<BuildRecord>> {
+    pub(super) async fn builds_of_component(&self, component: &str) -> Result<Vec<BuildRecord>> {
         let sql = format!("SELECT {BUILD_COLUMNS} FROM builds WHERE component = ? ORDER BY id");
         self.many_builds(&sql, component.to_owned()).await
     }
 
-    async fn builds_of_wave(&self, wave: WaveId) -> Result<Vec<BuildRecord>> {
+    pub(super) async fn builds_of_wave(&self, wave: WaveId) -> Result<Vec<BuildRecord>> {
         let sql = format!("SELECT {BUILD_COLUMNS} FROM builds WHERE wave = ? ORDER BY id");
         self.many_builds(&sql, sql_id(wave.0)).await
     }
 
-    async fn wave(&self, id: WaveId) -> Result<Option<WaveRecord>> {
+    pub(super) async fn wave(&self, id: WaveId) -> Result<Option<WaveRecord>> {
         let row = sqlx::query(&format!("SELECT {WAVE_COLUMNS} FROM waves WHERE id = ?"))
             .bind(sql_id(id.0))
             .fetch_optional(self.readers())
@@ -275,28 +292,28 @@ impl Projections for SqliteStore {
         row.as_ref().map(wave_from_row).transpose()
     }
 
-    async fn recent_waves(&self, limit: u32) -> Result<Vec<WaveRecord>> {
+    pub(super) async fn recent_waves(&self, limit: u32) -> Result<Vec<WaveRecord>> {
         self.many_waves(&format!(
             "SELECT {WAVE_COLUMNS} FROM waves ORDER BY id DESC LIMIT {limit}"
         ))
         .await
     }
 
-    async fn unfinished_waves(&self) -> Result<Vec<WaveRecord>> {
+    pub(super) async fn unfinished_waves(&self) -> Result<Vec<WaveRecord>> {
         self.many_waves(&format!(
             "SELECT {WAVE_COLUMNS} FROM waves WHERE state = 'planned' ORDER BY id"
         ))
         .await
     }
 
-    async fn unfinished_builds(&self) -> Result<Vec<BuildRecord>> {
+    pub(super) async fn unfinished_builds(&self) -> Result<Vec<BuildRecord>> {
         let sql = format!(
             "SELECT {BUILD_COLUMNS} FROM builds WHERE state IN ('scheduled', 'building') ORDER BY id"
         );
         self.many_builds(&sql, ()).await
     }
 
-    async fn component(&self, name: &str) -> Result<Option<ComponentRecord>> {
+    pub(super) async fn component(&self, name: &str) -> Result<Option<ComponentRecord>> {
         let row = sqlx::query(
             "SELECT name, revision, last_change_reason, last_change_seq FROM components WHERE name = ?",
         )
@@ -317,7 +334,7 @@ impl Projections for SqliteStore {
         }))
     }
 
-    async fn components(&self) -> Result<Vec<ComponentRecord>> {
+    pub(super) async fn components(&self) -> Result<Vec<ComponentRecord>> {
         let latest_sql = format!(
             "SELECT {BUILD_COLUMNS} FROM builds WHERE id IN \
              (SELECT max(id) FROM builds GROUP BY component)"
@@ -359,14 +376,14 @@ impl Projections for SqliteStore {
             .collect())
     }
 
-    async fn component_names(&self) -> Result<Vec<String>> {
+    pub(super) async fn component_names(&self) -> Result<Vec<String>> {
         sqlx::query_scalar("SELECT name FROM components ORDER BY name")
             .fetch_all(self.readers())
             .await
             .map_err(|e| self.db_err(e))
     }
 
-    async fn artifacts_of_build(&self, build: BuildId) -> Result<Vec<ArtifactRecord>> {
+    pub(super) async fn artifacts_of_build(&self, build: BuildId) -> Result<Vec<ArtifactRecord>> {
         let rows = sqlx::query(
             "SELECT id, digest, name, kind, size, build FROM artifacts WHERE build = ? ORDER BY id",
         )
@@ -377,7 +394,7 @@ impl Projections for SqliteStore {
         rows.iter().map(artifact_from_row).collect()
     }
 
-    async fn build_log(&self, build: BuildId, after: Seq) -> Result<Vec<LogChunk>> {
+    pub(super) async fn build_log(&self, build: BuildId, after: Seq) -> Result<Vec<LogChunk>> {
         let rows = sqlx::query(
             "SELECT seq, kind, schema_version, body FROM events \
              WHERE build_id = ? AND seq > ? AND kind = 'build_log' ORDER BY seq",
@@ -402,15 +419,11 @@ impl Projections for SqliteStore {
         Ok(chunks)
     }
 
-    async fn live_digests(&self) -> Result<HashSet<Digest>> {
+    pub(super) async fn live_digests(&self) -> Result<HashSet<Digest>> {
         let mut conn = self.readers().acquire().await.map_err(|e| self.db_err(e))?;
         live_digests_on(&mut conn)
             .await
             .map_err(|e| e.with_path(self.path()))
-    }
-
-    async fn rebuild_projections(&self) -> Result<Seq> {
-        self.rebuild().await
     }
 }
 
@@ -452,16 +465,19 @@ pub(super) async fn live_digests_on(conn: &mut SqliteConnection) -> Result<HashS
     for (id, text) in unfinished {
         let inputs: BTreeMap<String, String> = parse_json("builds", id, &text)?;
         for (name, digest) in inputs {
+            // The engine records an input's digest as bare hex (as `factory explain` shows it).
             if name.starts_with("input:") {
-                live.insert(digest.parse().map_err(|e| corrupt("builds", id, e))?);
+                let digest =
+                    Digest::parse_lenient(&digest).map_err(|e| corrupt("builds", id, e))?;
+                live.insert(digest);
             }
         }
     }
     Ok(live)
 }
 
-impl InlineBlobs for SqliteStore {
-    async fn inline_blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
+impl SqliteStore {
+    pub(super) async fn inline_blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
         sqlx::query_scalar("SELECT data FROM inline_blobs WHERE digest = ?")
             .bind(digest.to_string())
             .fetch_optional(self.readers())
@@ -469,7 +485,7 @@ impl InlineBlobs for SqliteStore {
             .map_err(|e| self.db_err(e))
     }
 
-    async fn inline_blobs_present(&self, digests: &[Digest]) -> Result<HashSet<Digest>> {
+    pub(super) async fn inline_blobs_present(&self, digests: &[Digest]) -> Result<HashSet<Digest>> {
         let mut present = HashSet::new();
         // SQLite's limit on bound parameters is 32766; stay well below it.
         for chunk in digests.chunks(512) {
@@ -490,7 +506,7 @@ impl InlineBlobs for SqliteStore {
         Ok(present)
     }
 
-    async fn inline_blob_sizes(&self) -> Result<Vec<(Digest, u64)>> {
+    pub(super) async fn inline_blob_sizes(&self) -> Result<Vec<(Digest, u64)>> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT digest, length(data) FROM inline_blobs ORDER BY digest")
                 .fetch_all(self.readers())
@@ -499,10 +515,6 @@ impl InlineBlobs for SqliteStore {
         rows.into_iter()
             .map(|(digest, size)| Ok((digest.parse()?, size.max(0) as u64)))
             .collect()
-    }
-
-    async fn collect_inline_blobs(&self) -> Result<GcReport> {
-        self.collect_inline().await
     }
 }
 

@@ -3,9 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use factory_store::{BuildId, BuildKey, Event, LogStream, WaveId};
+use factory_store::{BuildId, BuildKey, Digest, Event, LogStream, WaveId};
 
-pub fn change(component: &str, revision: &str) -> Event {
+/// A build key named by a word, for tests that only compare keys.
+pub(crate) fn key(name: &str) -> BuildKey {
+    BuildKey(Digest::of(name.as_bytes()))
+}
+
+pub(crate) fn change(component: &str, revision: &str) -> Event {
     Event::ChangeDetected {
         component: component.into(),
         reason: "upstream commit".into(),
@@ -13,17 +18,17 @@ pub fn change(component: &str, revision: &str) -> Event {
     }
 }
 
-pub fn queued(wave: Option<WaveId>, component: &str, key: &str) -> Event {
+pub(crate) fn queued(wave: Option<WaveId>, component: &str, key: &str) -> Event {
     Event::BuildQueued {
         wave,
         component: component.into(),
-        key: BuildKey(key.into()),
+        key: Some(self::key(key)),
         reason: format!("{component} changed"),
         inputs: BTreeMap::from([("source".into(), format!("rev-of-{key}"))]),
     }
 }
 
-pub fn log(build: BuildId, text: &str) -> Event {
+pub(crate) fn log(build: BuildId, text: &str) -> Event {
     Event::BuildLog {
         build,
         stream: LogStream::Stdout,
@@ -31,7 +36,7 @@ pub fn log(build: BuildId, text: &str) -> Event {
     }
 }
 
-pub fn wave(trigger: &str, components: &[&str]) -> Event {
+pub(crate) fn wave(trigger: &str, components: &[&str]) -> Event {
     Event::WavePlanned {
         trigger: trigger.into(),
         affected: components.iter().map(|c| c.to_string()).collect(),

@@ -8,16 +8,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use factory_engine::{Change, ChangeReason, Job, Orchestrator, Quiet, Stop, WaveReport};
+use factory_engine::{Change, ChangeReason, Engine, JobGraph, Quiet, Stop, WaveReport};
 use factory_graph::GraphBuilder;
 use factory_import::resolve::add_definition;
+use factory_types::Job;
 
 use crate::cli::{AlternativesArg, Format, ModeArg, PlanArgs, Selection};
-use crate::cmd::engine::{
-    RunArgs, explain_lines, latest_outputs, orchestrator, print_wave, runtime,
-};
-use crate::cmd::import::load_definition;
+use crate::cmd::engine::{RunArgs, engine, latest_outputs, load_graph};
+use crate::cmd::progress::print_wave;
 use crate::cmd::query::{print_plan, print_trace};
+use crate::cmd::views::explain_lines;
 
 /// The bundled example: next to the sources when run with cargo, else
 /// `examples/demo` under the current directory.
@@ -36,7 +36,11 @@ fn bundled_example() -> Result<PathBuf> {
 /// The library's source file the demo edits, relative to the definition.
 const LIBRARY_SOURCE: &str = "src/libgreet/greet.c";
 
-pub fn demo(definition: Option<&Path>, dir: Option<&Path>, jobs: Option<usize>) -> Result<()> {
+pub async fn demo(
+    definition: Option<&Path>,
+    dir: Option<&Path>,
+    jobs: Option<usize>,
+) -> Result<()> {
     let example = match definition {
         Some(dir) => std::path::absolute(dir)?,
         None => bundled_example()?,
@@ -53,19 +57,23 @@ pub fn demo(definition: Option<&Path>, dir: Option<&Path>, jobs: Option<usize>) 
     if def_dir.exists() {
         fs_err::remove_dir_all(&def_dir)?;
     }
-    factory_engine::recipe::copy_tree(&example, &def_dir)
+    factory_exec::builtin::copy_tree(&example, &def_dir)
         .with_context(|| format!("cannot copy {} to {}", example.display(), def_dir.display()))?;
-    let def = Arc::new(load_definition(&def_dir)?);
+    let graph = load_graph(&def_dir)?;
     println!("== work directory {}", work.display());
-    println!("== definition {}: {}\n", example.display(), def.summary());
-    print_graph_facts(&def)?;
+    println!(
+        "== definition {}: {}\n",
+        example.display(),
+        graph.def().summary()
+    );
+    print_graph_facts(graph.def())?;
     let store = work.join("store");
     let run = RunArgs {
         definition: def_dir.clone(),
         jobs,
         no_sandbox: false,
     };
-    runtime()?.block_on(run_demo(def, &def_dir, &store, &work, &run))
+    run_demo(graph, &def_dir, &store, &work, &run).await
 }
 
 fn print_graph_facts(def: &factory_def::Definition) -> Result<()> {
@@ -99,36 +107,35 @@ fn print_graph_facts(def: &factory_def::Definition) -> Result<()> {
 }
 
 async fn run_demo(
-    def: Arc<factory_def::Definition>,
+    graph: Arc<JobGraph>,
     def_dir: &Path,
     store: &Path,
     work: &Path,
     run: &RunArgs,
 ) -> Result<()> {
-    let orch = orchestrator(store, run, Arc::new(Quiet)).await?;
+    let orch = engine(store, run, Arc::new(Quiet)).await?;
     let mut ran = 0;
-    for report in orch.resume(def.clone(), Stop::new()).await? {
+    for report in orch.resume(&graph, Stop::new()).await? {
         println!("== resumed an interrupted wave");
         print_wave(&report);
         ran += report.ran();
     }
 
     println!("== 1. build everything (what already succeeded with the same key is reused)");
-    let all = Orchestrator::all_jobs(&def);
-    let first = wave(&orch, &def, all, ChangeReason::Reconcile).await?;
+    let all = graph.jobs().to_vec();
+    let first = wave(&orch, &graph, all, ChangeReason::Reconcile).await?;
     ran += first.ran();
-    export(&orch, &def, &work.join("out")).await?;
+    export(&orch, &graph, &work.join("out")).await?;
 
     println!("\n== 2. upstream change to libgreet: version 1.0.0 -> 1.1.0 in {LIBRARY_SOURCE}");
     edit(def_dir, |text| {
         text.replace("return \"1.0.0\";", "return \"1.1.0\";")
     })?;
     let libgreet = vec![Job::Component("libgreet".into())];
-    let second = wave(&orch, &def, libgreet.clone(), ChangeReason::SourceChanged).await?;
+    let second = wave(&orch, &graph, libgreet.clone(), ChangeReason::SourceChanged).await?;
     ran += second.ran();
     if let Some(hello) = second.builds.iter().find(|b| b.job == "hello")
-        && let Some(record) =
-            factory_store::Projections::build(orch.store().db(), hello.build).await?
+        && let Some(record) = orch.store().db().build(hello.build).await?
     {
         println!("\n   factory explain {}:", hello.build);
         for line in explain_lines(orch.store(), &record).await? {
@@ -142,9 +149,9 @@ async fn run_demo(
     edit(def_dir, |text| {
         format!("/* greet.c: formats greetings for hello and greet-cli. */\n{text}")
     })?;
-    let third = wave(&orch, &def, libgreet, ChangeReason::SourceChanged).await?;
+    let third = wave(&orch, &graph, libgreet, ChangeReason::SourceChanged).await?;
     ran += third.ran();
-    let exported_after = export(&orch, &def, &work.join("out")).await?;
+    let exported_after = export(&orch, &graph, &work.join("out")).await?;
 
     println!("\n== artifacts in {}", work.join("out").display());
     for path in &exported_after {
@@ -164,13 +171,13 @@ async fn run_demo(
 }
 
 async fn wave(
-    orch: &Orchestrator,
-    def: &Arc<factory_def::Definition>,
+    orch: &Engine,
+    graph: &Arc<JobGraph>,
     jobs: Vec<Job>,
     reason: ChangeReason,
 ) -> Result<WaveReport> {
     let report = orch
-        .run_change(def.clone(), Change { jobs, reason }, Stop::new())
+        .run_change(graph, Change { jobs, reason }, Stop::new())
         .await?;
     print_wave(&report);
     Ok(report)
@@ -183,23 +190,19 @@ fn edit(def_dir: &Path, change: impl FnOnce(&str) -> String) -> Result<()> {
     Ok(())
 }
 
-async fn last_seq(orch: &Orchestrator) -> Result<u64> {
-    use factory_store::EventLog as _;
+async fn last_seq(orch: &Engine) -> Result<u64> {
     Ok(orch.store().db().last_seq().await?.0)
 }
 
 /// Copies the packages and the image out of the store into `out/`.
-async fn export(
-    orch: &Orchestrator,
-    def: &factory_def::Definition,
-    out: &Path,
-) -> Result<Vec<PathBuf>> {
+async fn export(orch: &Engine, graph: &JobGraph, out: &Path) -> Result<Vec<PathBuf>> {
+    let def = graph.def();
     if out.exists() {
         fs_err::remove_dir_all(out)?;
     }
     fs_err::create_dir_all(out)?;
     let mut written = Vec::new();
-    for (job, tree) in latest_outputs(orch, def).await? {
+    for (job, tree) in latest_outputs(orch, graph).await? {
         let is_package = def.components.get(&job).is_some_and(|c| {
             matches!(
                 c.recipe,
@@ -215,7 +218,7 @@ async fn export(
             }
         } else if let Some(image) = job.strip_prefix("image:") {
             let dest = out.join(format!("{image}-oci"));
-            factory_engine::recipe::copy_tree(&tree, &dest)?;
+            factory_exec::builtin::copy_tree(&tree, &dest)?;
             written.push(dest);
         }
     }

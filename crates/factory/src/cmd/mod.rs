@@ -3,7 +3,9 @@
 mod demo;
 pub mod engine;
 mod import;
+mod progress;
 mod query;
+mod views;
 
 use std::process::ExitCode;
 
@@ -11,13 +13,16 @@ use anyhow::Result;
 
 use crate::cli::{Cli, Command};
 
-pub fn run(cli: Cli) -> Result<ExitCode> {
+pub use engine::runtime;
+
+/// Runs one command; `main` blocks on this, the only place that does.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
     let store = cli.store.as_path();
     match &cli.command {
         Command::Check { dir } => return import::check(dir),
         Command::Import(what) => import::import(store, what)?,
         Command::Affected(args) => query::affected(store, args)?,
-        Command::Plan(args) => query::plan(store, args)?,
+        Command::Plan(args) => query::plan(store, args).await?,
         Command::Trace {
             name,
             depth,
@@ -28,14 +33,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             definition,
             dir,
             jobs,
-        } => demo::demo(definition.as_deref(), dir.as_deref(), *jobs)?,
-        Command::Up(args) => engine::up(store, args)?,
-        Command::Status => engine::status(store)?,
-        Command::Log { build, follow } => engine::log(store, build, *follow)?,
-        Command::Events { follow, after } => engine::events(store, *follow, *after)?,
-        Command::Rebuild { names, run } => engine::rebuild(store, run, names)?,
-        Command::Explain { build } => engine::explain(store, build)?,
-        Command::Gc => engine::gc(store)?,
+        } => demo::demo(definition.as_deref(), dir.as_deref(), *jobs).await?,
+        Command::Up(args) => engine::up(store, args).await?,
+        Command::Status => views::status(store).await?,
+        Command::Log { build, follow } => views::log(store, build, *follow).await?,
+        Command::Events { follow, after } => views::events(store, *follow, *after).await?,
+        Command::Rebuild { names, run } => engine::rebuild(store, run, names).await?,
+        Command::Explain { build } => views::explain(store, build).await?,
+        Command::Gc => engine::gc(store).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

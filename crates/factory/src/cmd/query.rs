@@ -5,7 +5,6 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 use factory_graph::{Alternatives, Graph, Link, Mode, NodeId, NodeKind};
-use factory_store::Projections;
 use serde_json::json;
 
 use crate::cli::{AffectedArgs, AlternativesArg, Format, ModeArg, PlanArgs, Selection};
@@ -135,10 +134,10 @@ pub fn print_affected(graph: &Graph, args: &AffectedArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn plan(store: &Path, args: &PlanArgs) -> Result<()> {
+pub async fn plan(store: &Path, args: &PlanArgs) -> Result<()> {
     let graph = load_graph(store)?;
     let (_, set) = affected_set(&graph, &args.selection)?;
-    let history = recorded_durations(store, &graph, &set)?;
+    let history = recorded_durations(store, &graph, &set).await?;
     print_plan_with(&graph, args, &history)
 }
 
@@ -148,26 +147,25 @@ pub fn print_plan(graph: &Graph, args: &PlanArgs) -> Result<()> {
 
 /// Seconds each node took when it last built successfully, from the
 /// store's event log (none when the factory has not built anything here).
-fn recorded_durations(store: &Path, graph: &Graph, set: &[NodeId]) -> Result<HashMap<NodeId, f64>> {
+async fn recorded_durations(
+    store: &Path,
+    graph: &Graph,
+    set: &[NodeId],
+) -> Result<HashMap<NodeId, f64>> {
     if !store.join(factory_store::DATABASE_FILE).exists() {
         return Ok(HashMap::new());
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let store = factory_store::Store::open(store).await?;
-        let mut durations = HashMap::new();
-        for &node in set {
-            let Some(build) = store.db().latest_successful_build(graph.name(node)).await? else {
-                continue;
-            };
-            if let (Some(start), Some(end)) = (build.started_at_ms, build.finished_at_ms) {
-                durations.insert(node, (end - start).max(0) as f64 / 1000.0);
-            }
+    let store = factory_store::Store::open(store).await?;
+    let mut durations = HashMap::new();
+    for &node in set {
+        let Some(build) = store.db().latest_successful_build(graph.name(node)).await? else {
+            continue;
+        };
+        if let (Some(start), Some(end)) = (build.started_at_ms, build.finished_at_ms) {
+            durations.insert(node, (end - start).max(0) as f64 / 1000.0);
         }
-        Ok(durations)
-    })
+    }
+    Ok(durations)
 }
 
 fn print_plan_with(graph: &Graph, args: &PlanArgs, history: &HashMap<NodeId, f64>) -> Result<()> {

@@ -14,7 +14,8 @@ use sqlx::sqlite::SqliteConnection;
 
 use super::{build_id, db, id, invalid, json, refusal, wave_id};
 use crate::error::Result;
-use crate::event::{BuildId, Event, Seq};
+use crate::event::Event;
+use factory_types::{BuildId, Seq};
 
 /// The order in which a segment applies the kinds it holds.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -145,7 +146,8 @@ struct QueuedRow<'e> {
     id: i64,
     wave: Option<i64>,
     component: &'e str,
-    key: &'e str,
+    /// Empty for none: the column predates keys being optional.
+    key: String,
     reason: &'e str,
     /// Already JSON text: stored as it is.
     inputs: String,
@@ -165,7 +167,7 @@ async fn apply_queued(conn: &mut SqliteConnection, rows: &[Row<'_>]) -> Result<(
             id: id(seq),
             wave: wave.map(wave_id),
             component,
-            key: &key.0,
+            key: key.map(|k| k.hex()).unwrap_or_default(),
             reason,
             inputs: json(inputs),
             at,

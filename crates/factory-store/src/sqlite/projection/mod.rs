@@ -10,7 +10,8 @@ use sqlx::sqlite::SqliteConnection;
 
 use super::{db_err_unnamed as db, decode_event_row, read_last_seq};
 use crate::error::{Result, StoreError};
-use crate::event::{BuildId, Event, Seq, WaveId};
+use crate::event::Event;
+use factory_types::{BuildId, Seq, WaveId};
 
 mod batched;
 use batched::Segment;
