@@ -12,7 +12,7 @@ use crate::model::BuiltinKind;
 use crate::source::At;
 use crate::suggest::did_you_mean;
 use crate::template::{self, Var};
-use crate::wire::{L, RawComponent, RawDefinition, RawKind};
+use crate::wire::{L, Pairs, RawComponent, RawDefinition, RawKind};
 
 /// The built-in kinds a component may name (`oci-image` is for images only).
 const COMPONENT_BUILTINS: [BuiltinKind; 3] =
@@ -28,6 +28,22 @@ impl Checker<'_> {
         };
         let builtin = BuiltinKind::from_name(&kind.value);
         let user_kind = self.kinds.get(&kind.value).map(|&i| &raw.kinds[i]);
+        if !self.kind_usable(component, kind, builtin, user_kind.is_some()) {
+            return;
+        }
+        self.recipe_fields(component, builtin);
+        self.component_templates(component, kind, builtin, user_kind);
+    }
+
+    /// Whether a component may have the kind it names: a built-in one other than
+    /// `oci-image`, or one declared as [kind.NAME]. Reports why not.
+    fn kind_usable(
+        &mut self,
+        component: &RawComponent,
+        kind: &L<String>,
+        builtin: Option<BuiltinKind>,
+        declared: bool,
+    ) -> bool {
         if builtin == Some(BuiltinKind::OciImage) {
             let d = Diagnostic::new(
                 ErrorCode::InvalidValue,
@@ -37,9 +53,9 @@ impl Checker<'_> {
             .label("for images only")
             .help("images are declared as [image.NAME] with a `base` and `packages`");
             self.push(d);
-            return;
+            return false;
         }
-        if builtin.is_none() && user_kind.is_none() {
+        if builtin.is_none() && !declared {
             let known: Vec<String> = COMPONENT_BUILTINS
                 .iter()
                 .map(|k| k.name().to_string())
@@ -54,131 +70,63 @@ impl Checker<'_> {
                     kind.value
                 ),
             );
-            return;
+            return false;
         }
-        self.recipe_fields(component, builtin);
+        true
+    }
+
+    /// The component's own templates (commands of a `command` component, `env` values),
+    /// and, for a declared kind, the kind's templates as they apply to this component.
+    fn component_templates(
+        &mut self,
+        component: &RawComponent,
+        kind: &L<String>,
+        builtin: Option<BuiltinKind>,
+        user_kind: Option<&RawKind>,
+    ) {
         let has_source =
             component.source.is_some() || component.streams.iter().any(|s| s.source.is_some());
         let inputs: BTreeSet<&str> = build_inputs(component).map(|l| l.value.as_str()).collect();
-        let owner = format!("component `{}`", component.name.value);
-        match (builtin, user_kind) {
+        let (params, param_hint) = match (builtin, user_kind) {
             (Some(BuiltinKind::Command), _) => {
-                let scope = Scope {
-                    params: component
-                        .params
-                        .iter()
-                        .map(|(k, _)| k.value.as_str())
-                        .collect(),
-                    deps: Some(inputs),
-                    has_source: Some(has_source),
-                    owner,
-                    param_hint: "set it in the component",
-                };
-                for command in component.commands.iter().flat_map(|(c, _)| c) {
-                    self.template(command, &scope);
-                }
-                for (_, value) in &component.env {
-                    self.template(value, &scope);
-                }
+                (param_names(&component.params), "set it in the component")
             }
             (None, Some(user_kind)) => {
                 self.component_params(component, user_kind);
                 self.kind_needs(component, kind, user_kind, &inputs, has_source);
-                let scope = Scope {
-                    params: user_kind
-                        .params
-                        .iter()
-                        .map(|(k, _)| k.value.as_str())
-                        .collect(),
-                    deps: Some(inputs),
-                    has_source: Some(has_source),
-                    owner,
-                    param_hint: "declare it with a default in the kind",
-                };
-                for (_, value) in &component.env {
-                    self.template(value, &scope);
-                }
+                (
+                    param_names(&user_kind.params),
+                    "declare it with a default in the kind",
+                )
             }
-            _ => {
-                let scope = Scope {
-                    params: BTreeSet::new(),
-                    deps: Some(inputs),
-                    has_source: Some(has_source),
-                    owner,
-                    param_hint: "built-in kinds take no parameters; remove it",
-                };
-                for (_, value) in &component.env {
-                    self.template(value, &scope);
-                }
+            _ => (
+                BTreeSet::new(),
+                "built-in kinds take no parameters; remove it",
+            ),
+        };
+        let scope = Scope {
+            params,
+            deps: Some(inputs),
+            has_source: Some(has_source),
+            owner: format!("component `{}`", component.name.value),
+            param_hint,
+        };
+        if builtin == Some(BuiltinKind::Command) {
+            for command in component.commands.iter().flat_map(|(c, _)| c) {
+                self.template(command, &scope);
             }
+        }
+        for (_, value) in &component.env {
+            self.template(value, &scope);
         }
     }
 
     /// Fields that only some kinds take: `commands`/`outputs` (command), `deb`, `tarball`, `params`.
     fn recipe_fields(&mut self, c: &RawComponent, builtin: Option<BuiltinKind>) {
-        let kind = c.kind.as_ref().map_or("", |k| k.value.as_str());
-        let misplaced = |field: &str, needs: &str| {
-            Diagnostic::new(
-                ErrorCode::InvalidValue,
-                format!(
-                    "`{field}` is only for components of kind `{needs}`, and component `{}` has kind `{kind}`",
-                    c.name.value
-                ),
-            )
-            .label(format!("not used by kind `{kind}`"))
-        };
         let is = |k: BuiltinKind| builtin == Some(k);
-        if !is(BuiltinKind::Command) {
-            for (field, at) in [
-                ("commands", c.commands.as_ref()),
-                ("outputs", c.outputs.as_ref()),
-            ]
-            .into_iter()
-            .filter_map(|(f, v)| v.map(|(_, at)| (f, at)))
-            {
-                let d = misplaced(field, "command")
-                    .at(self.sources.location(at))
-                    .help(format!("the kind declares how `{}` is built: remove `{field}`, or set `kind = \"command\"`", c.name.value));
-                self.push(d);
-            }
-        } else if c.commands.as_ref().is_none_or(|(cmds, _)| cmds.is_empty()) {
-            let d = Diagnostic::new(
-                ErrorCode::MissingField,
-                format!("component `{}` of kind `command` has no commands", c.name.value),
-            )
-            .at(self.sources.location(&c.name.at))
-            .label("`commands` is required")
-            .help("list the shell commands, e.g. `commands = [\"cc {src}/main.c -o {out}/bin/main\"]`");
-            self.push(d);
-        }
-        if let Some(deb) = &c.deb {
-            if is(BuiltinKind::Deb) {
-                self.check_deb(c, deb);
-            } else {
-                let d = misplaced("deb", "deb")
-                    .at(self.sources.location(&deb.at))
-                    .help("remove the `deb` table, or set `kind = \"deb\"`");
-                self.push(d);
-            }
-        } else if is(BuiltinKind::Deb) {
-            self.missing_table(
-                c,
-                "deb",
-                "from = \"COMPONENT\", architecture = \"amd64\", description = \"...\"",
-            );
-        }
-        if let Some(tarball) = &c.tarball {
-            if is(BuiltinKind::Tarball) {
-                self.packaged_from(c, tarball.from.as_ref(), &tarball.at, "tarball");
-            } else {
-                let d = misplaced("tarball", "tarball")
-                    .at(self.sources.location(&tarball.at))
-                    .help("remove the `tarball` table, or set `kind = \"tarball\"`");
-                self.push(d);
-            }
-        } else if is(BuiltinKind::Tarball) {
-            self.missing_table(c, "tarball", "from = \"COMPONENT\"");
-        }
+        self.command_fields(c, is(BuiltinKind::Command));
+        self.deb_table(c, is(BuiltinKind::Deb));
+        self.tarball_table(c, is(BuiltinKind::Tarball));
         if is(BuiltinKind::Deb)
             && let Some(first) = c.packages.as_ref().and_then(|p| p.first())
         {
@@ -196,12 +144,79 @@ impl Checker<'_> {
         {
             let d = Diagnostic::new(
                 ErrorCode::InvalidValue,
-                format!("`params` are for components of a declared kind, and `{kind}` is built in"),
+                format!(
+                    "`params` are for components of a declared kind, and `{}` is built in",
+                    kind_name(c)
+                ),
             )
             .at(self.sources.location(&first.at))
             .label("not a parameter of a built-in kind")
             .help("remove `params`");
             self.push(d);
+        }
+    }
+
+    /// `commands` and `outputs`: required (commands) on a `command` component, misplaced on
+    /// any other, whose kind says how it is built.
+    fn command_fields(&mut self, c: &RawComponent, is_command: bool) {
+        if !is_command {
+            for (field, at) in [
+                ("commands", c.commands.as_ref()),
+                ("outputs", c.outputs.as_ref()),
+            ]
+            .into_iter()
+            .filter_map(|(f, v)| v.map(|(_, at)| (f, at)))
+            {
+                let d = misplaced(c, field, "command")
+                    .at(self.sources.location(at))
+                    .help(format!("the kind declares how `{}` is built: remove `{field}`, or set `kind = \"command\"`", c.name.value));
+                self.push(d);
+            }
+        } else if c.commands.as_ref().is_none_or(|(cmds, _)| cmds.is_empty()) {
+            let d = Diagnostic::new(
+                ErrorCode::MissingField,
+                format!("component `{}` of kind `command` has no commands", c.name.value),
+            )
+            .at(self.sources.location(&c.name.at))
+            .label("`commands` is required")
+            .help("list the shell commands, e.g. `commands = [\"cc {src}/main.c -o {out}/bin/main\"]`");
+            self.push(d);
+        }
+    }
+
+    /// The `deb` table: required and checked on a `deb` component, misplaced on any other.
+    fn deb_table(&mut self, c: &RawComponent, is_deb: bool) {
+        if let Some(deb) = &c.deb {
+            if is_deb {
+                self.check_deb(c, deb);
+            } else {
+                let d = misplaced(c, "deb", "deb")
+                    .at(self.sources.location(&deb.at))
+                    .help("remove the `deb` table, or set `kind = \"deb\"`");
+                self.push(d);
+            }
+        } else if is_deb {
+            self.missing_table(
+                c,
+                "deb",
+                "from = \"COMPONENT\", architecture = \"amd64\", description = \"...\"",
+            );
+        }
+    }
+
+    /// The `tarball` table: required on a `tarball` component, misplaced on any other.
+    fn tarball_table(&mut self, c: &RawComponent, is_tarball: bool) {
+        if let Some(tarball) = &c.tarball {
+            if is_tarball {
+                self.packaged_from(c, tarball.from.as_ref(), &tarball.at, "tarball");
+            } else {
+                let d = misplaced(c, "tarball", "tarball")
+                    .at(self.sources.location(&tarball.at))
+                    .help("remove the `tarball` table, or set `kind = \"tarball\"`");
+                self.push(d);
+            }
+        } else if is_tarball {
+            self.missing_table(c, "tarball", "from = \"COMPONENT\"");
         }
     }
 
@@ -356,4 +371,28 @@ impl Checker<'_> {
             .collect();
         self.report_cycles("dependency cycle", &names, &edges, "components must not depend on themselves, even through others: remove one of these dependencies");
     }
+}
+
+/// The kind a component names, as written (empty when it names none).
+fn kind_name(c: &RawComponent) -> &str {
+    c.kind.as_ref().map_or("", |k| k.value.as_str())
+}
+
+/// The diagnostic (without location and help) for a `field` that only components of kind
+/// `needs` take.
+fn misplaced(c: &RawComponent, field: &str, needs: &str) -> Diagnostic {
+    let kind = kind_name(c);
+    Diagnostic::new(
+        ErrorCode::InvalidValue,
+        format!(
+            "`{field}` is only for components of kind `{needs}`, and component `{}` has kind `{kind}`",
+            c.name.value
+        ),
+    )
+    .label(format!("not used by kind `{kind}`"))
+}
+
+/// The names of parameters, as templates may use them (`{param.NAME}`).
+fn param_names(params: &Pairs) -> BTreeSet<&str> {
+    params.iter().map(|(k, _)| k.value.as_str()).collect()
 }
