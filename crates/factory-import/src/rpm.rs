@@ -89,7 +89,7 @@ pub fn load_spec(spec: &Path) -> Result<RpmSource, ImportError> {
 
 /// Evaluates a spec file with the given `rpmspec` and options.
 pub fn load_spec_with(spec: &Path, options: &RpmSpecOptions) -> Result<RpmSource, ImportError> {
-    std::fs::metadata(spec).map_err(|source| ImportError::Io {
+    fs_err::metadata(spec).map_err(|source| ImportError::Io {
         path: spec.to_path_buf(),
         source,
     })?;
