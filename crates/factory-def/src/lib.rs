@@ -7,6 +7,9 @@
 //!
 //! The format is documented in `docs/definition.md`.
 
+// A library reports through its return values; printing is for the binary to decide.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 mod check;
 mod diag;
 mod lower;
