@@ -7,6 +7,9 @@
 //!
 //! The format is documented in `docs/definition.md`.
 
+// A library reports through its return values; printing is for the binary to decide.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 mod check;
 mod diag;
 mod lower;
@@ -59,7 +62,7 @@ pub fn load(dir: &Path) -> Result<Definition, Diagnostics> {
     }
     for relative in paths {
         let name = relative.to_string_lossy().replace('\\', "/");
-        match std::fs::read(dir.join(&relative)) {
+        match fs_err::read(dir.join(&relative)) {
             Ok(bytes) => add_file(&mut sources, &mut diags, name, bytes),
             Err(e) => diags.push(Diag::new(
                 ErrorCode::Io,
@@ -136,7 +139,7 @@ pub fn definition_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 fn collect_toml_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
+    for entry in fs_err::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
         if name.to_string_lossy().starts_with('.') {

@@ -8,145 +8,40 @@ use crate::model::{
     Module, ModuleStream, Policy, Product, ProductStream, Profile, Recipe, Source, TarballSpec,
     Test,
 };
-use crate::source::{At, Sources};
+use crate::source::Sources;
 use crate::template::{self, Template};
-use crate::wire::{L, Pairs, RawBase, RawComponent, RawDefinition, RawOpaque, RawSource};
+use crate::wire::{
+    L, Pairs, RawBase, RawComponent, RawDeb, RawDefinition, RawImage, RawKind, RawModule,
+    RawOpaque, RawProduct, RawSource,
+};
 
 /// Only called on a definition without problems.
 pub(crate) fn lower(sources: &Sources, raw: RawDefinition) -> Definition {
-    let origin = |at: &At| sources.origin(at);
     let packaged = packaged_components(&raw);
     let mut def = Definition {
         files: sources.files.iter().map(|f| f.name.clone()).collect(),
         ..Definition::default()
     };
+    // Kinds before components (a recipe takes its kind's parameters), components before
+    // modules (a derived build order follows their build inputs).
     for k in raw.kinds {
-        let kind = Kind {
-            origin: origin(&k.name.at),
-            description: text(k.description),
-            commands: k.commands.iter().filter_map(parse_template).collect(),
-            outputs: values(k.outputs),
-            network: k.network,
-            timeout: k.timeout,
-            env: template_map(&k.env),
-            params: map(k.params),
-            name: k.name.value,
-        };
+        let kind = lower_kind(sources, k);
         def.kinds.insert(kind.name.clone(), kind);
     }
     for c in raw.components {
-        let recipe = lower_recipe(&c, &def.kinds);
-        let packages = produced_packages(&c, &packaged)
-            .into_iter()
-            .map(|l| l.value)
-            .collect();
-        let component = Component {
-            origin: origin(&c.name.at),
-            description: text(c.description),
-            version: text(c.version),
-            source: c.source.map(lower_source),
-            recipe,
-            build_requires: values(c.build_requires),
-            requires: values(c.requires),
-            owners: values(c.owners),
-            packages,
-            streams: c
-                .streams
-                .into_iter()
-                .map(|s| {
-                    let stream = ComponentStream {
-                        name: s.name.value,
-                        source: s.source.map(lower_source),
-                        version: text(s.version),
-                    };
-                    (stream.name.clone(), stream)
-                })
-                .collect(),
-            env: template_map(&c.env),
-            name: c.name.value,
-        };
+        let component = lower_component(sources, c, &def.kinds, &packaged);
         def.components.insert(component.name.clone(), component);
     }
     for m in raw.modules {
-        let components = values(m.components);
-        let build_order = match m.build_order {
-            Some(order) => order.into_iter().map(values).collect(),
-            None => derive_build_order(&components, &def),
-        };
-        let module = Module {
-            origin: origin(&m.name.at),
-            description: text(m.description),
-            components,
-            build_order,
-            streams: m
-                .streams
-                .into_iter()
-                .map(|s| {
-                    let stream = ModuleStream {
-                        name: s.name.value,
-                        description: text(s.description),
-                        components: map(s.components),
-                    };
-                    (stream.name.clone(), stream)
-                })
-                .collect(),
-            profiles: m
-                .profiles
-                .into_iter()
-                .map(|p| {
-                    let profile = Profile {
-                        name: p.name.value,
-                        description: text(p.description),
-                        packages: values(p.packages),
-                    };
-                    (profile.name.clone(), profile)
-                })
-                .collect(),
-            name: m.name.value,
-        };
+        let module = lower_module(sources, m, &def);
         def.modules.insert(module.name.clone(), module);
     }
     for i in raw.images {
-        let image = Image {
-            origin: origin(&i.name.at),
-            description: text(i.description),
-            base: match i.base {
-                Some(RawBase::Image(name)) => ImageBase::Image(name.value),
-                Some(RawBase::OciLayout(path)) => ImageBase::OciLayout(path.value.into()),
-                Some(RawBase::Scratch) | None => ImageBase::Scratch,
-            },
-            packages: values(i.packages),
-            components: values(i.components),
-            entrypoint: values(i.entrypoint),
-            cmd: values(i.cmd),
-            env: map(i.env),
-            labels: map(i.labels),
-            name: i.name.value,
-        };
+        let image = lower_image(sources, i);
         def.images.insert(image.name.clone(), image);
     }
     for p in raw.products {
-        let product = Product {
-            origin: origin(&p.name.at),
-            description: text(p.description),
-            images: values(p.images),
-            modules: values(p.modules),
-            components: values(p.components),
-            streams: p
-                .streams
-                .into_iter()
-                .filter_map(|s| {
-                    let stream = ProductStream {
-                        end_of_life: s.end_of_life?,
-                        name: s.name.value,
-                        description: text(s.description),
-                        modules: map(s.modules),
-                    };
-                    Some((stream.name.clone(), stream))
-                })
-                .collect(),
-            name: p.name.value,
-        };
+        let product = lower_product(sources, p);
         def.products.insert(product.name.clone(), product);
     }
     for t in raw.tests {
@@ -176,6 +71,142 @@ pub(crate) fn lower(sources: &Sources, raw: RawDefinition) -> Definition {
     def
 }
 
+fn lower_kind(sources: &Sources, k: RawKind) -> Kind {
+    Kind {
+        origin: sources.origin(&k.name.at),
+        description: text(k.description),
+        commands: k.commands.iter().filter_map(parse_template).collect(),
+        outputs: values(k.outputs),
+        network: k.network,
+        timeout: k.timeout,
+        env: template_map(&k.env),
+        params: map(k.params),
+        name: k.name.value,
+    }
+}
+
+fn lower_component(
+    sources: &Sources,
+    c: RawComponent,
+    kinds: &BTreeMap<String, Kind>,
+    packaged: &BTreeSet<String>,
+) -> Component {
+    let recipe = lower_recipe(&c, kinds);
+    let packages = produced_packages(&c, packaged)
+        .into_iter()
+        .map(|l| l.value)
+        .collect();
+    Component {
+        origin: sources.origin(&c.name.at),
+        description: text(c.description),
+        version: text(c.version),
+        source: c.source.map(lower_source),
+        recipe,
+        build_requires: values(c.build_requires),
+        requires: values(c.requires),
+        owners: values(c.owners),
+        packages,
+        streams: c
+            .streams
+            .into_iter()
+            .map(|s| {
+                let stream = ComponentStream {
+                    name: s.name.value,
+                    source: s.source.map(lower_source),
+                    version: text(s.version),
+                };
+                (stream.name.clone(), stream)
+            })
+            .collect(),
+        env: template_map(&c.env),
+        name: c.name.value,
+    }
+}
+
+/// `def` already holds every component: a module without `build-order` gets one derived
+/// from their build inputs.
+fn lower_module(sources: &Sources, m: RawModule, def: &Definition) -> Module {
+    let components = values(m.components);
+    let build_order = match m.build_order {
+        Some(order) => order.into_iter().map(values).collect(),
+        None => derive_build_order(&components, def),
+    };
+    Module {
+        origin: sources.origin(&m.name.at),
+        description: text(m.description),
+        components,
+        build_order,
+        streams: m
+            .streams
+            .into_iter()
+            .map(|s| {
+                let stream = ModuleStream {
+                    name: s.name.value,
+                    description: text(s.description),
+                    components: map(s.components),
+                };
+                (stream.name.clone(), stream)
+            })
+            .collect(),
+        profiles: m
+            .profiles
+            .into_iter()
+            .map(|p| {
+                let profile = Profile {
+                    name: p.name.value,
+                    description: text(p.description),
+                    packages: values(p.packages),
+                };
+                (profile.name.clone(), profile)
+            })
+            .collect(),
+        name: m.name.value,
+    }
+}
+
+fn lower_image(sources: &Sources, i: RawImage) -> Image {
+    Image {
+        origin: sources.origin(&i.name.at),
+        description: text(i.description),
+        base: match i.base {
+            Some(RawBase::Image(name)) => ImageBase::Image(name.value),
+            Some(RawBase::OciLayout(path)) => ImageBase::OciLayout(path.value.into()),
+            Some(RawBase::Scratch) | None => ImageBase::Scratch,
+        },
+        packages: values(i.packages),
+        components: values(i.components),
+        entrypoint: values(i.entrypoint),
+        cmd: values(i.cmd),
+        env: map(i.env),
+        labels: map(i.labels),
+        name: i.name.value,
+    }
+}
+
+fn lower_product(sources: &Sources, p: RawProduct) -> Product {
+    Product {
+        origin: sources.origin(&p.name.at),
+        description: text(p.description),
+        images: values(p.images),
+        modules: values(p.modules),
+        components: values(p.components),
+        streams: p
+            .streams
+            .into_iter()
+            .filter_map(|s| {
+                let stream = ProductStream {
+                    end_of_life: s.end_of_life?,
+                    name: s.name.value,
+                    description: text(s.description),
+                    modules: map(s.modules),
+                };
+                Some((stream.name.clone(), stream))
+            })
+            .collect(),
+        name: p.name.value,
+    }
+}
+
 type Opaque = (
     String,
     crate::model::Origin,
@@ -197,10 +228,10 @@ fn lower_recipe(c: &RawComponent, kinds: &BTreeMap<String, Kind>) -> Recipe {
     match BuiltinKind::from_name(kind) {
         Some(BuiltinKind::Deb) => {
             let deb = c.deb.as_ref();
-            let field = |f: fn(&crate::wire::RawDeb) -> &Option<L<String>>| {
+            let field = |f: fn(&RawDeb) -> &Option<L<String>>| {
                 deb.and_then(|d| f(d).as_ref()).map(|l| l.value.clone())
             };
-            let list = |f: fn(&crate::wire::RawDeb) -> &Vec<L<String>>| {
+            let list = |f: fn(&RawDeb) -> &Vec<L<String>>| {
                 deb.map(|d| f(d).iter().map(|l| l.value.clone()).collect())
                     .unwrap_or_default()
             };

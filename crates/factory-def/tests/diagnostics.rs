@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 fn cases() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut cases: Vec<PathBuf> = fs_err::read_dir(&dir)
         .expect("tests/invalid exists")
         .map(|e| e.expect("readable entry").path())
         .filter(|p| p.is_dir() || p.extension().is_some_and(|e| e == "toml"))
@@ -21,7 +21,7 @@ fn render(case: &Path) -> String {
         factory_def::load(case)
     } else {
         let name = case.file_name().expect("file name").to_string_lossy();
-        factory_def::parse_bytes(&name, &std::fs::read(case).expect("readable case"))
+        factory_def::parse_bytes(&name, &fs_err::read(case).expect("readable case"))
     };
     match result {
         Ok(def) => panic!("{} was accepted: {}", case.display(), def.summary()),
@@ -39,10 +39,10 @@ fn every_invalid_definition_gives_exactly_the_expected_diagnostics() {
         let expected_path = case.with_extension("expected");
         let actual = render(&case);
         if update {
-            std::fs::write(&expected_path, &actual).expect("write expected");
+            fs_err::write(&expected_path, &actual).expect("write expected");
             continue;
         }
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        let expected = fs_err::read_to_string(&expected_path).unwrap_or_default();
         if expected != actual {
             failures.push(format!(
                 "--- {} expected:\n{expected}\n--- actual:\n{actual}",

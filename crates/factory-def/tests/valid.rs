@@ -209,7 +209,7 @@ fn demo_builds_with_cc_and_sh_and_the_programs_run() {
             .local_source_dir(component.source.as_ref().expect("demo sources are local"))
             .expect("loaded from disk");
         let out = out_dir(&component.name);
-        std::fs::create_dir_all(&out).expect("out dir");
+        fs_err::create_dir_all(&out).expect("out dir");
         let no_params = BTreeMap::new();
         let params = steps.params.unwrap_or(&no_params);
         let value = |var: &Var| match var {
@@ -276,19 +276,19 @@ fn demo_builds_with_cc_and_sh_and_the_programs_run() {
 #[test]
 fn toml_files_inside_local_sources_are_not_definition_files() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(dir.path().join("src/tool")).expect("mkdir");
-    std::fs::write(
+    fs_err::create_dir_all(dir.path().join("src/tool")).expect("mkdir");
+    fs_err::write(
         dir.path().join("def.toml"),
         "[component.tool]\nkind = \"command\"\nsource = { path = \"src/tool\" }\ncommands = [\"true\"]\n",
     )
     .expect("write");
-    std::fs::write(
+    fs_err::write(
         dir.path().join("src/tool/Cargo.toml"),
         "[package]\nname = \"tool\"\n",
     )
     .expect("write");
-    std::fs::create_dir_all(dir.path().join(".git")).expect("mkdir");
-    std::fs::write(dir.path().join(".git/config.toml"), "not = [valid").expect("write");
+    fs_err::create_dir_all(dir.path().join(".git")).expect("mkdir");
+    fs_err::write(dir.path().join(".git/config.toml"), "not = [valid").expect("write");
     let def = factory_def::load(dir.path()).unwrap_or_else(|d| panic!("{d}"));
     assert_eq!(def.files, vec!["def.toml"]);
 }
@@ -303,7 +303,7 @@ fn damaged_definitions_never_panic() {
         "products.toml",
         "modules.toml",
     ] {
-        let bytes = std::fs::read(demo_dir().join(file)).expect("demo file");
+        let bytes = fs_err::read(demo_dir().join(file)).expect("demo file");
         for cut in 0..bytes.len() {
             let _ = factory_def::parse_bytes(file, &bytes[..cut]);
             inputs += 1;
@@ -326,7 +326,7 @@ fn damaged_definitions_never_panic() {
 /// cannot drift from the format.
 #[test]
 fn the_documented_complete_example_is_valid() {
-    let doc = std::fs::read_to_string(
+    let doc = fs_err::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/definition.md"),
     )
     .expect("docs/definition.md");

@@ -5,6 +5,9 @@
 //! Architecture invariant: nothing here knows a package format. Importers
 //! resolve names and versions; the graph only sees resolved clauses.
 
+// A library reports through its return values; printing is for the binary to decide.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 mod graph;
 mod model;
 mod plan;

@@ -138,16 +138,16 @@ fn damaged_snapshots_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("graph.fgr");
     g.save(&path).unwrap();
-    let good = std::fs::read(&path).unwrap();
+    let good = fs_err::read(&path).unwrap();
     for i in 0..good.len() {
         let mut bad = good.clone();
         bad[i] ^= 0x5a;
-        std::fs::write(&path, &bad).unwrap();
+        fs_err::write(&path, &bad).unwrap();
         assert!(
             Graph::load(&path).is_err(),
             "flipping byte {i} went unnoticed"
         );
-        std::fs::write(&path, &good[..i]).unwrap();
+        fs_err::write(&path, &good[..i]).unwrap();
         assert!(Graph::load(&path).is_err(), "cutting at {i} went unnoticed");
     }
 }
@@ -160,7 +160,7 @@ fn structurally_damaged_snapshots_never_panic() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("graph.fgr");
     g.save(&path).unwrap();
-    let good = std::fs::read(&path).unwrap();
+    let good = fs_err::read(&path).unwrap();
     let body = 16..good.len() - 4;
     let mut accepted = 0;
     for i in body.clone() {
@@ -170,7 +170,7 @@ fn structurally_damaged_snapshots_never_panic() {
             let crc = crc32fast::hash(&bad[body.clone()]).to_le_bytes();
             let end = bad.len();
             bad[end - 4..].copy_from_slice(&crc);
-            std::fs::write(&path, &bad).unwrap();
+            fs_err::write(&path, &bad).unwrap();
             let Ok(loaded) = Graph::load(&path) else {
                 continue;
             };

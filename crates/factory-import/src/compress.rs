@@ -55,7 +55,7 @@ const DAMAGED_HINT: &str = "the file is truncated or corrupt: download it again 
 
 /// Reads a file fully and returns its decompressed bytes.
 pub fn read_decompressed(path: &Path) -> Result<Vec<u8>, ImportError> {
-    let raw = std::fs::read(path).map_err(|source| ImportError::Io {
+    let raw = fs_err::read(path).map_err(|source| ImportError::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -241,7 +241,7 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> ImportError + '_ {
 /// zstd are read whole first, to check their framing (see
 /// [`lz4_frames_complete`] and [`zstd_frames`]).
 fn open_decompressed(path: &Path) -> Result<(Compression, Box<dyn Read>), ImportError> {
-    let file = std::fs::File::open(path).map_err(io_error(path))?;
+    let file = fs_err::File::open(path).map_err(io_error(path))?;
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let format = Compression::detect(reader.fill_buf().map_err(io_error(path))?);
     let stream: Box<dyn Read> = match format {

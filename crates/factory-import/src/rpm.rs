@@ -6,6 +6,7 @@
 //! requirements are the `BuildRequires`) and of every binary subpackage.
 
 use std::cmp::Ordering;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -88,7 +89,7 @@ pub fn load_spec(spec: &Path) -> Result<RpmSource, ImportError> {
 
 /// Evaluates a spec file with the given `rpmspec` and options.
 pub fn load_spec_with(spec: &Path, options: &RpmSpecOptions) -> Result<RpmSource, ImportError> {
-    std::fs::metadata(spec).map_err(|source| ImportError::Io {
+    fs_err::metadata(spec).map_err(|source| ImportError::Io {
         path: spec.to_path_buf(),
         source,
     })?;
@@ -333,50 +334,61 @@ pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
             j += 1;
             continue;
         }
-        let (Some(first), Some(_)) = (ca, cb) else {
+        if ca.is_none() || cb.is_none() {
             break;
-        };
-        let numeric = first.is_ascii_digit();
-        let in_segment = |c: &u8| {
-            if numeric {
-                c.is_ascii_digit()
-            } else {
-                c.is_ascii_alphabetic()
-            }
-        };
-        let end_a = i + a[i..].iter().take_while(|c| in_segment(c)).count();
-        let end_b = j + b[j..].iter().take_while(|c| in_segment(c)).count();
-        if end_b == j {
-            // Segments of different kinds: the numeric one is newer.
-            return if numeric {
-                Ordering::Greater
-            } else {
-                Ordering::Less
-            };
         }
-        let (mut seg_a, mut seg_b) = (&a[i..end_a], &b[j..end_b]);
-        if numeric {
-            while seg_a.len() > 1 && seg_a[0] == b'0' {
-                seg_a = &seg_a[1..];
-            }
-            while seg_b.len() > 1 && seg_b[0] == b'0' {
-                seg_b = &seg_b[1..];
-            }
-            let by_length = seg_a.len().cmp(&seg_b.len());
-            if by_length != Ordering::Equal {
-                return by_length;
+        match compare_segment(&a[i..], &b[j..]) {
+            ControlFlow::Break(order) => return order,
+            ControlFlow::Continue((len_a, len_b)) => {
+                i += len_a;
+                j += len_b;
             }
         }
-        let by_bytes = seg_a.cmp(seg_b);
-        if by_bytes != Ordering::Equal {
-            return by_bytes;
-        }
-        i = end_a;
-        j = end_b;
     }
     match (i < a.len(), j < b.len()) {
         (false, false) => Ordering::Equal,
         (true, _) => Ordering::Greater,
         (false, true) => Ordering::Less,
+    }
+}
+
+/// Compares the segments `a` and `b` start with (`a` with a letter or a digit, which
+/// says whether both segments are numeric or alphabetic): `Break` with their order when
+/// they differ, else `Continue` with their lengths.
+fn compare_segment(a: &[u8], b: &[u8]) -> ControlFlow<Ordering, (usize, usize)> {
+    let numeric = a[0].is_ascii_digit();
+    let in_segment = |c: &u8| {
+        if numeric {
+            c.is_ascii_digit()
+        } else {
+            c.is_ascii_alphabetic()
+        }
+    };
+    let len_a = a.iter().take_while(|c| in_segment(c)).count();
+    let len_b = b.iter().take_while(|c| in_segment(c)).count();
+    if len_b == 0 {
+        // Segments of different kinds: the numeric one is newer.
+        return ControlFlow::Break(if numeric {
+            Ordering::Greater
+        } else {
+            Ordering::Less
+        });
+    }
+    let (mut seg_a, mut seg_b) = (&a[..len_a], &b[..len_b]);
+    if numeric {
+        while seg_a.len() > 1 && seg_a[0] == b'0' {
+            seg_a = &seg_a[1..];
+        }
+        while seg_b.len() > 1 && seg_b[0] == b'0' {
+            seg_b = &seg_b[1..];
+        }
+        let by_length = seg_a.len().cmp(&seg_b.len());
+        if by_length != Ordering::Equal {
+            return ControlFlow::Break(by_length);
+        }
+    }
+    match seg_a.cmp(seg_b) {
+        Ordering::Equal => ControlFlow::Continue((len_a, len_b)),
+        order => ControlFlow::Break(order),
     }
 }

@@ -65,7 +65,7 @@ Extra-Source-Only: yes
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
+    fs_err::write(&path, bytes).unwrap();
     path
 }
 
@@ -571,7 +571,7 @@ fn real_lz4_index_cut_anywhere_is_an_error() {
     let Some(path) = real(&[format!("{LISTS}_source_Sources.lz4")]) else {
         return;
     };
-    let raw = std::fs::read(&path).unwrap();
+    let raw = fs_err::read(&path).unwrap();
     // lz4 frames here use 4 MiB blocks: cut inside blocks, at the frame end
     // and just before it.
     let cuts = [

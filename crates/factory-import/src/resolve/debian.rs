@@ -92,6 +92,41 @@ pub fn add_debian<'a>(
     let mut report = DebianReport::default();
     builder.reserve(NodeKind::Source, sources.len());
     builder.reserve(NodeKind::Binary, binaries.len());
+    let (source_nodes, kept_sources) = add_sources(builder, sources, target, &mut report);
+    let (offers, kept_binaries) =
+        add_binaries(builder, binaries, target, &source_nodes, &mut report);
+    let build_essential = target
+        .implicit_build_essential
+        .then(|| build_essential_candidates(&offers));
+    let batches = resolve_in_parallel(
+        &offers,
+        target,
+        &kept_binaries,
+        &kept_sources,
+        build_essential.as_deref(),
+    );
+    let mut unresolved = rustc_hash::FxHashSet::default();
+    for batch in batches {
+        report.clauses += batch.clauses;
+        report.edges += batch.edges;
+        report.unsatisfiable_clauses += batch.unsatisfiable;
+        unresolved.extend(batch.unresolved);
+        builder.append_clauses(batch.out);
+    }
+    report.unresolved_names = unresolved.len();
+    report
+}
+
+/// A package kept for the target, with its node.
+type Kept<'a, P> = Vec<(NodeId, &'a P)>;
+
+/// Adds the sources that build something for the target; returns their nodes by name.
+fn add_sources<'a>(
+    builder: &mut GraphBuilder,
+    sources: &'a [SourcePackage],
+    target: &DebianTarget,
+    report: &mut DebianReport,
+) -> (FxHashMap<&'a str, NodeId>, Kept<'a, SourcePackage>) {
     let mut source_nodes = FxHashMap::with_capacity_and_hasher(sources.len(), Default::default());
     let mut kept_sources = Vec::new();
     for source in sources {
@@ -105,6 +140,18 @@ pub fn add_debian<'a>(
         kept_sources.push((node, source));
     }
     report.sources = source_nodes.len();
+    (source_nodes, kept_sources)
+}
+
+/// Adds the binaries of the target architecture (or `all`), each linked to the source it
+/// is built from; returns what each name offers, for resolving relations.
+fn add_binaries<'a>(
+    builder: &mut GraphBuilder,
+    binaries: &'a [BinaryPackage],
+    target: &DebianTarget,
+    source_nodes: &FxHashMap<&'a str, NodeId>,
+    report: &mut DebianReport,
+) -> (OfferIndex<'a>, Kept<'a, BinaryPackage>) {
     let mut offers: OfferIndex<'a> =
         FxHashMap::with_capacity_and_hasher(binaries.len() * 2, Default::default());
     let mut kept_binaries = Vec::with_capacity(binaries.len());
@@ -138,32 +185,43 @@ pub fn add_debian<'a>(
     }
     report.binaries = kept_binaries.len();
     report.virtual_names = offers.values().filter(|o| o.real.is_empty()).count();
+    (offers, kept_binaries)
+}
 
-    let build_essential = target.implicit_build_essential.then(|| {
-        let mut found = Vec::new();
-        if let Some(offers) = offers.get("build-essential") {
-            offers.satisfying(None, &mut found);
-        }
-        found.sort_unstable();
-        found.dedup();
-        found
-    });
-    // Runtime dependencies of binaries and build dependencies of sources
-    // resolve independently: one thread each, merged in a fixed order so
-    // that the graph does not depend on scheduling.
-    let offers = &offers;
-    let (binary_batch, source_batch) = std::thread::scope(|scope| {
+/// What satisfies the implicit `build-essential`, sorted and without duplicates.
+fn build_essential_candidates(offers: &OfferIndex<'_>) -> Vec<NodeId> {
+    let mut found = Vec::new();
+    if let Some(offers) = offers.get("build-essential") {
+        offers.satisfying(None, &mut found);
+    }
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+/// Resolves the runtime dependencies of binaries and the build dependencies of sources;
+/// returns the binaries' batch first.
+fn resolve_in_parallel<'a, 'o>(
+    offers: &'o OfferIndex<'a>,
+    target: &'o DebianTarget,
+    kept_binaries: &Kept<'a, BinaryPackage>,
+    kept_sources: &Kept<'a, SourcePackage>,
+    build_essential: Option<&[NodeId]>,
+) -> [Batch<'a, 'o>; 2] {
+    // The two resolve independently: one thread each, merged in a fixed order so that
+    // the graph does not depend on scheduling.
+    std::thread::scope(|scope| {
         let binary_batch = scope.spawn(|| {
             let mut batch = Batch::new(offers, target);
-            for (node, binary) in &kept_binaries {
+            for (node, binary) in kept_binaries {
                 batch.add(*node, EdgeKind::Requires, &binary.pre_depends);
                 batch.add(*node, EdgeKind::Requires, &binary.depends);
             }
             batch
         });
         let mut batch = Batch::new(offers, target);
-        for (node, source) in &kept_sources {
-            if let Some(essential) = &build_essential {
+        for (node, source) in kept_sources {
+            if let Some(essential) = build_essential {
                 batch.implicit(*node, essential);
             }
             batch.add(*node, EdgeKind::BuildRequires, &source.build_depends);
@@ -171,18 +229,8 @@ pub fn add_debian<'a>(
             batch.add(*node, EdgeKind::BuildRequires, &source.build_depends_arch);
         }
         let binary_batch = binary_batch.join().expect("the resolver thread panicked");
-        (binary_batch, batch)
-    });
-    let mut unresolved = rustc_hash::FxHashSet::default();
-    for batch in [binary_batch, source_batch] {
-        report.clauses += batch.clauses;
-        report.edges += batch.edges;
-        report.unsatisfiable_clauses += batch.unsatisfiable;
-        unresolved.extend(batch.unresolved);
-        builder.append_clauses(batch.out);
-    }
-    report.unresolved_names = unresolved.len();
-    report
+        [binary_batch, batch]
+    })
 }
 
 /// Clauses of a set of nodes, resolved into a builder used as a buffer (it
