@@ -82,6 +82,14 @@ impl TestContext {
         FactoryCommand::new(&self.binary, &self.store)
     }
 
+    /// `factory demo --dir DIR`: the demo keeps its store in `DIR/store`, not the context's.
+    pub fn demo(&self, dir: &Path) -> FactoryCommand {
+        self.factory()
+            .without_store()
+            .args(["demo", "--dir"])
+            .arg(dir)
+    }
+
     /// `factory --store STORE up --once OPTIONS... --definition DEF`.
     pub fn up_once(&self, options: &[&str]) -> FactoryCommand {
         self.factory()
