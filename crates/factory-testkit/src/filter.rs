@@ -8,16 +8,17 @@ use regex::{Captures, Regex};
 /// Placeholders for the volatile parts of the binary's output, each pattern as narrow as
 /// the binary's own formatting allows, so that nothing else is hidden:
 ///
-/// | placeholder  | replaces                                                              |
-/// | ------------ | --------------------------------------------------------------------- |
-/// | `[TEMP]`     | the test's temporary directory (as given and canonical)               |
-/// | `[REPO]`     | the workspace's checkout (the demo names its bundled example by path) |
-/// | `[DIGEST]`   | 64 lowercase hex digits standing alone (a `sha256:` before them stays) |
-/// | `[KEY]`      | 12 lowercase hex digits standing alone: a key or digest prefix        |
-/// | `[DURATION]` | `{:.2?}` of a duration (`12.34ms`, `1.02s`) and whole `ns`/`µs`/`ms`  |
-/// | `[SEQ]`      | the sequence number that starts a `factory events` line               |
-/// | `[BUILD]`    | a build id `bN`                                                       |
-/// | `[WAVE]`     | a wave id `wN`                                                        |
+/// | placeholder  | replaces                                                                |
+/// | ------------ | ----------------------------------------------------------------------- |
+/// | `[TEMP]`     | the test's temporary directory (as given and canonical)                 |
+/// | `[REPO]`     | the workspace's checkout (the demo names its bundled example by path)   |
+/// | `[DIGEST]`   | 64 lowercase hex digits standing alone (a `sha256:` before them stays)  |
+/// | `[KEY]`      | 12 lowercase hex digits standing alone: a key or digest prefix (and a   |
+/// |              | 12-digit decimal number, which the binary does not print)               |
+/// | `[DURATION]` | `{:.2?}` of a duration (`12.34ms`, `1.02s`) and whole `ns`, `µs`, `ms`  |
+/// | `[SEQ]`      | the sequence number that starts a `factory events` line                 |
+/// | `[BUILD]`    | a build id `bN`                                                         |
+/// | `[WAVE]`     | a wave id `wN`                                                          |
 ///
 /// Whole seconds without a fraction (`timed out after 1s`) are not durations the binary
 /// measured but settings it repeats, and stay. Where an id starts a padded column (a wave
@@ -95,6 +96,8 @@ impl Filters {
         for (path, placeholder) in &self.paths {
             text = text.replace(path.as_str(), placeholder);
         }
+        // Paths first, since anything may appear in them; keys before ids, since a key can
+        // look like one (`b12345678901`).
         let text = DIGEST.replace_all(&text, "[DIGEST]");
         let text = KEY.replace_all(&text, "[KEY]");
         let text = DURATION.replace_all(&text, "[DURATION]");
