@@ -4,15 +4,13 @@
 //! while `factory up` watches. Crash safety and Ctrl-C are in `robustness.rs`.
 
 mod common;
-use common::{command_component, factory, ok, run, spawn_up, stored_blobs, write};
+use common::context;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use factory_testkit::{TestContext, command_component, interrupt, ok, watching, write};
 
 /// The number printed on the demo's `builds run: N` line.
 fn builds_run(demo_output: &str) -> usize {
@@ -25,27 +23,8 @@ fn builds_run(demo_output: &str) -> usize {
         .expect("a number")
 }
 
-#[test]
-fn demo_builds_valid_packages_and_image_then_a_second_run_builds_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("demo");
-    let first = ok(factory().args(["demo", "--dir"]).arg(&work));
-    // 9 jobs from scratch, 7 after the upstream change, 1 (the library) after the comment.
-    assert_eq!(builds_run(&first), 17, "{first}");
-    let third_wave = first
-        .split("== 3.")
-        .nth(1)
-        .expect("the demo prints the third step");
-    assert!(
-        third_wave.contains("1 ran, 1 succeeded, 6 unchanged"),
-        "{third_wave}"
-    );
-    assert!(
-        third_wave.contains("early cutoff: libgreet"),
-        "{third_wave}"
-    );
-
-    let out = work.join("out");
+/// The demo's `.deb` packages, as `dpkg-deb` reads them.
+fn assert_packages_are_valid_for_dpkg(out: &Path) {
     for deb in [
         "hello_1.0.0-1_amd64.deb",
         "greet-cli_1.2.0-1_amd64.deb",
@@ -65,7 +44,11 @@ fn demo_builds_valid_packages_and_image_then_a_second_run_builds_nothing() {
         dev.contains("./usr/lib/libgreet.a") && dev.contains("./usr/include/greet.h"),
         "{dev}"
     );
+}
 
+/// The demo's OCI image, as skopeo and umoci read it, unpacked to `bundle`, where its
+/// programs run.
+fn assert_image_is_valid_and_its_programs_run(out: &Path, bundle: &Path) {
     let image = format!("oci:{}:latest", out.join("greet-oci").display());
     let inspect: serde_json::Value =
         serde_json::from_str(&ok(Command::new("skopeo").args(["inspect", &image]))).unwrap();
@@ -76,11 +59,10 @@ fn demo_builds_valid_packages_and_image_then_a_second_run_builds_nothing() {
         "{inspect}"
     );
 
-    let bundle = dir.path().join("bundle");
     ok(Command::new("umoci")
         .args(["unpack", "--rootless", "--image"])
         .arg(format!("{}:latest", out.join("greet-oci").display()))
-        .arg(&bundle));
+        .arg(bundle));
     let rootfs = bundle.join("rootfs");
     // The upstream change to the library (1.0.0 -> 1.1.0) is in the image; the greeting is not changed.
     assert_eq!(
@@ -91,13 +73,39 @@ fn demo_builds_valid_packages_and_image_then_a_second_run_builds_nothing() {
         ok(Command::new(rootfs.join("usr/bin/greet-cli")).args(["Ann", "Bob"])),
         "Hello, Ann!\nHello, Bob!\n"
     );
+}
 
-    let second = ok(factory().args(["demo", "--dir"]).arg(&work));
+#[test]
+fn demo_builds_valid_packages_and_image_then_a_second_run_builds_nothing() {
+    let ctx = context();
+    let work = ctx.path("demo");
+    let demo = || ctx.demo(&work).ok();
+    let first = demo();
+    // 9 jobs from scratch, 7 after the upstream change, 1 (the library) after the comment.
+    assert_eq!(builds_run(&first), 17, "{first}");
+    let third_wave = first
+        .split("== 3.")
+        .nth(1)
+        .expect("the demo prints the third step");
+    assert!(
+        third_wave.contains("1 ran, 1 succeeded, 6 unchanged"),
+        "{third_wave}"
+    );
+    assert!(
+        third_wave.contains("early cutoff: libgreet"),
+        "{third_wave}"
+    );
+
+    let out = work.join("out");
+    assert_packages_are_valid_for_dpkg(&out);
+    assert_image_is_valid_and_its_programs_run(&out, &ctx.path("bundle"));
+
+    let second = demo();
     assert_eq!(builds_run(&second), 0, "{second}");
 
     // The event log says what happened, including the cutoff, and explain names the change.
     let store = work.join("store");
-    let events = ok(factory().arg("--store").arg(&store).arg("events"));
+    let events = ctx.factory().store(&store).arg("events").ok();
     assert!(
         events
             .lines()
@@ -114,22 +122,23 @@ fn demo_builds_valid_packages_and_image_then_a_second_run_builds_nothing() {
         .and_then(|l| l.split_whitespace().next())
         .expect("hello rebuilt in step 2")
         .to_owned();
-    let explained = ok(factory()
-        .arg("--store")
-        .arg(&store)
-        .args(["explain", &hello_after_upstream]));
+    let explained = ctx
+        .factory()
+        .store(&store)
+        .args(["explain", &hello_after_upstream])
+        .ok();
     assert!(explained.contains("input libgreet changed"), "{explained}");
-    let log = ok(factory()
-        .arg("--store")
-        .arg(&store)
-        .args(["log", &hello_after_upstream]));
+    let log = ctx
+        .factory()
+        .store(&store)
+        .args(["log", &hello_after_upstream])
+        .ok();
     assert!(log.contains("cc "), "the log holds the commands run: {log}");
 }
 
 #[test]
 fn a_failing_build_is_reported_precisely_blocks_its_dependents_and_the_rest_builds() {
-    let dir = tempfile::tempdir().unwrap();
-    let def = dir.path().join("def");
+    let ctx = context();
     let mut text = String::new();
     let echo = "cat \"$FACTORY_SRC\"/* > {out}/out.txt";
     text += &command_component("good", &[], echo);
@@ -137,17 +146,16 @@ fn a_failing_build_is_reported_precisely_blocks_its_dependents_and_the_rest_buil
     text += &command_component("after-bad", &["bad".into()], echo);
     text += &command_component("after-after-bad", &["after-bad".into()], echo);
     text += &command_component("after-good", &["good".into()], echo);
-    write(&def.join("components.toml"), &text);
+    ctx.write_definition("components.toml", &text);
     for name in ["good", "bad", "after-bad", "after-after-bad", "after-good"] {
-        write(&def.join("src").join(name).join("input"), name);
+        ctx.write_source(name, "input", name);
     }
-    let store = dir.path().join("store");
-    let output = run(factory()
-        .arg("--store")
-        .arg(&store)
+    let output = ctx
+        .factory()
         .args(["rebuild", "good", "bad", "--definition"])
-        .arg(&def));
-    let text = stdout(&output);
+        .arg(ctx.definition())
+        .output();
+    let text = output.stdout;
     assert!(
         !output.status.success(),
         "a failed build makes rebuild fail:\n{text}"
@@ -177,12 +185,9 @@ fn a_failing_build_is_reported_precisely_blocks_its_dependents_and_the_rest_buil
         assert!(line(built).contains("succeeded"), "{}", line(built));
     }
     let bad_build = bad.split_whitespace().next().unwrap().to_owned();
-    let log = ok(factory()
-        .arg("--store")
-        .arg(&store)
-        .args(["log", &bad_build]));
+    let log = ctx.factory().args(["log", &bad_build]).ok();
     assert!(log.contains("about to fail"), "{log}");
-    let status = ok(factory().arg("--store").arg(&store).arg("status"));
+    let status = ctx.status();
     assert!(
         status
             .lines()
@@ -194,9 +199,14 @@ fn a_failing_build_is_reported_precisely_blocks_its_dependents_and_the_rest_buil
 /// One line of `factory events`: sequence number, kind, the rest.
 type Line = (u64, String, String);
 
-/// `factory events` as lines.
-fn events_of(store: &Path) -> Vec<Line> {
-    ok(factory().arg("--store").arg(store).arg("events"))
+/// `factory events` of the context's store as lines.
+fn events_of(ctx: &TestContext) -> Vec<Line> {
+    event_lines(&ctx.events())
+}
+
+/// A listing of `factory events` as lines.
+fn event_lines(listing: &str) -> Vec<Line> {
+    listing
         .lines()
         .filter_map(|line| {
             let mut parts = line.split_whitespace();
@@ -248,13 +258,13 @@ fn start_order(events: &[Line], after: u64) -> Vec<String> {
     starts.into_iter().map(|(_, name)| name).collect()
 }
 
-fn chain_definition(def: &Path) {
-    chain_beside_slow_job(def, "aaa-slow", "5");
+fn chain_definition(ctx: &TestContext) {
+    chain_beside_slow_job(ctx, "aaa-slow", "5");
 }
 
 /// The chain x -> y -> z beside one job of its own, `slow`, that sleeps `seconds` first;
 /// every build prints its start ([`PRINT_START`]).
-fn chain_beside_slow_job(def: &Path, slow: &str, seconds: &str) {
+fn chain_beside_slow_job(ctx: &TestContext, slow: &str, seconds: &str) {
     let plain = "cat \"$FACTORY_SRC\"/input > {out}/out.txt";
     let copy = &format!("{PRINT_START}{plain}");
     let mut text = String::new();
@@ -262,24 +272,18 @@ fn chain_beside_slow_job(def: &Path, slow: &str, seconds: &str) {
     text += &command_component("x", &[], copy);
     text += &command_component("y", &["x".into()], copy);
     text += &command_component("z", &["y".into()], copy);
-    write(&def.join("components.toml"), &text);
+    ctx.write_definition("components.toml", &text);
     for name in [slow, "x", "y", "z"] {
-        write(&def.join("src").join(name).join("input"), name);
+        ctx.write_source(name, "input", name);
     }
 }
 
 #[test]
 fn one_job_at_a_time_runs_the_longest_chain_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let def = dir.path().join("def");
-    chain_definition(&def);
-    let store = dir.path().join("store");
-    ok(factory()
-        .arg("--store")
-        .arg(&store)
-        .args(["up", "--once", "-j", "1", "--definition"])
-        .arg(&def));
-    let events = events_of(&store);
+    let ctx = context();
+    chain_definition(&ctx);
+    ctx.up_once(&["-j", "1"]).ok();
+    let events = events_of(&ctx);
     // x heads the longest chain (x -> y -> z) and y the next longest: both go before aaa-slow
     // (a chain of one) despite its name; then z and aaa-slow tie and the name decides.
     assert_eq!(
@@ -291,29 +295,18 @@ fn one_job_at_a_time_runs_the_longest_chain_first() {
 
 #[test]
 fn with_build_history_the_chain_that_takes_longest_goes_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let def = dir.path().join("def");
-    chain_beside_slow_job(&def, "long", "1.5");
+    let ctx = context();
+    chain_beside_slow_job(&ctx, "long", "1.5");
     let inputs = |version: &str| {
         for name in ["long", "x", "y", "z"] {
-            write(
-                &def.join("src").join(name).join("input"),
-                &format!("{name} {version}"),
-            );
+            ctx.write_source(name, "input", &format!("{name} {version}"));
         }
     };
-    let store = dir.path().join("store");
-    let up = || {
-        ok(factory()
-            .arg("--store")
-            .arg(&store)
-            .args(["up", "--once", "--no-sandbox", "-j", "1", "--definition"])
-            .arg(&def))
-    };
+    let up = || ctx.up_once(&["--no-sandbox", "-j", "1"]).ok();
     // No history: the chain with more jobs (x -> y -> z) goes first; z and long tie.
     inputs("1");
     up();
-    let first = events_of(&store);
+    let first = events_of(&ctx);
     assert_eq!(
         start_order(&first, 0),
         ["x", "y", "long", "z"],
@@ -322,7 +315,7 @@ fn with_build_history_the_chain_that_takes_longest_goes_first() {
     // Every job changes; now the store knows that `long` takes far longer than x and y.
     inputs("2");
     up();
-    let second = events_of(&store);
+    let second = events_of(&ctx);
     let after = first.last().unwrap().0;
     assert_eq!(
         start_order(&second, after),
@@ -333,16 +326,10 @@ fn with_build_history_the_chain_that_takes_longest_goes_first() {
 
 #[test]
 fn a_build_starts_when_its_inputs_exist_without_a_barrier_between_levels() {
-    let dir = tempfile::tempdir().unwrap();
-    let def = dir.path().join("def");
-    chain_definition(&def);
-    let store = dir.path().join("store");
-    ok(factory()
-        .arg("--store")
-        .arg(&store)
-        .args(["up", "--once", "-j", "2", "--definition"])
-        .arg(&def));
-    let events = events_of(&store);
+    let ctx = context();
+    chain_definition(&ctx);
+    ctx.up_once(&["-j", "2"]).ok();
+    let events = events_of(&ctx);
     let succeeded = |name: &str| {
         position(
             &events,
@@ -356,50 +343,35 @@ fn a_build_starts_when_its_inputs_exist_without_a_barrier_between_levels() {
 
 #[test]
 fn a_newer_change_supersedes_the_running_build_of_the_component() {
-    use std::io::BufRead as _;
-    let dir = tempfile::tempdir().unwrap();
-    let def = dir.path().join("def");
+    let ctx = context();
     let copy = "sleep 3; cat \"$FACTORY_SRC\"/input > {out}/out.txt";
-    write(
-        &def.join("components.toml"),
-        &command_component("slow", &[], copy),
-    );
-    let input = def.join("src/slow/input");
-    write(&input, "v1");
-    let store = dir.path().join("store");
-    let mut up = spawn_up(&store, &[], &def);
-    let mut stderr = std::io::BufReader::new(up.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("watching") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "factory up ended before watching"
-        );
-    }
+    ctx.write_definition("components.toml", &command_component("slow", &[], copy));
+    ctx.write_source("slow", "input", "v1");
+    let mut up = ctx.spawn_up(&[]);
+    let _stderr = watching(&mut up);
     let wait_for = |what: &dyn Fn(&[Line]) -> bool| {
         let started = Instant::now();
         loop {
-            if what(&events_of(&store)) {
+            if what(&events_of(&ctx)) {
                 return;
             }
             assert!(
                 started.elapsed() < Duration::from_secs(60),
                 "timed out: {:#?}",
-                events_of(&store)
+                events_of(&ctx)
             );
             std::thread::sleep(Duration::from_millis(100));
         }
     };
     let count = |events: &[Line], kind: &str| events.iter().filter(|(_, k, _)| k == kind).count();
-    write(&input, "v2");
+    ctx.write_source("slow", "input", "v2");
     wait_for(&|e| count(e, "build_started") == 2);
-    write(&input, "v3");
+    ctx.write_source("slow", "input", "v3");
     wait_for(&|e| count(e, "build_succeeded") == 2);
-    nix_kill_int(up.id());
+    interrupt(up.id());
     let status = up.wait().unwrap();
     assert!(status.success(), "Ctrl-C stops cleanly: {status}");
-    let events = events_of(&store);
+    let events = events_of(&ctx);
     let cancelled = events
         .iter()
         .position(|(_, k, rest)| {
@@ -412,7 +384,7 @@ fn a_newer_change_supersedes_the_running_build_of_the_component() {
         .unwrap();
     assert!(cancelled < last_success, "{events:#?}");
     // The outputs are v1's and v3's: one-file tree tars (header, then out.txt's bytes).
-    let blobs = stored_blobs(&store);
+    let blobs = ctx.stored_blobs();
     let holds = |text: &[u8]| {
         blobs.values().any(|b| {
             b.len() > 514 && b.starts_with(b"out.txt") && &b[512..512 + text.len()] == text
@@ -426,9 +398,7 @@ fn a_newer_change_supersedes_the_running_build_of_the_component() {
 
 #[test]
 fn a_newer_change_cancels_only_the_builds_it_makes_outdated() {
-    use std::io::BufRead as _;
-    let dir = tempfile::tempdir().unwrap();
-    let def = dir.path().join("def");
+    let ctx = context();
     let slow = "sleep 3; cat \"$FACTORY_SRC\"/input > {out}/out.txt";
     let text = command_component("edited", &[], slow)
         + &command_component("other", &[], slow)
@@ -437,36 +407,30 @@ fn a_newer_change_cancels_only_the_builds_it_makes_outdated() {
             &["edited".into()],
             "cat \"$FACTORY_SRC\"/input {dep.edited}/out.txt > {out}/out.txt",
         );
-    write(&def.join("components.toml"), &text);
+    ctx.write_definition("components.toml", &text);
     for name in ["edited", "other", "user"] {
-        write(&def.join("src").join(name).join("input"), "v1");
+        ctx.write_source(name, "input", "v1");
     }
-    let store = dir.path().join("store");
-    let mut up = spawn_up(&store, &["--no-sandbox", "-j", "4"], &def);
-    let mut stderr = std::io::BufReader::new(up.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("watching") {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "factory up ended");
-    }
+    let mut up = ctx.spawn_up(&["--no-sandbox", "-j", "4"]);
+    let _stderr = watching(&mut up);
     let wait_for = |what: &dyn Fn(&[Line]) -> bool| {
         let started = Instant::now();
-        while !what(&events_of(&store)) {
+        while !what(&events_of(&ctx)) {
             assert!(started.elapsed() < Duration::from_secs(60), "timed out");
             std::thread::sleep(Duration::from_millis(100));
         }
     };
     let count = |events: &[Line], kind: &str| events.iter().filter(|(_, k, _)| k == kind).count();
     // One change to both slow components; while both build, a newer change to one of them.
-    write(&def.join("src/edited/input"), "v2");
-    write(&def.join("src/other/input"), "v2");
+    ctx.write_source("edited", "input", "v2");
+    ctx.write_source("other", "input", "v2");
     wait_for(&|e| count(e, "build_started") == 5);
-    write(&def.join("src/edited/input"), "v3");
+    ctx.write_source("edited", "input", "v3");
     // other v2, edited v3 and user on top of it.
     wait_for(&|e| count(e, "build_succeeded") == 6);
-    nix_kill_int(up.id());
+    interrupt(up.id());
     assert!(up.wait().unwrap().success());
-    let events = events_of(&store);
+    let events = events_of(&ctx);
     let cancelled: Vec<&Line> = events
         .iter()
         .filter(|(_, k, _)| k == "build_cancelled")
@@ -502,45 +466,43 @@ fn a_newer_change_cancels_only_the_builds_it_makes_outdated() {
 
 #[test]
 fn up_once_fails_when_a_build_failed_or_was_blocked() {
-    let dir = tempfile::tempdir().unwrap();
-    let def = dir.path().join("def");
+    let ctx = context();
     let text = command_component("bad", &[], "exit 3")
         + &command_component(
             "after",
             &["bad".into()],
             "cp {dep.bad}/out.txt {out}/out.txt",
         );
-    write(&def.join("components.toml"), &text);
+    ctx.write_definition("components.toml", &text);
     for name in ["bad", "after"] {
-        write(&def.join("src").join(name).join("input"), name);
+        ctx.write_source(name, "input", name);
     }
-    let output = run(factory()
-        .arg("--store")
-        .arg(dir.path().join("store"))
-        .args(["up", "--once", "--no-sandbox", "--definition"])
-        .arg(&def));
-    assert!(!output.status.success(), "{}", stdout(&output));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("2 build(s) failed or blocked"), "{stderr}");
-}
-
-fn nix_kill_int(pid: u32) {
-    ok(Command::new("kill").args(["-INT", &pid.to_string()]));
+    let output = ctx.up_once(&["--no-sandbox"]).fails();
+    assert!(
+        output.stderr.contains("2 build(s) failed or blocked"),
+        "{}",
+        output.stderr
+    );
 }
 
 #[test]
 fn relative_store_and_definition_paths_work_without_the_sandbox() {
-    let dir = tempfile::tempdir().unwrap();
-    chain_definition(&dir.path().join("def"));
-    let out = ok(factory().current_dir(dir.path()).args([
-        "--store",
-        "store",
-        "up",
-        "--once",
-        "--no-sandbox",
-        "--definition",
-        "def",
-    ]));
+    let ctx = context();
+    chain_definition(&ctx);
+    let out = ctx
+        .factory()
+        .without_store()
+        .current_dir(ctx.root())
+        .args([
+            "--store",
+            "store",
+            "up",
+            "--once",
+            "--no-sandbox",
+            "--definition",
+            "def",
+        ])
+        .ok();
     assert!(out.contains("4 succeeded"), "{out}");
 }
 
@@ -559,36 +521,25 @@ fn git(repo: &Path, args: &[&str]) {
 
 #[test]
 fn a_git_source_is_fetched_and_a_new_commit_found_by_polling_rebuilds_it() {
-    use std::io::BufRead as _;
-    let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("upstream");
+    let ctx = context();
+    let repo = ctx.path("upstream");
     write(&repo.join("input"), "one\n");
     git(&repo, &["init", "--quiet", "-b", "main"]);
     git(&repo, &["add", "input"]);
     git(&repo, &["commit", "--quiet", "-m", "one"]);
-    let def = dir.path().join("def");
-    write(
-        &def.join("components.toml"),
+    ctx.write_definition(
+        "components.toml",
         &format!(
             "[component.g]\nkind = \"command\"\nsource = {{ git = \"file://{}\", rev = \"main\" }}\ncommands = [\"cp {{src}}/input {{out}}/out.txt\"]\noutputs = [\"out.txt\"]\n",
             repo.display()
         ),
     );
-    let store = dir.path().join("store");
-    let mut up = spawn_up(&store, &["--poll-interval", "1"], &def);
-    let mut stderr = std::io::BufReader::new(up.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("watching") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "factory up ended before watching"
-        );
-    }
+    let mut up = ctx.spawn_up(&["--poll-interval", "1"]);
+    let _stderr = watching(&mut up);
     write(&repo.join("input"), "two\n");
     git(&repo, &["commit", "--quiet", "-am", "two"]);
     let started = Instant::now();
-    while events_of(&store)
+    while events_of(&ctx)
         .iter()
         .filter(|(_, k, _)| k == "build_succeeded")
         .count()
@@ -597,22 +548,22 @@ fn a_git_source_is_fetched_and_a_new_commit_found_by_polling_rebuilds_it() {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "no rebuild: {:#?}",
-            events_of(&store)
+            events_of(&ctx)
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    nix_kill_int(up.id());
+    interrupt(up.id());
     assert!(up.wait().unwrap().success());
-    let events = events_of(&store);
+    let events = events_of(&ctx);
     let second = events
         .iter()
         .rev()
         .find(|(_, k, rest)| k == "build_queued" && rest.starts_with("g key"))
         .unwrap();
-    let explained = ok(factory()
-        .arg("--store")
-        .arg(&store)
-        .args(["explain", &format!("b{}", second.0)]));
+    let explained = ctx
+        .factory()
+        .args(["explain", &format!("b{}", second.0)])
+        .ok();
     assert!(explained.contains("revision changed"), "{explained}");
     assert!(
         explained.contains("source revision (tree digest)"),
@@ -622,26 +573,25 @@ fn a_git_source_is_fetched_and_a_new_commit_found_by_polling_rebuilds_it() {
 
 #[test]
 fn a_kind_timeout_kills_the_build_and_says_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let def = dir.path().join("def");
-    write(
-        &def.join("factory.toml"),
+    let ctx = context();
+    ctx.write_definition(
+        "factory.toml",
         "[kind.slow]\ncommands = [\"sleep 30\"]\noutputs = [\"x\"]\ntimeout = \"1s\"\n\n\
          [component.stuck]\nkind = \"slow\"\nsource = { path = \"src\" }\n",
     );
-    write(&def.join("src/input"), "x");
+    ctx.write_definition("src/input", "x");
     let started = Instant::now();
-    let output = run(factory()
-        .arg("--store")
-        .arg(dir.path().join("store"))
+    let output = ctx
+        .factory()
         .args(["rebuild", "stuck", "--definition"])
-        .arg(&def));
-    assert!(!output.status.success());
+        .arg(ctx.definition())
+        .output();
+    assert!(!output.success());
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "the build was not killed at its timeout"
     );
-    let text = stdout(&output);
+    let text = output.stdout;
     assert!(
         text.contains("timed out after 1s") && text.contains("sleep 30"),
         "{text}"
@@ -650,9 +600,8 @@ fn a_kind_timeout_kills_the_build_and_says_so() {
 
 #[test]
 fn a_build_whose_blob_cannot_be_stored_blocks_the_dependents_that_started_on_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let def = dir.path().join("def");
-    let finished = dir.path().join("d-finished");
+    let ctx = context();
+    let finished = ctx.path("d-finished");
     let copy = "cat \"$FACTORY_SRC\"/input > {out}/out.txt";
     let mut text = String::new();
     // p's tree is larger than what the database keeps, so its blob goes to a file.
@@ -661,21 +610,17 @@ fn a_build_whose_blob_cannot_be_stored_blocks_the_dependents_that_started_on_it(
     // d starts on p's tree before p's blob is durable, and would leave a mark if it ended.
     let slow = format!("sleep 1; {copy}; touch {}", finished.display());
     text += &command_component("d", &["p".into()], &slow);
-    write(&def.join("components.toml"), &text);
+    ctx.write_definition("components.toml", &text);
     for name in ["p", "d"] {
-        write(&def.join("src").join(name).join("input"), name);
+        ctx.write_source(name, "input", name);
     }
-    let up = |store: &Path| {
-        let mut command = factory();
-        command.arg("--store").arg(store);
-        command.args(["up", "--once", "--no-sandbox", "-j", "2", "--definition"]);
-        command.arg(&def);
-        command
-    };
+    let up = |store: &Path| ctx.up_once(&["--no-sandbox", "-j", "2"]).store(store);
+    let events_in =
+        |store: &std::path::Path| event_lines(&ctx.factory().store(store).arg("events").ok());
     // Builds are deterministic: a first store tells the digest of p's tree.
-    let first = dir.path().join("first");
-    ok(&mut up(&first));
-    let events = events_of(&first);
+    let first = ctx.path("first");
+    up(&first).ok();
+    let events = events_in(&first);
     let p = build_of(&events, "p");
     let at = position(&events, "build_succeeded", &format!("{p}:"));
     let hex = events[at]
@@ -684,15 +629,15 @@ fn a_build_whose_blob_cannot_be_stored_blocks_the_dependents_that_started_on_it(
         .find_map(|word| word.trim_end_matches(',').strip_prefix("sha256:"))
         .expect("the tree's digest")
         .to_owned();
-    std::fs::remove_file(&finished).unwrap();
+    fs_err::remove_file(&finished).unwrap();
 
     // In a second store the directory p's blob belongs in is a file: the blob written,
     // the tree handed to d, then the blob cannot be put in place.
-    let second = dir.path().join("second");
+    let second = ctx.path("second");
     write(&second.join("cas/sha256").join(&hex[..2]), "in the way");
-    let output = run(&mut up(&second));
-    assert!(!output.status.success(), "a failed build fails `up --once`");
-    let events = events_of(&second);
+    let output = up(&second).output();
+    assert!(!output.success(), "a failed build fails `up --once`");
+    let events = events_in(&second);
     let p = build_of(&events, "p");
     let d = build_of(&events, "d");
     let failed = position(&events, "build_failed", &format!("{p} "));
@@ -718,32 +663,21 @@ fn a_build_whose_blob_cannot_be_stored_blocks_the_dependents_that_started_on_it(
 
 #[test]
 fn a_vanished_source_directory_fails_that_build_precisely_and_the_factory_keeps_serving() {
-    use std::io::BufRead as _;
-    let dir = tempfile::tempdir().unwrap();
-    let def = dir.path().join("def");
-    chain_definition(&def);
-    let store = dir.path().join("store");
-    let mut up = spawn_up(&store, &[], &def);
-    let mut stderr = std::io::BufReader::new(up.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("watching") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "factory up ended before watching"
-        );
-    }
-    std::fs::remove_dir_all(def.join("src/x")).unwrap();
+    let ctx = context();
+    chain_definition(&ctx);
+    let mut up = ctx.spawn_up(&[]);
+    let _stderr = watching(&mut up);
+    fs_err::remove_dir_all(ctx.source_dir("x")).unwrap();
     let wait = |kind: &str, needle: &str| {
         let started = Instant::now();
-        while !events_of(&store)
+        while !events_of(&ctx)
             .iter()
             .any(|(_, k, rest)| k == kind && rest.contains(needle))
         {
             assert!(
                 started.elapsed() < Duration::from_secs(60),
                 "no {kind} with {needle}: {:#?}",
-                events_of(&store)
+                events_of(&ctx)
             );
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -751,25 +685,23 @@ fn a_vanished_source_directory_fails_that_build_precisely_and_the_factory_keeps_
     wait("build_failed", "source directory");
     wait("build_blocked", "x failed");
     // Still serving: a change to another component builds.
-    write(&def.join("src/aaa-slow/input"), "changed");
-    let before = events_of(&store)
-        .iter()
-        .filter(|(_, k, _)| k == "build_succeeded")
-        .count();
+    ctx.write_source("aaa-slow", "input", "changed");
+    let succeeded = || {
+        events_of(&ctx)
+            .iter()
+            .filter(|(_, k, _)| k == "build_succeeded")
+            .count()
+    };
+    let before = succeeded();
     let started = Instant::now();
-    while events_of(&store)
-        .iter()
-        .filter(|(_, k, _)| k == "build_succeeded")
-        .count()
-        == before
-    {
+    while succeeded() == before {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "{:#?}",
-            events_of(&store)
+            events_of(&ctx)
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    nix_kill_int(up.id());
+    interrupt(up.id());
     assert!(up.wait().unwrap().success());
 }

@@ -3,10 +3,12 @@
 //! nothing) and frees the outputs that newer builds superseded.
 
 mod common;
-use common::{factory, ok, stored_blobs, write};
+use common::context;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+
+use factory_testkit::{TestContext, stored_blobs};
 
 /// What `factory gc` printed: (blobs removed, bytes freed, trees removed, blobs kept).
 #[derive(Debug, PartialEq)]
@@ -17,8 +19,8 @@ struct Freed {
     kept: u64,
 }
 
-fn gc(store: &Path) -> Freed {
-    let out = ok(factory().arg("--store").arg(store).arg("gc"));
+fn gc(ctx: &TestContext, store: &Path) -> Freed {
+    let out = ctx.factory().store(store).arg("gc").ok();
     eprintln!("factory gc: {}", out.trim());
     // "removed N blob(s) (B bytes) and T materialised tree(s); kept K blob(s) (B bytes)"
     let numbers: Vec<u64> = out
@@ -63,16 +65,17 @@ fn ran_per_wave(output: &str) -> Vec<usize> {
 
 #[test]
 fn after_the_demo_gc_keeps_what_the_latest_builds_need_and_frees_what_they_superseded() {
-    let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("demo");
+    let ctx = context();
+    let work = ctx.path("demo");
     let store = work.join("store");
-    let first = ok(factory().args(["demo", "--dir"]).arg(&work));
+    let demo = || ctx.demo(&work).ok();
+    let first = demo();
     assert_eq!(ran_per_wave(&first), [9, 7, 1], "{first}");
 
     // The demo ends on the library with a comment added; the builds of its
     // first step (library 1.0.0 and everything built from it) are superseded.
     let before = blobs(&store);
-    let freed = gc(&store);
+    let freed = gc(&ctx, &store);
     let after = blobs(&store);
     assert!(freed.blobs > 0, "{freed:?}");
     assert_eq!(freed.blobs as usize, before.len() - after.len());
@@ -84,15 +87,16 @@ fn after_the_demo_gc_keeps_what_the_latest_builds_need_and_frees_what_they_super
     assert_eq!(freed.bytes, gone);
     assert_eq!(freed.kept as usize, after.len());
     // Collecting again finds nothing more.
-    assert_eq!(gc(&store).blobs, 0);
+    assert_eq!(gc(&ctx, &store).blobs, 0);
 
     // Everything the latest builds need is still there: bringing the demo's
     // definition (as the demo left it) up to date runs nothing.
-    let up = ok(factory()
-        .arg("--store")
-        .arg(&store)
+    let up = ctx
+        .factory()
+        .store(&store)
         .args(["up", "--once", "--definition"])
-        .arg(work.join("definition")));
+        .arg(work.join("definition"))
+        .ok();
     assert_eq!(ran_per_wave(&up), [0], "{up}");
     assert!(up.contains("9 up to date"), "{up}");
 
@@ -100,17 +104,15 @@ fn after_the_demo_gc_keeps_what_the_latest_builds_need_and_frees_what_they_super
     // library 1.0.0, whose builds gc collected as superseded: its first step
     // rebuilds exactly those; its second and third steps (the state the
     // latest builds hold) run nothing.
-    let second = ok(factory().args(["demo", "--dir"]).arg(&work));
+    let second = demo();
     assert_eq!(ran_per_wave(&second), [7, 0, 0], "{second}");
 }
 
 #[test]
 fn after_a_change_gc_frees_the_old_output_and_keeps_the_rest() {
-    let dir = tempfile::tempdir().unwrap();
-    let def = dir.path().join("def");
-    let store = dir.path().join("store");
-    write(
-        &def.join("factory.toml"),
+    let ctx = context();
+    ctx.write_definition(
+        "factory.toml",
         r#"
 [component.lib]
 kind = "command"
@@ -125,36 +127,30 @@ commands = ["cp {src}/tool.txt {out}/out.txt"]
 outputs = ["out.txt"]
 "#,
     );
-    write(&def.join("src/lib/lib.txt"), "lib 1\n");
-    write(&def.join("src/tool/tool.txt"), "tool\n");
-    let up = || {
-        ok(factory()
-            .arg("--store")
-            .arg(&store)
-            .args(["up", "--once", "--no-sandbox", "--definition"])
-            .arg(&def))
-    };
+    ctx.write_source("lib", "lib.txt", "lib 1\n");
+    ctx.write_source("tool", "tool.txt", "tool\n");
+    let up = || ctx.up_once(&["--no-sandbox"]).ok();
     let out = up();
     assert!(out.contains("2 succeeded"), "{out}");
-    let first = blobs(&store);
+    let first = blobs(ctx.store());
     assert_eq!(first.len(), 2, "{first:?}");
     // Nothing is superseded yet.
-    let freed = gc(&store);
+    let freed = gc(&ctx, ctx.store());
     assert_eq!(
         (freed.blobs, freed.bytes, freed.kept),
         (0, 0, 2),
         "{freed:?}"
     );
 
-    write(&def.join("src/lib/lib.txt"), "lib 2, a longer line\n");
+    ctx.write_source("lib", "lib.txt", "lib 2, a longer line\n");
     let out = up();
     assert!(out.contains("1 succeeded"), "{out}");
-    let second = blobs(&store);
+    let second = blobs(ctx.store());
     let new: Vec<_> = second.keys().filter(|p| !first.contains_key(*p)).collect();
     assert_eq!(new.len(), 1, "{second:?}");
 
-    let freed = gc(&store);
-    let third = blobs(&store);
+    let freed = gc(&ctx, ctx.store());
+    let third = blobs(ctx.store());
     let old: Vec<_> = first.keys().filter(|p| !third.contains_key(*p)).collect();
     assert_eq!(old.len(), 1, "exactly lib's first output goes: {third:?}");
     assert_eq!(freed.blobs, 1, "{freed:?}");

@@ -1,8 +1,13 @@
 //! The graph commands end to end, on a real slice of Debian bookworm whose
 //! expected answers were computed by dose-ceve (tests/data/bookworm-slice).
 
+mod common;
+use common::context;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use factory_testkit::{TestContext, run};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -12,13 +17,9 @@ fn slice() -> PathBuf {
     repo().join("tests/data/bookworm-slice")
 }
 
-fn factory(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_factory"))
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .output()
-        .expect("the factory binary runs")
+/// `factory --store STORE ARGS...` on the context's store.
+fn factory(ctx: &TestContext, args: &[&str]) -> Output {
+    run(&mut ctx.factory().args(args).to_command())
 }
 
 fn ok(output: Output) -> String {
@@ -40,8 +41,8 @@ fn failed(output: Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Imports the slice into `store`, with extra options.
-fn import_slice(store: &Path, options: &[&str]) -> String {
+/// Imports the slice into the context's store, with extra options.
+fn import_slice(ctx: &TestContext, options: &[&str]) -> String {
     let sources = slice().join("Sources");
     let packages = slice().join("Packages.xz");
     let mut args = vec!["import", "debian"];
@@ -52,24 +53,24 @@ fn import_slice(store: &Path, options: &[&str]) -> String {
         "--packages",
         packages.to_str().unwrap(),
     ]);
-    ok(factory(store, &args))
+    ok(factory(ctx, &args))
 }
 
-/// A store with the slice imported.
-fn imported() -> tempfile::TempDir {
-    let store = tempfile::tempdir().unwrap();
-    let out = import_slice(store.path(), &[]);
+/// A context whose store has the slice imported.
+fn imported() -> TestContext {
+    let ctx = context();
+    let out = import_slice(&ctx, &[]);
     assert!(
         out.contains("debian (amd64): 59 sources"),
         "import summary: {out}"
     );
-    store
+    ctx
 }
 
 /// The names `affected NAME --mode MODE` prints, one per line.
-fn affected_lines(store: &Path, name: &str, mode: &str) -> Vec<String> {
+fn affected_lines(ctx: &TestContext, name: &str, mode: &str) -> Vec<String> {
     let out = ok(factory(
-        store,
+        ctx,
         &["affected", name, "--mode", mode, "--format", "lines"],
     ));
     lines(&out).into_iter().map(str::to_owned).collect()
@@ -81,7 +82,7 @@ fn lines(text: &str) -> Vec<&str> {
 
 #[test]
 fn closure_matches_dose_ceve_on_every_recorded_library() {
-    let store = imported();
+    let ctx = imported();
     let expected_dir = slice().join("expected");
     let mut checked = 0;
     for entry in fs_err::read_dir(&expected_dir).unwrap() {
@@ -95,10 +96,7 @@ fn closure_matches_dose_ceve_on_every_recorded_library() {
             .unwrap()
             .to_owned();
         let expected = fs_err::read_to_string(&path).unwrap();
-        let ours = ok(factory(
-            store.path(),
-            &["affected", &name, "--format", "lines"],
-        ));
+        let ours = ok(factory(&ctx, &["affected", &name, "--format", "lines"]));
         assert_eq!(
             lines(&ours),
             lines(&expected),
@@ -111,8 +109,8 @@ fn closure_matches_dose_ceve_on_every_recorded_library() {
 
 #[test]
 fn modes_nest_and_local_is_the_source_itself() {
-    let store = imported();
-    let set = |mode: &str| affected_lines(store.path(), "libssl-dev", mode);
+    let ctx = imported();
+    let set = |mode: &str| affected_lines(&ctx, "libssl-dev", mode);
     let (direct, closure, transitive) = (set("direct"), set("closure"), set("transitive"));
     assert!(!direct.is_empty());
     assert!(
@@ -125,7 +123,7 @@ fn modes_nest_and_local_is_the_source_itself() {
     );
     // On this slice, transitive reaches further for libpng-dev (its users' binaries
     // are build dependencies of one more source).
-    let count = |name: &str, mode: &str| affected_lines(store.path(), name, mode).len();
+    let count = |name: &str, mode: &str| affected_lines(&ctx, name, mode).len();
     assert!(count("libpng-dev", "closure") < count("libpng-dev", "transitive"));
     assert_eq!(
         set("local"),
@@ -133,7 +131,7 @@ fn modes_nest_and_local_is_the_source_itself() {
         "libssl-dev is built from openssl"
     );
     let first = lines(&ok(factory(
-        store.path(),
+        &ctx,
         &[
             "affected",
             "libssl-dev",
@@ -152,13 +150,13 @@ fn modes_nest_and_local_is_the_source_itself() {
 
 #[test]
 fn plan_respects_every_build_dependency_checked_by_apt() {
-    let store = imported();
+    let ctx = imported();
     let json = ok(factory(
-        store.path(),
+        &ctx,
         &["plan", "--mode", "direct", "libssl-dev", "--format", "json"],
     ));
     let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let direct = affected_lines(store.path(), "libssl-dev", "direct").len();
+    let direct = affected_lines(&ctx, "libssl-dev", "direct").len();
     let planned: usize = plan["waves"]
         .as_array()
         .unwrap()
@@ -183,9 +181,9 @@ fn plan_respects_every_build_dependency_checked_by_apt() {
         eprintln!("SKIPPED the apt_pkg order check: install python3-apt to run it");
         return;
     }
-    let plan_file = store.path().join("plan.json");
+    let plan_file = ctx.path("plan.json");
     fs_err::write(&plan_file, &json).unwrap();
-    let xz = store.path().join("Packages");
+    let xz = ctx.path("Packages");
     let unpacked = Command::new("xz")
         .arg("-dc")
         .arg(slice().join("Packages.xz"))
@@ -210,18 +208,19 @@ fn plan_respects_every_build_dependency_checked_by_apt() {
 
 #[test]
 fn import_is_idempotent() {
-    let store = imported();
-    let first = fs_err::read(store.path().join("graph.fgr")).unwrap();
-    import_slice(store.path(), &[]);
-    assert_eq!(first, fs_err::read(store.path().join("graph.fgr")).unwrap());
+    let ctx = imported();
+    let first = fs_err::read(ctx.store().join("graph.fgr")).unwrap();
+    import_slice(&ctx, &[]);
+    assert_eq!(first, fs_err::read(ctx.store().join("graph.fgr")).unwrap());
 }
 
 /// Every kind of bad index leaves the stored graph byte for byte as it was.
 #[test]
 fn bad_indexes_give_precise_errors_and_change_nothing() {
-    let store = imported();
-    let before = fs_err::read(store.path().join("graph.fgr")).unwrap();
-    let work = tempfile::tempdir().unwrap();
+    let ctx = imported();
+    let before = fs_err::read(ctx.store().join("graph.fgr")).unwrap();
+    let work = ctx.path("work");
+    fs_err::create_dir_all(&work).unwrap();
     let good_sources = fs_err::read(slice().join("Sources")).unwrap();
     let xz = fs_err::read(slice().join("Packages.xz")).unwrap();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
@@ -238,12 +237,12 @@ fn bad_indexes_give_precise_errors_and_change_nothing() {
         ),
     ];
     for (name, bytes, expected) in cases {
-        let bad = work.path().join(name);
+        let bad = work.join(name);
         fs_err::write(&bad, bytes).unwrap();
-        let sources = work.path().join("Sources");
+        let sources = work.join("Sources");
         fs_err::write(&sources, &good_sources).unwrap();
         let err = failed(factory(
-            store.path(),
+            &ctx,
             &[
                 "import",
                 "debian",
@@ -259,7 +258,7 @@ fn bad_indexes_give_precise_errors_and_change_nothing() {
         );
         assert_eq!(
             before,
-            fs_err::read(store.path().join("graph.fgr")).unwrap(),
+            fs_err::read(ctx.store().join("graph.fgr")).unwrap(),
             "{name} changed the store"
         );
     }
@@ -267,13 +266,13 @@ fn bad_indexes_give_precise_errors_and_change_nothing() {
 
 #[test]
 fn a_corrupt_stored_graph_is_an_error_not_a_panic() {
-    let store = imported();
-    let path = store.path().join("graph.fgr");
+    let ctx = imported();
+    let path = ctx.store().join("graph.fgr");
     let mut bytes = fs_err::read(&path).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     fs_err::write(&path, &bytes).unwrap();
-    let err = failed(factory(store.path(), &["affected", "libssl-dev"]));
+    let err = failed(factory(&ctx, &["affected", "libssl-dev"]));
     assert!(
         err.contains("corrupt") && err.contains("factory import"),
         "{err}"
@@ -282,27 +281,24 @@ fn a_corrupt_stored_graph_is_an_error_not_a_panic() {
 
 #[test]
 fn unknown_names_get_a_suggestion() {
-    let store = imported();
-    let err = failed(factory(store.path(), &["affected", "libssl-dve"]));
+    let ctx = imported();
+    let err = failed(factory(&ctx, &["affected", "libssl-dve"]));
     assert!(err.contains("did you mean `libssl-dev`"), "{err}");
-    let err = failed(factory(store.path(), &["affected", "src:opensl"]));
+    let err = failed(factory(&ctx, &["affected", "src:opensl"]));
     assert!(err.contains("did you mean `src:openssl`"), "{err}");
 }
 
 #[test]
 fn trace_and_why_follow_real_edges() {
-    let store = imported();
-    let trace = ok(factory(
-        store.path(),
-        &["trace", "src:openssl", "--depth", "1"],
-    ));
+    let ctx = imported();
+    let trace = ok(factory(&ctx, &["trace", "src:openssl", "--depth", "1"]));
     assert!(
         trace.contains("src:openssl -> libssl-dev [built-from]"),
         "{trace}"
     );
-    let some_user = affected_lines(store.path(), "libssl-dev", "direct")[0].to_owned();
+    let some_user = affected_lines(&ctx, "libssl-dev", "direct")[0].to_owned();
     let why = ok(factory(
-        store.path(),
+        &ctx,
         &["why", &format!("src:{some_user}"), "src:openssl"],
     ));
     assert!(
@@ -310,7 +306,7 @@ fn trace_and_why_follow_real_edges() {
         "{why}"
     );
     let json = ok(factory(
-        store.path(),
+        &ctx,
         &[
             "why",
             &format!("src:{some_user}"),
@@ -325,20 +321,20 @@ fn trace_and_why_follow_real_edges() {
 
 #[test]
 fn check_accepts_the_example_and_rejects_a_cycle_without_writing() {
-    let store = tempfile::tempdir().unwrap();
+    let ctx = context();
+    // An empty store directory, which must stay empty.
+    fs_err::create_dir_all(ctx.store()).unwrap();
     let example = repo().join("examples/demo");
-    let out = ok(factory(store.path(), &["check", example.to_str().unwrap()]));
+    let out = ok(factory(&ctx, &["check", example.to_str().unwrap()]));
     assert!(out.contains("ok"), "{out}");
-    let def = tempfile::tempdir().unwrap();
-    fs_err::write(
-        def.path().join("components.toml"),
+    ctx.write_definition(
+        "components.toml",
         "[component.a]\nkind = \"command\"\ncommands = [\"true\"]\nbuild-requires = [\"b\"]\n\n\
          [component.b]\nkind = \"command\"\ncommands = [\"true\"]\nbuild-requires = [\"a\"]\n",
-    )
-    .unwrap();
+    );
     let err = failed(factory(
-        store.path(),
-        &["check", def.path().to_str().unwrap()],
+        &ctx,
+        &["check", ctx.definition().to_str().unwrap()],
     ));
     assert!(
         err.contains("components.toml:"),
@@ -349,7 +345,7 @@ fn check_accepts_the_example_and_rejects_a_cycle_without_writing() {
         "the whole cycle is printed: {err}"
     );
     assert_eq!(
-        fs_err::read_dir(store.path()).unwrap().count(),
+        fs_err::read_dir(ctx.store()).unwrap().count(),
         0,
         "check writes nothing"
     );
@@ -357,15 +353,15 @@ fn check_accepts_the_example_and_rejects_a_cycle_without_writing() {
 
 #[test]
 fn the_definition_imports_into_the_same_graph() {
-    let store = imported();
+    let ctx = imported();
     let example = repo().join("examples/demo");
     ok(factory(
-        store.path(),
+        &ctx,
         &["import", "definition", example.to_str().unwrap()],
     ));
     // Both the archive and the definition answer from one store.
     let product = ok(factory(
-        store.path(),
+        &ctx,
         &[
             "affected",
             "--mode",
@@ -377,7 +373,7 @@ fn the_definition_imports_into_the_same_graph() {
     ));
     assert!(product.lines().any(|l| l == "demo-os"), "{product}");
     let debian = ok(factory(
-        store.path(),
+        &ctx,
         &["affected", "libssl-dev", "--format", "lines"],
     ));
     assert!(!debian.is_empty());
@@ -387,9 +383,9 @@ fn the_definition_imports_into_the_same_graph() {
 /// counts it, and so do we unless told not to.
 #[test]
 fn build_essential_is_an_implicit_build_dependency() {
-    let store = imported();
+    let ctx = imported();
     let every = ok(factory(
-        store.path(),
+        &ctx,
         &["affected", "build-essential", "--format", "lines"],
     ));
     assert_eq!(
@@ -397,10 +393,10 @@ fn build_essential_is_an_implicit_build_dependency() {
         59,
         "every source of the slice needs build-essential"
     );
-    let bare = tempfile::tempdir().unwrap();
-    import_slice(bare.path(), &["--no-build-essential"]);
+    let bare = context();
+    import_slice(&bare, &["--no-build-essential"]);
     let named = ok(factory(
-        bare.path(),
+        &bare,
         &["affected", "build-essential", "--format", "lines"],
     ));
     assert!(

@@ -3,32 +3,42 @@
 //! whose disk fills up, and Ctrl-C (SIGINT) while builds run.
 
 mod common;
-use common::{command_component, factory, ok, run, spawn_up, write};
+use common::context;
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use factory_store::{BuildId, Event, EventLog, RecordedEvent, Seq, Store};
+use factory_testkit::{
+    TestContext, block_on, command_component, interrupt, ok, run, watching, write,
+};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Components named `name` with an `input` file holding the name, written to `def`.
-fn write_definition(def: &Path, components: &[(String, Vec<String>, String)]) {
+/// Components named `name` with an `input` file holding the name, written to the
+/// context's definition.
+fn write_definition(ctx: &TestContext, components: &[(String, Vec<String>, String)]) {
     let mut toml = String::new();
     for (name, deps, command) in components {
         toml += &command_component(name, deps, command);
-        write(&def.join("src").join(name).join("input"), name);
+        ctx.write_source(name, "input", name);
     }
-    write(&def.join("components.toml"), &toml);
+    ctx.write_definition("components.toml", &toml);
 }
 
 /// Layered DAG: component i depends on up to 3 components of the layer before.
 /// Each build runs `prefix`, then checksums its source and inputs (outputs stay small).
-fn generated_definition(def: &Path, count: usize, width: usize, prefix: &str) -> Vec<String> {
+fn generated_definition(
+    ctx: &TestContext,
+    count: usize,
+    width: usize,
+    prefix: &str,
+) -> Vec<String> {
     let components: Vec<(String, Vec<String>, String)> = (0..count)
         .map(|i| {
             let layer = i / width;
@@ -48,14 +58,13 @@ fn generated_definition(def: &Path, count: usize, width: usize, prefix: &str) ->
             (format!("c{i:04}"), deps, command)
         })
         .collect();
-    write_definition(def, &components);
+    write_definition(ctx, &components);
     components.into_iter().map(|(name, _, _)| name).collect()
 }
 
 /// Every event of the store, read through the store library.
 fn all_events(store: &Path) -> Vec<RecordedEvent> {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
+    block_on(async {
         let store = Store::open(store).await.unwrap();
         let mut all = Vec::new();
         let mut after = Seq(0);
@@ -144,14 +153,9 @@ fn wait_at_most(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
-#[test]
-fn up_killed_at_random_moments_resumes_until_done_and_never_reruns_a_succeeded_key() {
-    // A wave of a few thousand builds, 100 per layer, 25 layers deep.
-    const BUILDS: usize = 2_500;
-    let dir = tempfile::tempdir().unwrap();
-    let def = dir.path().join("def");
-    let names = generated_definition(&def, BUILDS, 100, "sleep 0.01; ");
-    let store = dir.path().join("store");
+/// Starts `factory up --once` again and again, each time SIGKILLed at a random moment,
+/// until one start finishes the wave by itself (within 15 minutes); the number of kills.
+fn killed_until_done(ctx: &TestContext) -> usize {
     let started = Instant::now();
     let mut kills = 0;
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
@@ -161,16 +165,11 @@ fn up_killed_at_random_moments_resumes_until_done_and_never_reruns_a_succeeded_k
             "did not finish after {kills} kills"
         );
         // Each start's diagnostics go to a file, so a failing start can show them.
-        let stderr_path = dir.path().join(format!("up-{kills}.stderr"));
-        let mut child = factory()
-            .arg("--store")
-            .arg(&store)
-            .args(["up", "--once", "--no-sandbox", "-j", "4", "--definition"])
-            .arg(&def)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr_path).unwrap())
-            .spawn()
-            .unwrap();
+        let stderr_path = ctx.path(format!("up-{kills}.stderr"));
+        let stderr = fs_err::File::create(&stderr_path).unwrap();
+        let mut child = ctx
+            .up_once(&["--no-sandbox", "-j", "4"])
+            .spawn(Stdio::null(), stderr.into_file());
         // xorshift: reproducible "random" moments between 0.5 and 5 s after each start.
         // A start spends about a second reading the definition and sweeping what is done,
         // so every run but the shortest gets some builds done and the kills fall all
@@ -184,9 +183,9 @@ fn up_killed_at_random_moments_resumes_until_done_and_never_reruns_a_succeeded_k
                 assert!(
                     status.success(),
                     "factory up failed after {kills} kills: {status}\n{}",
-                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
+                    fs_err::read_to_string(&stderr_path).unwrap_or_default()
                 );
-                break;
+                return kills;
             }
             None => {
                 child.kill().unwrap(); // SIGKILL
@@ -195,9 +194,36 @@ fn up_killed_at_random_moments_resumes_until_done_and_never_reruns_a_succeeded_k
             }
         }
     }
+}
+
+/// How far the wave had got at each kill that left it unfinished: the keys that had
+/// succeeded when the next start finished the interrupted wave.
+fn progress_at_kills(events: &[RecordedEvent]) -> Vec<usize> {
+    let mut done = 0;
+    let mut progress = Vec::new();
+    for event in events {
+        match &event.event {
+            Event::BuildSucceeded { .. } => done += 1,
+            Event::WaveFinished { summary, .. } if summary.starts_with("interrupted") => {
+                progress.push(done);
+            }
+            _ => {}
+        }
+    }
+    progress
+}
+
+#[test]
+fn up_killed_at_random_moments_resumes_until_done_and_never_reruns_a_succeeded_key() {
+    // A wave of a few thousand builds, 100 per layer, 25 layers deep.
+    const BUILDS: usize = 2_500;
+    let ctx = context();
+    let names = generated_definition(&ctx, BUILDS, 100, "sleep 0.01; ");
+    let started = Instant::now();
+    let kills = killed_until_done(&ctx);
     let took = started.elapsed();
 
-    let events = all_events(&store);
+    let events = all_events(ctx.store());
     assert_no_gap(&events);
     let history = History::of(&events);
     for name in &names {
@@ -207,19 +233,7 @@ fn up_killed_at_random_moments_resumes_until_done_and_never_reruns_a_succeeded_k
         history.succeeded_key_at.len() >= names.len(),
         "every component built once"
     );
-    // How far the wave had got at each kill that left it unfinished: the keys that
-    // had succeeded when the next start finished the interrupted wave.
-    let mut done = 0;
-    let mut progress_at_kill = Vec::new();
-    for event in &events {
-        match &event.event {
-            Event::BuildSucceeded { .. } => done += 1,
-            Event::WaveFinished { summary, .. } if summary.starts_with("interrupted") => {
-                progress_at_kill.push(done);
-            }
-            _ => {}
-        }
-    }
+    let progress_at_kill = progress_at_kills(&events);
     let cancelled = events
         .iter()
         .filter(|e| matches!(e.event, Event::BuildCancelled { .. }))
@@ -246,7 +260,7 @@ fn up_killed_at_random_moments_resumes_until_done_and_never_reruns_a_succeeded_k
                 .any(|&d| d > BUILDS * 3 / 4 && d < BUILDS),
         "kills must fall early and late in the wave: {progress_at_kill:?}"
     );
-    let status = ok(factory().arg("--store").arg(&store).arg("status"));
+    let status = ctx.status();
     assert!(
         !status.contains("running"),
         "a wave is left unfinished:\n{status}"
@@ -255,7 +269,7 @@ fn up_killed_at_random_moments_resumes_until_done_and_never_reruns_a_succeeded_k
 
 /// Whether a process is alive: it exists and is not a zombie waiting to be reaped.
 fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+    fs_err::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
         // `pid (comm) S ...`: the state follows the last parenthesis.
         stat.rsplit_once(')')
             .and_then(|(_, rest)| rest.split_whitespace().next())
@@ -264,11 +278,7 @@ fn alive(pid: u32) -> bool {
 }
 
 fn read_pid(path: &Path) -> Option<u32> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-fn interrupt(pid: u32) {
-    ok(Command::new("kill").args(["-INT", &pid.to_string()]));
+    fs_err::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 /// A build command that records its shell's pid in `PIDS/NAME.sh` and, while `marker`
@@ -344,12 +354,11 @@ fn ctrl_c(mut up: Child, mut stderr: impl std::io::Read, build_pids: &[u32]) -> 
 
 #[test]
 fn ctrl_c_stops_up_promptly_kills_running_builds_and_the_next_up_finishes_the_wave() {
-    let dir = tempfile::tempdir().unwrap();
-    let def = dir.path().join("def");
-    let pids = dir.path().join("pids");
+    let ctx = context();
+    let pids = ctx.path("pids");
     fs_err::create_dir_all(&pids).unwrap();
     // While this file exists, the slow builds sleep a minute.
-    let slow_marker = dir.path().join("slow");
+    let slow_marker = ctx.path("slow");
     write(&slow_marker, "");
     let slow = |name: &str| slow_command(&pids, &slow_marker, name);
     let quick = "cat \"$FACTORY_SRC\"/input > {out}/out.txt".to_owned();
@@ -364,17 +373,17 @@ fn ctrl_c_stops_up_promptly_kills_running_builds_and_the_next_up_finishes_the_wa
         ("quick-1".to_owned(), vec![], quick.clone()),
         ("quick-2".to_owned(), vec![], quick.clone()),
     ];
-    write_definition(&def, &components);
-    let store = dir.path().join("store");
+    write_definition(&ctx, &components);
+    let store = ctx.store();
     // Foreground `factory up`: it would watch for changes after the first wave.
-    let mut up = spawn_up(&store, &["--no-sandbox", "-j", "2"], &def);
+    let mut up = ctx.spawn_up(&["--no-sandbox", "-j", "2"]);
     let stderr = up.stderr.take().unwrap();
     let build_pids = sleeping_builds(&mut up, &pids, &["slow-a", "slow-b"]);
     let out = ctrl_c(up, stderr, &build_pids);
 
     // The interrupted builds are recorded as cancelled by the shutdown, and the wave
     // is left unfinished for the next start.
-    let events = all_events(&store);
+    let events = all_events(store);
     assert_no_gap(&events);
     let before = History::of(&events);
     let mut cancelled: Vec<String> = events
@@ -394,20 +403,16 @@ fn ctrl_c_stops_up_promptly_kills_running_builds_and_the_next_up_finishes_the_wa
     assert_eq!(cancelled, ["slow-a", "slow-b"], "stderr:\n{out}");
     assert!(!before.usable.contains_key("slow-a"));
     assert!(!before.usable.contains_key("after-a"));
-    let status = ok(factory().arg("--store").arg(&store).arg("status"));
+    let status = ctx.status();
     assert!(
         status.lines().any(|l| l.contains("running")),
         "the interrupted wave is left to resume:\n{status}"
     );
 
     // The next start finishes everything; the slow builds run again with the same keys.
-    std::fs::remove_file(&slow_marker).unwrap();
-    let resumed = ok(factory()
-        .arg("--store")
-        .arg(&store)
-        .args(["up", "--once", "--no-sandbox", "-j", "2", "--definition"])
-        .arg(&def));
-    let events = all_events(&store);
+    fs_err::remove_file(&slow_marker).unwrap();
+    let resumed = ctx.up_once(&["--no-sandbox", "-j", "2"]).ok();
+    let events = all_events(store);
     assert_no_gap(&events);
     let after = History::of(&events);
     for (name, _, _) in &components {
@@ -430,7 +435,7 @@ fn ctrl_c_stops_up_promptly_kills_running_builds_and_the_next_up_finishes_the_wa
             Event::WaveFinished { summary, .. } if summary.starts_with("interrupted"))),
         "the interrupted wave is closed as resumed"
     );
-    let status = ok(factory().arg("--store").arg(&store).arg("status"));
+    let status = ctx.status();
     assert!(!status.contains("running"), "{status}");
 }
 
@@ -482,7 +487,7 @@ impl Drop for SmallDisk {
 
 /// Bytes in the regular files below `dir`.
 fn bytes_below(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = fs_err::read_dir(dir) else {
         return 0;
     };
     entries
@@ -495,28 +500,22 @@ fn bytes_below(dir: &Path) -> u64 {
         .sum()
 }
 
-/// Starts a foreground `factory up` and waits until it watches (its first wave is done).
-fn up_watching(store: &Path, def: &Path) -> (Child, impl std::io::BufRead) {
-    use std::io::BufRead as _;
-    let mut up = spawn_up(store, &["--no-sandbox", "-j", "1"], def);
-    let mut stderr = std::io::BufReader::new(up.stderr.take().unwrap());
-    let mut said = String::new();
-    while !said.lines().any(|l| l.contains("watching")) {
-        let read = stderr.read_line(&mut said).unwrap();
-        assert!(read > 0, "factory up ended before watching:\n{said}");
-    }
+/// Starts a foreground `factory up` on `store` and waits until it watches (its first wave
+/// is done).
+fn up_watching(ctx: &TestContext, store: &Path) -> (Child, impl BufRead) {
+    let mut up = ctx
+        .factory()
+        .store(store)
+        .args(["up", "--no-sandbox", "-j", "1", "--definition"])
+        .arg(ctx.definition())
+        .spawn(Stdio::null(), Stdio::piped());
+    let stderr = watching(&mut up);
     (up, stderr)
 }
 
-#[test]
-fn a_full_disk_fails_only_the_builds_that_do_not_fit_and_the_store_stays_sound() {
-    let dir = tempfile::tempdir().unwrap();
-    // Declared after `dir`: unmounted before the directory is removed.
-    let Some(disk) = SmallDisk::mount(&dir.path().join("disk"), "8m") else {
-        return;
-    };
-    let store = disk.dir.join("store");
-    let def = dir.path().join("def");
+/// Two components too large for an 8 MB disk, one built from the larger one, and five
+/// small ones.
+fn components_for_a_small_disk() -> Vec<(String, Vec<String>, String)> {
     let copy = "cat \"$FACTORY_SRC\"/input > {out}/out.txt".to_owned();
     let mut components = vec![
         // 5 MB fit in the build directory, but not once more in the store.
@@ -536,11 +535,13 @@ fn a_full_disk_fails_only_the_builds_that_do_not_fit_and_the_store_stays_sound()
     for i in 1..=5 {
         components.push((format!("small-{i}"), vec![], copy.clone()));
     }
-    write_definition(&def, &components);
+    components
+}
 
-    // `factory up` serving from the small disk: the first wave fails what does not fit.
-    let (mut up, _stderr) = up_watching(&store, &def);
-    let events = all_events(&store);
+/// The first wave on the small disk failed what did not fit, as an infrastructure failure
+/// that says what to do, built the rest and cleaned up after itself.
+fn assert_the_first_wave_failed_what_did_not_fit(store: &Path) {
+    let events = all_events(store);
     assert_no_gap(&events);
     let history = History::of(&events);
     let failure_of = |component: &str| -> String {
@@ -598,11 +599,98 @@ fn a_full_disk_fails_only_the_builds_that_do_not_fit_and_the_store_stays_sound()
     // What did not fit was cleaned up: the disk is usable again.
     let left = bytes_below(&store.join("scratch"));
     assert!(left < 1 << 20, "{left} bytes left in the build directories");
+}
+
+/// The store on the small disk is sound: status and events read it, and the sequence has
+/// no gap.
+fn assert_sound(ctx: &TestContext, store: &Path) {
+    let status = ctx.factory().store(store).arg("status").ok();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.trim_start().starts_with("big ") && l.contains("failed")),
+        "{status}"
+    );
+    let listed = ctx.factory().store(store).arg("events").ok();
+    let seqs: Vec<u64> = listed
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "`factory events` lists every event once, in order"
+    );
+    assert!(listed.contains("the disk is full"), "{listed}");
+}
+
+/// A disk so full that not even the event log can grow: `factory up` stops with the store's
+/// own error (or, if the log still had room, fails the build as before), and once there is
+/// room again nothing is lost.
+fn full_even_for_the_log_then_nothing_is_lost(ctx: &TestContext, store: &Path, disk: &SmallDisk) {
+    let on_disk = || ctx.factory().store(store);
+    let up_once = || ctx.up_once(&["--no-sandbox", "-j", "1"]).store(store);
+    ctx.write_source("small-2", "input", "changed");
+    let filler = disk.dir.join("filler");
+    let filled = run(Command::new("sh").arg("-c").arg(format!(
+        "head -c 100000000 /dev/zero > {}",
+        filler.display()
+    )));
+    assert!(!filled.status.success(), "the filler fills the disk");
+    let full = up_once().output();
+    let (out, err) = (&full.stdout, &full.stderr);
+    eprintln!("factory up on a full disk: {}\n{out}{err}", full.status);
+    if full.success() {
+        assert!(
+            out.contains("the disk is full") && out.contains("small-2"),
+            "{out}"
+        );
+    } else {
+        assert!(
+            err.contains("no space left while trying to") && err.contains("free some space"),
+            "{err}"
+        );
+    }
+    fs_err::remove_file(&filler).unwrap();
+    on_disk().arg("status").ok();
+    let done = up_once().ok();
+    let events = all_events(store);
+    assert_no_gap(&events);
+    let history = History::of(&events);
+    let small_2 = history.usable["small-2"];
+    assert!(
+        history
+            .succeeded_key_at
+            .contains_key(&history.key_of[&small_2])
+            && events.iter().any(|e| matches!(&e.event,
+                Event::ChangeDetected { component, .. } if component == "small-2")),
+        "small-2's change is built:\n{done}"
+    );
+    let status = on_disk().arg("status").ok();
+    assert!(!status.contains("running"), "{status}");
+}
+
+#[test]
+fn a_full_disk_fails_only_the_builds_that_do_not_fit_and_the_store_stays_sound() {
+    let ctx = context();
+    // Declared after `ctx`: unmounted before its directory is removed.
+    let Some(disk) = SmallDisk::mount(&ctx.path("disk"), "8m") else {
+        return;
+    };
+    let store = disk.dir.join("store");
+    let on_disk = || ctx.factory().store(&store);
+    let up_once = || ctx.up_once(&["--no-sandbox", "-j", "1"]).store(&store);
+    let components = components_for_a_small_disk();
+    write_definition(&ctx, &components);
+
+    // `factory up` serving from the small disk: the first wave fails what does not fit.
+    let (mut up, _stderr) = up_watching(&ctx, &store);
+    assert_the_first_wave_failed_what_did_not_fit(&store);
 
     // Still serving: a change to a small component builds on the same small disk.
     let small_builds = || History::of(&all_events(&store)).succeeded_key_at.len();
     let before = small_builds();
-    write(&def.join("src/small-1/input"), "changed");
+    ctx.write_source("small-1", "input", "changed");
     let waiting = Instant::now();
     while small_builds() == before {
         assert!(
@@ -617,33 +705,11 @@ fn a_full_disk_fails_only_the_builds_that_do_not_fit_and_the_store_stays_sound()
         "factory up stops on SIGINT"
     );
 
-    // The store is sound: status and events read it, and the sequence has no gap.
-    let status = ok(factory().arg("--store").arg(&store).arg("status"));
-    assert!(
-        status
-            .lines()
-            .any(|l| l.trim_start().starts_with("big ") && l.contains("failed")),
-        "{status}"
-    );
-    let listed = ok(factory().arg("--store").arg(&store).arg("events"));
-    let seqs: Vec<u64> = listed
-        .lines()
-        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
-        .collect();
-    assert_eq!(
-        seqs,
-        (1..=seqs.len() as u64).collect::<Vec<_>>(),
-        "`factory events` lists every event once, in order"
-    );
-    assert!(listed.contains("the disk is full"), "{listed}");
+    assert_sound(&ctx, &store);
 
     // With room, the next start builds what did not fit, and only that.
     disk.resize("64m");
-    let done = ok(factory()
-        .arg("--store")
-        .arg(&store)
-        .args(["up", "--once", "--no-sandbox", "-j", "1", "--definition"])
-        .arg(&def));
+    let done = up_once().ok();
     let events = all_events(&store);
     assert_no_gap(&events);
     let history = History::of(&events);
@@ -651,67 +717,18 @@ fn a_full_disk_fails_only_the_builds_that_do_not_fit_and_the_store_stays_sound()
         assert!(history.usable.contains_key(name), "{name}:\n{done}");
     }
     assert!(done.contains("3 ran, 3 succeeded"), "{done}");
-    let status = ok(factory().arg("--store").arg(&store).arg("status"));
+    let status = on_disk().arg("status").ok();
     assert!(!status.contains("running"), "{status}");
 
-    // A disk so full that not even the event log can grow: `factory up` stops with
-    // the store's own error (or, if the log still had room, fails the build as above),
-    // and once there is room again nothing is lost.
-    write(&def.join("src/small-2/input"), "changed");
-    let filler = disk.dir.join("filler");
-    let filled = run(Command::new("sh").arg("-c").arg(format!(
-        "head -c 100000000 /dev/zero > {}",
-        filler.display()
-    )));
-    assert!(!filled.status.success(), "the filler fills the disk");
-    let full = run(factory()
-        .arg("--store")
-        .arg(&store)
-        .args(["up", "--once", "--no-sandbox", "-j", "1", "--definition"])
-        .arg(&def));
-    let (out, err) = (text(&full.stdout), text(&full.stderr));
-    eprintln!("factory up on a full disk: {}\n{out}{err}", full.status);
-    if full.status.success() {
-        assert!(
-            out.contains("the disk is full") && out.contains("small-2"),
-            "{out}"
-        );
-    } else {
-        assert!(
-            err.contains("no space left while trying to") && err.contains("free some space"),
-            "{err}"
-        );
-    }
-    std::fs::remove_file(&filler).unwrap();
-    ok(factory().arg("--store").arg(&store).arg("status"));
-    let done = ok(factory()
-        .arg("--store")
-        .arg(&store)
-        .args(["up", "--once", "--no-sandbox", "-j", "1", "--definition"])
-        .arg(&def));
-    let events = all_events(&store);
-    assert_no_gap(&events);
-    let history = History::of(&events);
-    let small_2 = history.usable["small-2"];
-    assert!(
-        history
-            .succeeded_key_at
-            .contains_key(&history.key_of[&small_2])
-            && events.iter().any(|e| matches!(&e.event,
-                Event::ChangeDetected { component, .. } if component == "small-2")),
-        "small-2's change is built:\n{done}"
-    );
-    let status = ok(factory().arg("--store").arg(&store).arg("status"));
-    assert!(!status.contains("running"), "{status}");
+    full_even_for_the_log_then_nothing_is_lost(&ctx, &store, &disk);
 }
 
 #[test]
 fn ctrl_c_while_a_watched_change_builds_stops_it_and_the_next_up_finishes_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let def = dir.path().join("def");
-    let pids = dir.path().join("pids");
+    let ctx = context();
+    let pids = ctx.path("pids");
     fs_err::create_dir_all(&pids).unwrap();
-    let slow_marker = dir.path().join("slow");
+    let slow_marker = ctx.path("slow");
     let quick = "cat \"$FACTORY_SRC\"/input > {out}/out.txt".to_owned();
     let components = vec![
         (
@@ -726,16 +743,16 @@ fn ctrl_c_while_a_watched_change_builds_stops_it_and_the_next_up_finishes_it() {
         ),
         ("quick".to_owned(), vec![], quick),
     ];
-    write_definition(&def, &components);
-    let store = dir.path().join("store");
+    write_definition(&ctx, &components);
+    let store = ctx.store();
     // The first wave is quick (no marker); then a change makes `slow` build for a minute.
-    let (mut up, stderr) = up_watching(&store, &def);
+    let (mut up, stderr) = up_watching(&ctx, store);
     write(&slow_marker, "");
-    write(&def.join("src/slow/input"), "changed");
+    ctx.write_source("slow", "input", "changed");
     let build_pids = sleeping_builds(&mut up, &pids, &["slow"]);
     ctrl_c(up, stderr, &build_pids);
 
-    let events = all_events(&store);
+    let events = all_events(store);
     assert_no_gap(&events);
     let before = History::of(&events);
     let (cancelled, reason) = events
@@ -749,19 +766,15 @@ fn ctrl_c_while_a_watched_change_builds_stops_it_and_the_next_up_finishes_it() {
     assert!(reason.contains("the factory shut down"), "{reason}");
     let changed_key = before.key_of[&cancelled].clone();
     assert!(!before.succeeded_key_at.contains_key(&changed_key));
-    let status = ok(factory().arg("--store").arg(&store).arg("status"));
+    let status = ctx.status();
     assert!(
         status.lines().any(|l| l.contains("running")),
         "the interrupted wave is left to resume:\n{status}"
     );
 
-    std::fs::remove_file(&slow_marker).unwrap();
-    let resumed = ok(factory()
-        .arg("--store")
-        .arg(&store)
-        .args(["up", "--once", "--no-sandbox", "--definition"])
-        .arg(&def));
-    let events = all_events(&store);
+    fs_err::remove_file(&slow_marker).unwrap();
+    let resumed = ctx.up_once(&["--no-sandbox"]).ok();
+    let events = all_events(store);
     assert_no_gap(&events);
     let after = History::of(&events);
     assert!(
@@ -774,6 +787,6 @@ fn ctrl_c_while_a_watched_change_builds_stops_it_and_the_next_up_finishes_it() {
         latest("after-slow") > cancelled,
         "after-slow is rebuilt on the change"
     );
-    let status = ok(factory().arg("--store").arg(&store).arg("status"));
+    let status = ctx.status();
     assert!(!status.contains("running"), "{status}");
 }

@@ -3,36 +3,26 @@
 //! name the tarball's sha256 as the source revision; a wrong sha256 fails
 //! the build with the expected and actual digests.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+use common::context;
 
-fn factory() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_factory"))
-}
+use std::process::Command;
 
-fn output(command: &mut Command) -> (Output, String) {
-    let output = command.output().expect("the command starts");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output, text)
-}
+use factory_testkit::{FactoryCommand, TestContext, write};
 
-fn ok(command: &mut Command) -> String {
-    let (out, text) = output(command);
-    assert!(out.status.success(), "{command:?} failed:\n{text}");
-    text
+/// Runs `command`, requires success, returns what it printed on both outputs.
+fn ok(command: &FactoryCommand) -> String {
+    let outcome = command.output();
+    assert!(outcome.success(), "{outcome}");
+    outcome.text()
 }
 
 /// `pkg-VERSION/greeting.txt` packed by the real `tar`; returns the archive's sha256.
-fn tarball(dir: &Path, version: &str) -> String {
-    let work = dir.join("work");
+fn tarball(ctx: &TestContext, version: &str) -> String {
+    let work = ctx.path("work");
     let top = work.join(format!("pkg-{version}"));
-    std::fs::create_dir_all(&top).unwrap();
-    std::fs::write(top.join("greeting.txt"), format!("hello {version}\n")).unwrap();
-    let archive = dir.join("def/pkg.tar.gz");
+    write(&top.join("greeting.txt"), &format!("hello {version}\n"));
+    let archive = ctx.definition().join("pkg.tar.gz");
     let status = Command::new("tar")
         .arg("-C")
         .arg(&work)
@@ -44,7 +34,7 @@ fn tarball(dir: &Path, version: &str) -> String {
         Ok(s) => assert!(s.success(), "tar failed"),
         Err(e) => panic!("`tar` is needed by this test (apt-get install tar gzip): {e}"),
     }
-    let bytes = std::fs::read(&archive).unwrap();
+    let bytes = fs_err::read(&archive).unwrap();
     sha256_hex(&bytes)
 }
 
@@ -67,10 +57,10 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .to_owned()
 }
 
-fn definition(dir: &Path, sha256: &str) {
-    std::fs::write(
-        dir.join("def/factory.toml"),
-        format!(
+fn definition(ctx: &TestContext, sha256: &str) {
+    ctx.write_definition(
+        "factory.toml",
+        &format!(
             r#"
 [component.pkg]
 kind = "command"
@@ -79,8 +69,7 @@ commands = ["cp {{src}}/greeting.txt {{out}}/out.txt"]
 outputs = ["out.txt"]
 "#
         ),
-    )
-    .unwrap();
+    );
 }
 
 /// The build id (`bN`) on the line of `job` in `up`'s wave report.
@@ -96,29 +85,21 @@ fn build_of(up: &str, job: &str) -> String {
 
 #[test]
 fn a_new_tarball_rebuilds_and_its_sha256_is_the_revision_explain_shows() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("def")).unwrap();
-    let store = dir.path().join("store");
-    let up = || {
-        output(
-            factory()
-                .arg("--store")
-                .arg(&store)
-                .args(["up", "--once", "--no-sandbox", "--definition"])
-                .arg(dir.path().join("def")),
-        )
-    };
+    let ctx = context();
+    fs_err::create_dir_all(ctx.definition()).unwrap();
+    let up = || ctx.up_once(&["--no-sandbox"]);
 
-    let v1 = tarball(dir.path(), "1.0");
-    definition(dir.path(), &v1);
-    let (status, first) = up();
-    assert!(status.status.success(), "{first}");
+    let v1 = tarball(&ctx, "1.0");
+    definition(&ctx, &v1);
+    let first = up().output();
+    assert!(first.success(), "{first}");
+    let first = first.text();
     assert!(first.contains("1 succeeded"), "{first}");
 
     // A wrong sha256: the build fails before it runs, saying both digests.
     let wrong = "0".repeat(64);
-    definition(dir.path(), &wrong);
-    let (_, failed) = up();
+    definition(&ctx, &wrong);
+    let failed = up().output().text();
     for needle in [
         "component `pkg`",
         "`pkg.tar.gz`",
@@ -132,14 +113,10 @@ fn a_new_tarball_rebuilds_and_its_sha256_is_the_revision_explain_shows() {
     }
 
     // A new release.
-    std::fs::remove_dir_all(dir.path().join("work")).unwrap();
-    let v2 = tarball(dir.path(), "2.0");
-    definition(dir.path(), &v2);
-    let second = ok(factory()
-        .arg("--store")
-        .arg(&store)
-        .args(["up", "--once", "--no-sandbox", "--definition"])
-        .arg(dir.path().join("def")));
+    fs_err::remove_dir_all(ctx.path("work")).unwrap();
+    let v2 = tarball(&ctx, "2.0");
+    definition(&ctx, &v2);
+    let second = ok(&up());
     assert!(second.contains("1 succeeded"), "{second}");
     let short = |s: &str| s.chars().take(12).collect::<String>();
     assert!(
@@ -151,10 +128,7 @@ fn a_new_tarball_rebuilds_and_its_sha256_is_the_revision_explain_shows() {
         "{second}"
     );
     let build = build_of(&second, "pkg");
-    let explained = ok(factory()
-        .arg("--store")
-        .arg(&store)
-        .args(["explain", &build]));
+    let explained = ok(&ctx.factory().args(["explain", &build]));
     assert!(
         explained.contains(&format!(
             "source revision (tarball sha256) changed: {} -> {}",

@@ -1,0 +1,41 @@
+//! Reading a stopped factory's store through the store's own interface.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Runs `future` to its end on a runtime of its own.
+///
+/// The workspace keeps `block_on` to `main` so that nothing blocks the binary's runtime. A
+/// synchronous test reading the store of a factory that has stopped blocks no one's runtime
+/// but this throwaway one.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a synchronous test reads a stopped store on a runtime of its own"
+)]
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(future)
+}
+
+/// Every blob of a stopped factory's store, by digest: the files of its blob store and the
+/// small blobs kept in its database.
+pub fn stored_blobs(store: &Path) -> BTreeMap<String, Vec<u8>> {
+    use factory_store::Verify;
+    block_on(async {
+        let opened = factory_store::Store::open(store).await.unwrap();
+        let mut blobs = BTreeMap::new();
+        for (digest, _) in opened.cas().list().unwrap() {
+            let bytes = opened.cas().read(&digest, Verify::Yes).unwrap();
+            blobs.insert(digest.to_string(), bytes);
+        }
+        for (digest, _) in opened.db().inline_blob_sizes().await.unwrap() {
+            let bytes = opened.db().inline_blob(&digest).await.unwrap().unwrap();
+            blobs.insert(digest.to_string(), bytes);
+        }
+        opened.close().await;
+        blobs
+    })
+}
