@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use factory_store::{BuildId, BuildKey, Event, EventLog, LogStream, Seq, Store, WireEvent};
+use factory_store::{BuildId, BuildKey, Digest, Event, LogStream, Seq, Store, WireEvent};
 
 const LOG_LINE: &str =
     "cc -O2 -g -Wall -c src/greet.c -o build/greet.o  # compiling libgreet 1.2.3\n";
@@ -50,7 +50,7 @@ async fn queue_builds(store: &Store, count: usize) -> Vec<BuildId> {
         .map(|i| Event::BuildQueued {
             wave: None,
             component: format!("c{i}"),
-            key: BuildKey(format!("key{i}")),
+            key: Some(BuildKey(Digest::of(format!("key{i}").as_bytes()))),
             reason: "bench".into(),
             inputs: BTreeMap::new(),
         })
@@ -150,7 +150,7 @@ async fn lifecycles(store: &Store, producers: usize, builds_per: usize, logs: us
                     .append_one(Event::BuildQueued {
                         wave: None,
                         component: format!("p{p}"),
-                        key: BuildKey(format!("p{p}b{b}")),
+                        key: Some(BuildKey(Digest::of(format!("p{p}b{b}").as_bytes()))),
                         reason: "bench".into(),
                         inputs: BTreeMap::from([("source".into(), format!("rev{b}"))]),
                     })
