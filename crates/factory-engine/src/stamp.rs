@@ -56,12 +56,14 @@ pub struct StampLock {
 
 /// Takes the store's stamp lock, waiting for another process that holds it.
 pub fn lock(store_dir: &Path) -> io::Result<StampLock> {
-    std::fs::create_dir_all(store_dir)?;
-    let file = File::options()
+    fs_err::create_dir_all(store_dir)?;
+    // flock takes the standard library's file.
+    let (file, _) = fs_err::File::options()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(store_dir.join(LOCK_FILE))?;
+        .open(store_dir.join(LOCK_FILE))?
+        .into_parts();
     let flock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, errno)| io::Error::from(errno))?;
     Ok(StampLock { _flock: flock })
@@ -69,7 +71,7 @@ pub fn lock(store_dir: &Path) -> io::Result<StampLock> {
 
 /// Removes the stamp (call with the lock held, before a wave's first event).
 pub fn invalidate(store_dir: &Path, _lock: &StampLock) -> io::Result<()> {
-    match std::fs::remove_file(store_dir.join(STAMP_FILE)) {
+    match fs_err::remove_file(store_dir.join(STAMP_FILE)) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
@@ -85,7 +87,7 @@ pub fn fingerprint(def_dir: &Path, environment: &BTreeMap<String, String>) -> io
     put(b"factory up-to-date stamp");
     put(env!("CARGO_PKG_VERSION").as_bytes());
     // A rebuilt factory may derive keys differently: its binary is part of the fingerprint.
-    let exe = std::env::current_exe().and_then(std::fs::metadata)?;
+    let exe = std::env::current_exe().and_then(fs_err::metadata)?;
     put(&exe.len().to_le_bytes());
     put(&exe.mtime().to_le_bytes());
     put(&exe.mtime_nsec().to_le_bytes());
@@ -95,7 +97,7 @@ pub fn fingerprint(def_dir: &Path, environment: &BTreeMap<String, String>) -> io
     }
     for relative in factory_def::definition_files(def_dir)? {
         put(relative.as_os_str().as_encoded_bytes());
-        put(&std::fs::read(def_dir.join(&relative))?);
+        put(&fs_err::read(def_dir.join(&relative))?);
     }
     Ok(hex::encode(hasher.finalize()))
 }
@@ -111,13 +113,13 @@ pub fn tree_signature(dir: &Path) -> io::Result<String> {
 }
 
 fn sign_dir(root: &Path, relative: &Path, hasher: &mut Sha256) -> io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(root.join(relative))?
+    let mut entries: Vec<_> = fs_err::read_dir(root.join(relative))?
         .map(|e| e.map(|e| e.file_name()))
         .collect::<io::Result<_>>()?;
     entries.sort();
     for name in entries {
         let path = relative.join(&name);
-        let meta = std::fs::symlink_metadata(root.join(&path))?;
+        let meta = fs_err::symlink_metadata(root.join(&path))?;
         for field in [
             meta.mode() as u64,
             meta.len(),
@@ -202,7 +204,7 @@ pub fn sign_local_dirs(def: &factory_def::Definition) -> io::Result<Vec<(PathBuf
 /// The stamp, if there is one and it still holds: same fingerprint, same local directories,
 /// every output still in the store. Any doubt (a missing or unreadable file) means no.
 pub fn fresh(store_dir: &Path, fingerprint: &str) -> Option<Stamp> {
-    let bytes = std::fs::read(store_dir.join(STAMP_FILE)).ok()?;
+    let bytes = fs_err::read(store_dir.join(STAMP_FILE)).ok()?;
     let stamp: Stamp = serde_json::from_slice(&bytes).ok()?;
     if stamp.format != FORMAT || stamp.fingerprint != fingerprint {
         return None;
@@ -221,7 +223,7 @@ pub fn fresh(store_dir: &Path, fingerprint: &str) -> Option<Stamp> {
 /// Device and inode of the store's database: a database deleted or replaced since the stamp
 /// was written is another file.
 fn database_identity(store_dir: &Path) -> io::Result<(u64, u64)> {
-    let meta = std::fs::metadata(store_dir.join(factory_store::DATABASE_FILE))?;
+    let meta = fs_err::metadata(store_dir.join(factory_store::DATABASE_FILE))?;
     Ok((meta.dev(), meta.ino()))
 }
 
@@ -232,30 +234,30 @@ mod tests {
     #[test]
     fn a_tree_signature_changes_with_any_write_rename_or_new_file() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("sub")).unwrap();
-        std::fs::write(dir.path().join("sub/a.c"), "int a;").unwrap();
+        fs_err::create_dir(dir.path().join("sub")).unwrap();
+        fs_err::write(dir.path().join("sub/a.c"), "int a;").unwrap();
         let before = tree_signature(dir.path()).unwrap();
         assert_eq!(before, tree_signature(dir.path()).unwrap());
-        std::fs::write(dir.path().join("sub/a.c"), "int b;").unwrap();
+        fs_err::write(dir.path().join("sub/a.c"), "int b;").unwrap();
         let written = tree_signature(dir.path()).unwrap();
         assert_ne!(before, written);
-        std::fs::rename(dir.path().join("sub/a.c"), dir.path().join("sub/b.c")).unwrap();
+        fs_err::rename(dir.path().join("sub/a.c"), dir.path().join("sub/b.c")).unwrap();
         let renamed = tree_signature(dir.path()).unwrap();
         assert_ne!(written, renamed);
-        std::fs::write(dir.path().join("new"), "").unwrap();
+        fs_err::write(dir.path().join("new"), "").unwrap();
         assert_ne!(renamed, tree_signature(dir.path()).unwrap());
     }
 
     #[test]
     fn the_fingerprint_follows_definition_bytes_and_environment() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.toml"), "[component.a]\n").unwrap();
+        fs_err::write(dir.path().join("a.toml"), "[component.a]\n").unwrap();
         let env = BTreeMap::from([("sandbox".to_owned(), "none".to_owned())]);
         let first = fingerprint(dir.path(), &env).unwrap();
         assert_eq!(first, fingerprint(dir.path(), &env).unwrap());
         let other_env = BTreeMap::from([("sandbox".to_owned(), "bwrap".to_owned())]);
         assert_ne!(first, fingerprint(dir.path(), &other_env).unwrap());
-        std::fs::write(dir.path().join("a.toml"), "[component.a] \n").unwrap();
+        fs_err::write(dir.path().join("a.toml"), "[component.a] \n").unwrap();
         assert_ne!(first, fingerprint(dir.path(), &env).unwrap());
     }
 
@@ -263,10 +265,10 @@ mod tests {
     fn a_stamp_holds_until_its_fingerprint_a_source_an_output_or_the_database_changes() {
         let store = tempfile::tempdir().unwrap();
         let database = store.path().join(factory_store::DATABASE_FILE);
-        std::fs::write(&database, "the log").unwrap();
+        fs_err::write(&database, "the log").unwrap();
         let cas = factory_store::Cas::open(&store.path().join("cas")).unwrap();
         let source = tempfile::tempdir().unwrap();
-        std::fs::write(source.path().join("main.c"), "int main;").unwrap();
+        fs_err::write(source.path().join("main.c"), "int main;").unwrap();
         let digest = cas.put_bytes(b"tree").unwrap().digest;
         let in_database = factory_store::Digest::of(b"small tree");
         let blob = cas.path_of(&digest);
@@ -284,13 +286,13 @@ mod tests {
         assert_eq!(fresh(store.path(), &"f".repeat(64)), Some(stamp));
         assert_eq!(fresh(store.path(), &"e".repeat(64)), None);
 
-        std::fs::write(source.path().join("main.c"), "int main2;").unwrap();
+        fs_err::write(source.path().join("main.c"), "int main2;").unwrap();
         assert_eq!(fresh(store.path(), &"f".repeat(64)), None);
-        std::fs::write(source.path().join("main.c"), "int main;").unwrap();
+        fs_err::write(source.path().join("main.c"), "int main;").unwrap();
 
         write(8, tree_signature(source.path()).unwrap());
         assert!(fresh(store.path(), &"f".repeat(64)).is_some());
-        std::fs::remove_file(&blob).unwrap();
+        fs_err::remove_file(&blob).unwrap();
         assert_eq!(fresh(store.path(), &"f".repeat(64)), None);
 
         // Another database file (deleted and created again) may not hold the small outputs.
@@ -298,8 +300,8 @@ mod tests {
         write(9, tree_signature(source.path()).unwrap());
         assert!(fresh(store.path(), &"f".repeat(64)).is_some());
         let replacement = store.path().join("replacement");
-        std::fs::write(&replacement, "another log").unwrap();
-        std::fs::rename(&replacement, &database).unwrap();
+        fs_err::write(&replacement, "another log").unwrap();
+        fs_err::rename(&replacement, &database).unwrap();
         assert_eq!(fresh(store.path(), &"f".repeat(64)), None);
 
         let held = lock(store.path()).unwrap();

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use factory_engine::{Change, ChangeReason, Engine, JobGraph, Quiet, Settings, Stop, recipe};
 use factory_exec::Sandbox;
-use factory_store::{BuildState, Event, EventLog, Seq, Store};
+use factory_store::{BuildState, Event, Seq, Store};
 use factory_types::Job;
 
 fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
+    fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+    fs_err::write(path, text).unwrap();
 }
 
 /// `lib` (a kind with a parameter and a `{dep.NAME}`-free command) and `app` reading it.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use factory_engine::{Change, ChangeReason, Engine, JobGraph, Quiet, Settings, Stop};
 use factory_exec::Sandbox;
-use factory_store::{BuildState, Event, EventLog, Seq, Store};
+use factory_store::{BuildState, Event, Seq, Store};
 
 /// Whether the tools these tests drive are installed; without them the tests
 /// skip loudly, except under CI (`FACTORY_CI`), where they fail.
@@ -54,9 +54,9 @@ fn run(program: &str, args: &[&str]) -> String {
 /// `NAME/greeting.txt` (with `text`) and `NAME/sub/x`, packed by `tar` with `compress` (`-z`, `-J`, ...).
 fn make_tarball(work: &Path, name: &str, text: &str, compress: &str, archive: &Path) -> String {
     let top = work.join(name);
-    std::fs::create_dir_all(top.join("sub")).unwrap();
-    std::fs::write(top.join("greeting.txt"), text).unwrap();
-    std::fs::write(top.join("sub/x"), "x\n").unwrap();
+    fs_err::create_dir_all(top.join("sub")).unwrap();
+    fs_err::write(top.join("greeting.txt"), text).unwrap();
+    fs_err::write(top.join("sub/x"), "x\n").unwrap();
     run(
         "tar",
         &[
@@ -100,7 +100,7 @@ fn serve(root: PathBuf) -> Server {
             counter.fetch_add(1, Ordering::SeqCst);
             let path = request_line.split_whitespace().nth(1).unwrap_or("/");
             let file = root.join(path.trim_start_matches('/'));
-            let response = match std::fs::read(&file) {
+            let response = match fs_err::read(&file) {
                 Ok(body) => {
                     let mut head = format!(
                         "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
@@ -134,7 +134,7 @@ outputs = ["out.txt"]
 "#
         ));
     }
-    std::fs::write(dir.join("factory.toml"), text).unwrap();
+    fs_err::write(dir.join("factory.toml"), text).unwrap();
     let def = factory_def::load(dir).expect("a valid definition");
     Arc::new(JobGraph::new(Arc::new(def)).unwrap())
 }
@@ -177,7 +177,7 @@ async fn output_of(orch: &Engine, report: &factory_engine::WaveReport, job: &str
         .output
         .unwrap_or_else(|| panic!("{job} has no output: {build:?}"));
     let tree = orch.materialise(&digest).await.unwrap();
-    std::fs::read_to_string(tree.join("out.txt")).unwrap()
+    fs_err::read_to_string(tree.join("out.txt")).unwrap()
 }
 
 async fn events(store: &Store) -> Vec<Event> {
@@ -202,7 +202,7 @@ async fn tarballs_from_a_path_and_over_http_are_verified_unpacked_once_and_rebui
     let def_dir = temp.path().join("def");
     let served = temp.path().join("served");
     for dir in [&work, &def_dir, &served] {
-        std::fs::create_dir_all(dir).unwrap();
+        fs_err::create_dir_all(dir).unwrap();
     }
     // One gzip tarball beside the definition, one xz tarball served over HTTP.
     let local_sha = make_tarball(
@@ -257,8 +257,8 @@ async fn tarballs_from_a_path_and_over_http_are_verified_unpacked_once_and_rebui
     assert_eq!(inputs.get("revision"), Some(&remote_sha));
 
     // Again, with both archives gone: the unpacked trees are used, nothing is fetched.
-    std::fs::remove_file(def_dir.join("local-1.0.tar.gz")).unwrap();
-    std::fs::remove_file(served.join("remote-1.0.tar.xz")).unwrap();
+    fs_err::remove_file(def_dir.join("local-1.0.tar.gz")).unwrap();
+    fs_err::remove_file(served.join("remote-1.0.tar.xz")).unwrap();
     let again = wave(&orch, &def, ChangeReason::Manual).await;
     assert_eq!(again.ran(), 0, "{again:#?}");
     assert_eq!(server.requests.load(Ordering::SeqCst), 1);
@@ -312,7 +312,7 @@ async fn a_wrong_sha256_fails_precisely_and_nothing_runs() {
     let def_dir = temp.path().join("def");
     let served = temp.path().join("served");
     for dir in [&work, &def_dir, &served] {
-        std::fs::create_dir_all(dir).unwrap();
+        fs_err::create_dir_all(dir).unwrap();
     }
     let actual = make_tarball(&work, "p-1", "hello\n", "-j", &served.join("p-1.tar.bz2"));
     let wrong = "ab".repeat(32);
@@ -353,7 +353,7 @@ async fn a_wrong_sha256_fails_precisely_and_nothing_runs() {
         }
     )));
     let cache = temp.path().join("store/sources/tarball");
-    let left: Vec<_> = std::fs::read_dir(&cache)
+    let left: Vec<_> = fs_err::read_dir(&cache)
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "left in the cache: {left:?}");

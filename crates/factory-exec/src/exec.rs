@@ -62,14 +62,14 @@ impl LogSink for Vec<Arc<dyn LogSink>> {
 /// `tail -f`-like readers. Engine lines are written as they are (`$ command`).
 #[derive(Debug)]
 pub struct LogFile {
-    file: Mutex<std::fs::File>,
+    file: Mutex<fs_err::File>,
 }
 
 impl LogFile {
     /// Creates (or truncates) the file.
     pub fn create(path: &std::path::Path) -> std::io::Result<LogFile> {
         Ok(LogFile {
-            file: Mutex::new(std::fs::File::create(path)?),
+            file: Mutex::new(fs_err::File::create(path)?),
         })
     }
 }

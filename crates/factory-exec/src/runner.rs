@@ -47,7 +47,7 @@ impl Drop for WorkDirPool {
             .unwrap_or_else(|e| e.into_inner())
             .drain(..)
         {
-            let _ = std::fs::remove_dir_all(path);
+            let _ = fs_err::remove_dir_all(path);
         }
     }
 }
@@ -71,19 +71,19 @@ impl Drop for WorkDir {
         if empty_dir(&path).is_ok() {
             self.pool.put(path);
         } else {
-            let _ = std::fs::remove_dir_all(&path);
+            let _ = fs_err::remove_dir_all(&path);
         }
     }
 }
 
 /// Removes everything inside `dir`, keeping `dir`.
 fn empty_dir(dir: &Path) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
+    for entry in fs_err::read_dir(dir)? {
         let entry = entry?;
         if entry.file_type()?.is_dir() {
-            std::fs::remove_dir_all(entry.path())?;
+            fs_err::remove_dir_all(entry.path())?;
         } else {
-            std::fs::remove_file(entry.path())?;
+            fs_err::remove_file(entry.path())?;
         }
     }
     Ok(())
@@ -214,15 +214,15 @@ impl BuildRunner {
             require_dir("reading input directory", path)?;
         }
         // A directory this call creates is empty; only one that was there must be checked.
-        match std::fs::create_dir(&request.output_dir) {
+        match fs_err::create_dir(&request.output_dir) {
             Ok(()) => return self.work_dir(),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(_) => std::fs::create_dir_all(&request.output_dir).map_err(InfraError::io(
+            Err(_) => fs_err::create_dir_all(&request.output_dir).map_err(InfraError::io(
                 "creating output directory",
                 &request.output_dir,
             ))?,
         }
-        let mut entries = std::fs::read_dir(&request.output_dir).map_err(InfraError::io(
+        let mut entries = fs_err::read_dir(&request.output_dir).map_err(InfraError::io(
             "reading output directory",
             &request.output_dir,
         ))?;
@@ -245,7 +245,7 @@ impl BuildRunner {
         if let Some(path) = pool.take() {
             return Ok(WorkDir { path, pool });
         }
-        std::fs::create_dir_all(&self.scratch_root).map_err(InfraError::io(
+        fs_err::create_dir_all(&self.scratch_root).map_err(InfraError::io(
             "creating scratch directory",
             &self.scratch_root,
         ))?;
@@ -262,7 +262,7 @@ impl BuildRunner {
 }
 
 fn require_dir(action: &'static str, path: &Path) -> Result<(), InfraError> {
-    let meta = std::fs::metadata(path).map_err(InfraError::io(action, path))?;
+    let meta = fs_err::metadata(path).map_err(InfraError::io(action, path))?;
     if meta.is_dir() {
         Ok(())
     } else {

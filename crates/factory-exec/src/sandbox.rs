@@ -230,7 +230,7 @@ fn add_host_system(args: &mut BwrapArgs) {
     // Merged-/usr systems have these as symlinks into /usr; older ones as directories.
     for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
         let path = Path::new(top);
-        match std::fs::read_link(path) {
+        match fs_err::read_link(path) {
             Ok(target) => {
                 args.triple("--symlink", target, top);
             }

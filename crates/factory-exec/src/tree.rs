@@ -4,7 +4,7 @@
 //! .deb and OCI writers) walks it through [`walk_tree`], so they all agree on
 //! which entries exist and in which order.
 
-use std::fs;
+use fs_err as fs;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -113,7 +113,7 @@ fn walk_dir(root: &Path, rel_dir: &Path, out: &mut Vec<TreeEntry>) -> Result<(),
     Ok(())
 }
 
-fn special_file_name(file_type: &fs::FileType) -> &'static str {
+fn special_file_name(file_type: &std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     if file_type.is_fifo() {
         "named pipe"

@@ -3,9 +3,9 @@
 
 mod common;
 
+use fs_err::File;
+use fs_err::os::unix::fs::symlink;
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -64,7 +64,7 @@ fn package_tree(root: &Path, variant: u32) {
         if variant == 0 { 0o644 } else { 0o600 },
     );
     symlink("hello", root.join("usr/bin/hi")).unwrap();
-    std::fs::create_dir_all(root.join("var/lib/hello")).unwrap();
+    fs_err::create_dir_all(root.join("var/lib/hello")).unwrap();
 }
 
 fn two_trees() -> (tempfile::TempDir, tempfile::TempDir) {
@@ -88,7 +88,7 @@ fn tar_is_byte_identical_for_identical_trees_and_real_tar_agrees() {
 
     let scratch = tempfile::tempdir().unwrap();
     let file = scratch.path().join("tree.tar");
-    std::fs::write(&file, &tar_a).unwrap();
+    fs_err::write(&file, &tar_a).unwrap();
     let listing = run_tool("tar", &["--utc", "-tvf", file.to_str().unwrap()]);
     let lines: Vec<&str> = listing.lines().collect();
     assert!(
@@ -120,7 +120,7 @@ fn tar_is_byte_identical_for_identical_trees_and_real_tar_agrees() {
 
     // Extracting with real tar gives back exactly the tree.
     let extracted = scratch.path().join("x");
-    std::fs::create_dir(&extracted).unwrap();
+    fs_err::create_dir(&extracted).unwrap();
     run_tool(
         "tar",
         &[
@@ -144,14 +144,14 @@ fn tarball_is_byte_identical_and_has_no_gzip_timestamp() {
     let digest_a = write_tarball(a.path(), &file_a, EPOCH).unwrap();
     let digest_b = write_tarball(b.path(), &file_b, EPOCH).unwrap();
     assert_eq!(digest_a, digest_b);
-    let bytes = std::fs::read(&file_a).unwrap();
-    assert_eq!(bytes, std::fs::read(&file_b).unwrap());
+    let bytes = fs_err::read(&file_a).unwrap();
+    assert_eq!(bytes, fs_err::read(&file_b).unwrap());
     assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip magic");
     assert_eq!(&bytes[4..8], &[0, 0, 0, 0], "gzip mtime must be zero");
     assert_eq!(factory_types::Digest::of(&bytes), digest_a);
 
     let extracted = out.path().join("x");
-    std::fs::create_dir(&extracted).unwrap();
+    fs_err::create_dir(&extracted).unwrap();
     run_tool(
         "tar",
         &[
@@ -193,14 +193,11 @@ fn deb_is_byte_identical_and_valid_for_dpkg_deb() {
         write_deb(b.path(), &control(), &deb_b, EPOCH).unwrap(),
         digest
     );
-    assert_eq!(
-        std::fs::read(&deb_a).unwrap(),
-        std::fs::read(&deb_b).unwrap()
-    );
+    assert_eq!(fs_err::read(&deb_a).unwrap(), fs_err::read(&deb_b).unwrap());
     let deb = deb_a.to_str().unwrap();
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
-        std::fs::metadata(&deb_a).unwrap().permissions().mode() & 0o777,
+        fs_err::metadata(&deb_a).unwrap().permissions().mode() & 0o777,
         0o644
     );
 
@@ -254,9 +251,9 @@ fn deb_is_byte_identical_and_valid_for_dpkg_deb() {
         "{}",
         String::from_utf8_lossy(&fsys.stderr)
     );
-    std::fs::write(&tar, fsys.stdout).unwrap();
+    fs_err::write(&tar, fsys.stdout).unwrap();
     let extracted = out.path().join("x");
-    std::fs::create_dir(&extracted).unwrap();
+    fs_err::create_dir(&extracted).unwrap();
     run_tool(
         "tar",
         &[
@@ -306,8 +303,8 @@ fn bad_deb_control_fields_are_precise_errors_and_write_nothing() {
 /// A statically linked program, so it runs straight from an unpacked rootfs.
 fn static_hello(dir: &Path) {
     let src = dir.join("hello.c");
-    std::fs::create_dir_all(dir.join("rootfs/bin")).unwrap();
-    std::fs::write(
+    fs_err::create_dir_all(dir.join("rootfs/bin")).unwrap();
+    fs_err::write(
         &src,
         "#include <stdio.h>\nint main(void){puts(\"hello from the image\");return 0;}\n",
     )
@@ -422,17 +419,16 @@ fn oci_image_on_a_base_is_reproducible_and_valid_for_skopeo_and_umoci() {
         "hello from the image\n"
     );
     assert_eq!(
-        std::fs::read_to_string(rootfs.join("usr/share/doc/hello/copyright")).unwrap(),
+        fs_err::read_to_string(rootfs.join("usr/share/doc/hello/copyright")).unwrap(),
         "Copyright: the Factory authors\n"
     );
     assert_eq!(
-        std::fs::read_link(rootfs.join("usr/bin/hi")).unwrap(),
+        fs_err::read_link(rootfs.join("usr/bin/hi")).unwrap(),
         Path::new("hello")
     );
     assert!(rootfs.join(long_name()).is_file());
     let runtime: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&fs_err::read_to_string(bundle.join("config.json")).unwrap()).unwrap();
     assert_eq!(
         runtime["process"]["args"],
         serde_json::json!(["/bin/hello"])
@@ -471,9 +467,9 @@ fn corrupt_or_ambiguous_base_layouts_are_refused() {
     );
 
     let blob = base.join("blobs/sha256").join(info.layers[0].digest.hex());
-    let mut bytes = std::fs::read(&blob).unwrap();
+    let mut bytes = fs_err::read(&blob).unwrap();
     bytes[20] ^= 0xff;
-    std::fs::write(&blob, bytes).unwrap();
+    fs_err::write(&blob, bytes).unwrap();
     let err = write_oci_layout(
         &image(
             "x",

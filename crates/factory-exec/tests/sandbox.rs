@@ -99,7 +99,7 @@ async fn sandboxed_build_can_write_only_its_work_and_output_dirs() {
     let source = scratch.path().join("src");
     write(&source.join("main.c"), "int main(void){return 0;}\n");
     let host_elsewhere = scratch.path().join("elsewhere");
-    std::fs::create_dir(&host_elsewhere).unwrap();
+    fs_err::create_dir(&host_elsewhere).unwrap();
     let elsewhere = host_elsewhere.display();
 
     let script = [
@@ -141,13 +141,13 @@ async fn sandboxed_build_can_write_only_its_work_and_output_dirs() {
     assert!(out.join("file").is_file());
     assert!(!source.join("injected").exists());
     assert_eq!(
-        std::fs::read_to_string(source.join("main.c")).unwrap(),
+        fs_err::read_to_string(source.join("main.c")).unwrap(),
         "int main(void){return 0;}\n"
     );
     assert!(!Path::new("/usr/factory-escape").exists());
     assert!(!Path::new("/etc/factory-escape").exists());
     assert_eq!(
-        std::fs::read_dir(&host_elsewhere).unwrap().count(),
+        fs_err::read_dir(&host_elsewhere).unwrap().count(),
         0,
         "build wrote into the host"
     );
@@ -201,7 +201,7 @@ async fn only_declared_inputs_are_visible_and_read_only() {
 async fn environment_seen(sandbox: &Sandbox) -> BTreeMap<String, String> {
     let scratch = tempfile::tempdir().unwrap();
     let source = scratch.path().join("src");
-    std::fs::create_dir(&source).unwrap();
+    fs_err::create_dir(&source).unwrap();
     let mut spec = BuildSpec::new("env", vec![BuildCommand::Argv(vec!["env".into()])]);
     spec.env.insert("CFLAGS".into(), "-O2 -g".into());
     spec.source_date_epoch = 1_700_000_000;
@@ -414,7 +414,7 @@ async fn logs_are_delivered_while_the_build_runs() {
         streamed.push(line);
     }
     assert_eq!(streamed, outcome.log);
-    let file_lines: Vec<String> = std::fs::read_to_string(&log_path)
+    let file_lines: Vec<String> = fs_err::read_to_string(&log_path)
         .unwrap()
         .lines()
         .map(String::from)
@@ -597,21 +597,21 @@ async fn runner_checks_its_directories_and_declared_outputs() {
 
     // Work directories are private, emptied after each build for the next one, and removed
     // with the runner.
-    let work_dirs: Vec<_> = std::fs::read_dir(scratch.path().join("work"))
+    let work_dirs: Vec<_> = fs_err::read_dir(scratch.path().join("work"))
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .collect();
     assert!(!work_dirs.is_empty());
     for dir in &work_dirs {
         assert_eq!(
-            std::fs::read_dir(dir).unwrap().count(),
+            fs_err::read_dir(dir).unwrap().count(),
             0,
             "{dir:?} was not emptied"
         );
     }
     drop(runner);
     assert_eq!(
-        std::fs::read_dir(scratch.path().join("work"))
+        fs_err::read_dir(scratch.path().join("work"))
             .unwrap()
             .count(),
         0

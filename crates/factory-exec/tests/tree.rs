@@ -2,8 +2,8 @@
 
 mod common;
 
-use std::fs::File;
-use std::os::unix::fs::symlink;
+use fs_err::File;
+use fs_err::os::unix::fs::symlink;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -15,7 +15,7 @@ fn sample(root: &Path) {
     write(&root.join("usr/bin/tool"), "#!/bin/sh\necho tool\n");
     set_mode(&root.join("usr/bin/tool"), 0o755);
     write(&root.join("usr/share/doc/tool/README"), "read me\n");
-    std::fs::create_dir_all(root.join("var/empty")).unwrap();
+    fs_err::create_dir_all(root.join("var/empty")).unwrap();
     symlink("tool", root.join("usr/bin/tool-alias")).unwrap();
 }
 
@@ -65,29 +65,29 @@ fn digest_changes_with_content_mode_names_links_and_empty_dirs() {
         ),
         (
             "rename",
-            Box::new(|r| std::fs::rename(r.join("usr/bin/tool"), r.join("usr/bin/tool2")).unwrap()),
+            Box::new(|r| fs_err::rename(r.join("usr/bin/tool"), r.join("usr/bin/tool2")).unwrap()),
         ),
         (
             "symlink target",
             Box::new(|r| {
-                std::fs::remove_file(r.join("usr/bin/tool-alias")).unwrap();
+                fs_err::remove_file(r.join("usr/bin/tool-alias")).unwrap();
                 symlink("tool2", r.join("usr/bin/tool-alias")).unwrap();
             }),
         ),
         (
             "symlink replaced by file",
             Box::new(|r| {
-                std::fs::remove_file(r.join("usr/bin/tool-alias")).unwrap();
+                fs_err::remove_file(r.join("usr/bin/tool-alias")).unwrap();
                 write(&r.join("usr/bin/tool-alias"), "tool");
             }),
         ),
         (
             "empty dir added",
-            Box::new(|r| std::fs::create_dir(r.join("var/empty/more")).unwrap()),
+            Box::new(|r| fs_err::create_dir(r.join("var/empty/more")).unwrap()),
         ),
         (
             "empty dir removed",
-            Box::new(|r| std::fs::remove_dir(r.join("var/empty")).unwrap()),
+            Box::new(|r| fs_err::remove_dir(r.join("var/empty")).unwrap()),
         ),
         (
             "empty file added",

@@ -8,8 +8,8 @@
 //! has written to it for [`STALE_TEMPORARY`] (another process opening the store, say for
 //! `factory events`, must not remove a blob that a running factory is still writing).
 
+use fs_err::{self as fs, File};
 use std::collections::HashSet;
-use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};

@@ -3,8 +3,8 @@
 
 mod common;
 
+use fs_err as fs;
 use std::collections::HashSet;
-use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use common::queued;
 use factory_store::{
-    BuildId, BuildOutput, Cas, Digest, Event, EventLog, INLINE_LIMIT, Seq, Store, StoreError,
-    Verify, Views,
+    BuildId, BuildOutput, Cas, Digest, Event, INLINE_LIMIT, Seq, Store, StoreError, Verify,
 };
 
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -204,7 +203,7 @@ fn corruption_and_absence_are_typed_errors() {
     let cas = Cas::open(dir.path()).unwrap();
     let put = cas.put_bytes(b"original").unwrap();
     let path = cas.path_of(&put.digest);
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     fs::write(&path, b"tampered").unwrap();
     assert!(matches!(
         cas.verify(&put.digest),

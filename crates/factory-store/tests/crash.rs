@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{change, log, queued};
-use factory_store::{BuildId, Event, EventLog, Maintenance, Seq, Store, Views};
+use factory_store::{BuildId, Event, Seq, Store};
 
 const DIR_VAR: &str = "FACTORY_STORE_CRASH_DIR";
 

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{change, log, queued};
-use factory_store::{
-    Backend, BuildId, Event, EventLog, Maintenance, RecordedEvent, Seq, Store, StoreError, Views,
-};
+use factory_store::{Backend, BuildId, Event, RecordedEvent, Seq, Store, StoreError};
 
 async fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(dir.path()).await.expect("open store")
@@ -270,7 +268,7 @@ async fn empty_append_is_a_no_op() {
 async fn a_garbage_database_file_is_a_precise_error() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("factory.db");
-    std::fs::write(
+    fs_err::write(
         &db,
         b"this is not a database, just some text of a few bytes\n".repeat(100),
     )
@@ -289,7 +287,7 @@ async fn a_garbage_database_file_is_a_precise_error() {
     assert!(err.to_string().contains("factory.db"), "{err}");
     // Nothing was changed.
     assert_eq!(
-        std::fs::read(&db).unwrap(),
+        fs_err::read(&db).unwrap(),
         b"this is not a database, just some text of a few bytes\n".repeat(100)
     );
 }

@@ -7,9 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::queued;
-use factory_store::{
-    BuildId, BuildOutput, Digest, Event, EventLog, FailureKind, Maintenance, Store, Views,
-};
+use factory_store::{BuildId, BuildOutput, Digest, Event, FailureKind, Store};
 
 struct Fixture {
     store: Store,
@@ -182,7 +180,7 @@ async fn latest_usable_builds_and_unfinished_builds_keep_their_blobs_superseded_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inline_blobs_are_stored_with_their_event_or_not_at_all_and_collected_when_superseded() {
-    use factory_store::{InlineBlob, InlineBlobs};
+    use factory_store::InlineBlob;
     use std::io::Read as _;
     let f = Fixture::new().await;
     let db = f.store.db();

@@ -5,8 +5,8 @@ mod common;
 
 use common::{change, log, queued, wave};
 use factory_store::{
-    Backend, BuildId, BuildOutput, BuildState, Digest, EngineQueries, Event, EventLog, FailureKind,
-    Maintenance, Seq, Store, StoreError, Views, WaveId, WaveState,
+    Backend, BuildId, BuildOutput, BuildState, Digest, Event, FailureKind, Seq, Store, StoreError,
+    WaveId, WaveState,
 };
 
 fn output(name: &str, content: &str) -> BuildOutput {

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Rebuilds exactly what changed, from upstream source to released product"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The factory's store: graph, event log and artifacts.
     #[arg(long, global = true, default_value = ".factory", env = "FACTORY_STORE")]
     pub store: PathBuf,
@@ -19,7 +19,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Validate a factory definition directory; changes nothing.
     Check {
         /// The definition directory.
@@ -100,7 +100,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Import {
+pub(crate) enum Import {
     /// Debian archive indexes (plain, .gz, .xz or .lz4).
     Debian {
         /// A `Sources` index; repeat for several.
@@ -138,7 +138,7 @@ pub enum Import {
 }
 
 #[derive(Debug, Args)]
-pub struct Selection {
+pub(crate) struct Selection {
     /// `src:NAME` for a source package, a bare NAME for a binary package
     /// (or a component, image, module or product of that name).
     #[arg(required = true)]
@@ -150,7 +150,7 @@ pub struct Selection {
 }
 
 #[derive(Debug, Args)]
-pub struct AffectedArgs {
+pub(crate) struct AffectedArgs {
     #[command(flatten)]
     pub selection: Selection,
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -158,7 +158,7 @@ pub struct AffectedArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub(crate) struct PlanArgs {
     #[command(flatten)]
     pub selection: Selection,
     /// Seconds assumed for a build with no recorded history.
@@ -169,7 +169,7 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ModeArg {
+pub(crate) enum ModeArg {
     Closure,
     Direct,
     Transitive,
@@ -177,13 +177,13 @@ pub enum ModeArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AlternativesArg {
+pub(crate) enum AlternativesArg {
     All,
     First,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Text,
     Json,
     Lines,

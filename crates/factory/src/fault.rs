@@ -4,7 +4,7 @@ use factory_types::{Fault, HasFault};
 
 /// The fault of the first error in the chain that knows its own; an error the binary made
 /// itself (an unknown name, a missing store) is the input's.
-pub fn of(error: &anyhow::Error) -> Fault {
+pub(crate) fn of(error: &anyhow::Error) -> Fault {
     error.chain().find_map(known_fault).unwrap_or(Fault::Input)
 }
 

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 /// `src:openssl`, `libssl-dev`, `image:demo`…: unambiguous, and what the
 /// CLI accepts back.
-pub fn node_label(graph: &Graph, node: NodeId) -> String {
+pub(crate) fn node_label(graph: &Graph, node: NodeId) -> String {
     let name = graph.name(node);
     match graph.kind(node) {
         NodeKind::Binary => name.to_owned(),
@@ -14,7 +14,7 @@ pub fn node_label(graph: &Graph, node: NodeId) -> String {
     }
 }
 
-pub fn node_json(graph: &Graph, node: NodeId) -> Value {
+pub(crate) fn node_json(graph: &Graph, node: NodeId) -> Value {
     let version = graph.version(node);
     json!({
         "name": graph.name(node),
@@ -24,7 +24,7 @@ pub fn node_json(graph: &Graph, node: NodeId) -> Value {
 }
 
 /// Prints labels as wrapped, indented lines.
-pub fn print_wrapped(labels: impl Iterator<Item = String>) {
+pub(crate) fn print_wrapped(labels: impl Iterator<Item = String>) {
     let mut line = String::from(" ");
     for label in labels {
         if line.len() + label.len() + 1 > 100 && line.len() > 1 {
@@ -40,6 +40,6 @@ pub fn print_wrapped(labels: impl Iterator<Item = String>) {
 }
 
 /// `1 build`, `2 builds`.
-pub fn plural(n: usize, one: &str, many: &str) -> String {
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }

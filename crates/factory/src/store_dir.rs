@@ -12,13 +12,13 @@ use anyhow::{Context, Result};
 use factory_graph::Graph;
 use serde::{Deserialize, Serialize};
 
-pub const GRAPH_FILE: &str = "graph.fgr";
+pub(crate) const GRAPH_FILE: &str = "graph.fgr";
 const MANIFEST_FILE: &str = "imports.json";
 
 /// One recorded import (wire type of `imports.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
-pub enum ImportSpec {
+pub(crate) enum ImportSpec {
     Debian {
         sources: Vec<PathBuf>,
         packages: Vec<PathBuf>,
@@ -52,12 +52,12 @@ impl ImportSpec {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Manifest {
+pub(crate) struct Manifest {
     pub imports: Vec<ImportSpec>,
 }
 
 impl Manifest {
-    pub fn load(store: &Path) -> Result<Manifest> {
+    pub(crate) fn load(store: &Path) -> Result<Manifest> {
         let path = store.join(MANIFEST_FILE);
         if !path.exists() {
             return Ok(Manifest::default());
@@ -68,7 +68,7 @@ impl Manifest {
     }
 
     /// The manifest with `spec` replacing any import of the same slot.
-    pub fn with(&self, spec: ImportSpec) -> Manifest {
+    pub(crate) fn with(&self, spec: ImportSpec) -> Manifest {
         let mut imports: Vec<ImportSpec> = self
             .imports
             .iter()
@@ -80,7 +80,7 @@ impl Manifest {
         Manifest { imports }
     }
 
-    pub fn save(&self, store: &Path) -> Result<()> {
+    pub(crate) fn save(&self, store: &Path) -> Result<()> {
         let path = store.join(MANIFEST_FILE);
         let tmp = store.join(format!("{MANIFEST_FILE}.tmp"));
         fs_err::write(&tmp, serde_json::to_vec_pretty(self)?)?;
@@ -91,11 +91,11 @@ impl Manifest {
 }
 
 /// Absolute form of a path, so the manifest stays valid from any directory.
-pub fn absolute(path: &Path) -> Result<PathBuf> {
+pub(crate) fn absolute(path: &Path) -> Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
 }
 
-pub fn load_graph(store: &Path) -> Result<Graph> {
+pub(crate) fn load_graph(store: &Path) -> Result<Graph> {
     let path = store.join(GRAPH_FILE);
     if !path.exists() {
         anyhow::bail!(

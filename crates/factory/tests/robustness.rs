@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use factory_store::{BuildId, Event, EventLog, RecordedEvent, Seq, Store};
+use factory_store::{BuildId, Event, RecordedEvent, Seq, Store};
 use factory_testkit::{
     TestContext, block_on, command_component, interrupt, ok, run, watching, write,
 };

@@ -133,7 +133,8 @@ pub(crate) async fn run(
         let build = match queue(&shared, &ctx, &queued, &inputs, &work_ended).await? {
             Ok(build) => build,
             Err(lost) => {
-                return record::blocked_by_lost_input(&shared.store, ctx.wave, &ctx.job, lost).await;
+                return record::blocked_by_lost_input(&shared.store, ctx.wave, &ctx.job, lost)
+                    .await;
             }
         };
         let report = BuildReport::scheduled(&ctx.job, build, queued.reason);

@@ -106,7 +106,7 @@ pub fn checkout(url: &str, commit: &str, cache: &Path) -> Result<PathBuf, FetchE
             source,
         }
     };
-    std::fs::create_dir_all(cache).map_err(io("creating", cache))?;
+    fs_err::create_dir_all(cache).map_err(io("creating", cache))?;
     let temp = tempfile::Builder::new()
         .prefix(".clone-")
         .tempdir_in(cache)
@@ -124,8 +124,8 @@ pub fn checkout(url: &str, commit: &str, cache: &Path) -> Result<PathBuf, FetchE
         url,
     )?;
     let dot_git = work.join(".git");
-    std::fs::remove_dir_all(&dot_git).map_err(io("removing", &dot_git))?;
-    if let Err(e) = std::fs::rename(&work, &dir)
+    fs_err::remove_dir_all(&dot_git).map_err(io("removing", &dot_git))?;
+    if let Err(e) = fs_err::rename(&work, &dir)
         && !dir.is_dir()
     {
         return Err(io("moving the checkout to", &dir)(e));

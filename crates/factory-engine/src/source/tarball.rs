@@ -11,7 +11,7 @@
 //! When every entry lies below one top-level directory (as in most upstream
 //! tarballs, `hello-1.2/...`), that directory is the source tree.
 
-use std::fs;
+use fs_err as fs;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
@@ -465,7 +465,7 @@ pub fn unpack(reader: impl Read + 'static, dest: &Path) -> Result<PathBuf, Unpac
                     ));
                 }
                 clear(&target)?;
-                std::os::unix::fs::symlink(&link, &target).map_err(io("linking", &target))?;
+                fs_err::os::unix::fs::symlink(&link, &target).map_err(io("linking", &target))?;
                 symlinks.push((shown.clone(), relative.clone()));
             }
             tar::EntryType::Link => {
@@ -529,7 +529,7 @@ pub fn unpack(reader: impl Read + 'static, dest: &Path) -> Result<PathBuf, Unpac
 
 fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+    fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
 /// An entry's path with `.` removed, or why it is refused.

@@ -176,7 +176,7 @@ pub fn write_deb(
     let control_dir = tempfile::tempdir()
         .map_err(ArchiveError::io("creating a temporary directory for", dest))?;
     let control_file = control_dir.path().join("control");
-    std::fs::write(&control_file, control_text)
+    fs_err::write(&control_file, control_text)
         .map_err(ArchiveError::io("writing", &control_file))?;
     let control_tar = compress_tar(control_dir.path(), &options, dest)?;
 

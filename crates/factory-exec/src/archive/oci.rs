@@ -82,7 +82,7 @@ pub struct OciLayerInfo {
 /// missing; an existing `index.json` there is replaced).
 pub fn write_oci_layout(spec: &OciImageSpec, dest: &Path) -> Result<OciImageInfo, ArchiveError> {
     let blobs = dest.join("blobs").join("sha256");
-    std::fs::create_dir_all(&blobs).map_err(ArchiveError::io("creating", &blobs))?;
+    fs_err::create_dir_all(&blobs).map_err(ArchiveError::io("creating", &blobs))?;
     let base = match &spec.base {
         Some(base) => BaseImage::load(base)?,
         None => BaseImage::default(),
@@ -293,7 +293,7 @@ fn parse_digest(value: &Value, layout: &Path) -> Result<Digest, ArchiveError> {
 }
 
 fn read_json(path: &Path, layout: &Path) -> Result<Value, ArchiveError> {
-    let bytes = std::fs::read(path).map_err(ArchiveError::io("reading", path))?;
+    let bytes = fs_err::read(path).map_err(ArchiveError::io("reading", path))?;
     serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Oci {
         path: layout.to_path_buf(),
         problem: format!("{} is not valid JSON: {e}", path.display()),
@@ -303,7 +303,7 @@ fn read_json(path: &Path, layout: &Path) -> Result<Value, ArchiveError> {
 /// Reads a blob, refusing one whose contents do not match its name.
 fn read_blob(layout: &Path, digest: &Digest) -> Result<Vec<u8>, ArchiveError> {
     let path = blob_path(layout, digest);
-    let bytes = std::fs::read(&path).map_err(ArchiveError::io("reading", &path))?;
+    let bytes = fs_err::read(&path).map_err(ArchiveError::io("reading", &path))?;
     if Digest::of(&bytes) != *digest {
         return Err(ArchiveError::Oci {
             path: layout.to_path_buf(),

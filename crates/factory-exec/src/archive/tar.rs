@@ -1,6 +1,6 @@
 //! Deterministic tar archives of a directory tree.
 
-use std::fs::File;
+use fs_err::File;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;

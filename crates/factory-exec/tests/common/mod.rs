@@ -8,7 +8,7 @@ use factory_exec::{BuildCommand, BuildSpec, Sandbox};
 
 /// The real bubblewrap sandbox. The tests need it installed (CI installs the
 /// `bubblewrap` package); without it they fail rather than silently test less.
-pub async fn bwrap() -> Sandbox {
+pub(crate) async fn bwrap() -> Sandbox {
     let sandbox = Sandbox::detect().await;
     assert!(
         sandbox.is_isolated(),
@@ -17,7 +17,7 @@ pub async fn bwrap() -> Sandbox {
     sandbox
 }
 
-pub fn shell(name: &str, scripts: &[&str]) -> BuildSpec {
+pub(crate) fn shell(name: &str, scripts: &[&str]) -> BuildSpec {
     BuildSpec::new(
         name,
         scripts
@@ -28,9 +28,9 @@ pub fn shell(name: &str, scripts: &[&str]) -> BuildSpec {
 }
 
 /// Live (non-zombie) processes whose command line contains `marker`.
-pub fn live_processes_with(marker: &str) -> Vec<String> {
+pub(crate) fn live_processes_with(marker: &str) -> Vec<String> {
     let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
+    let Ok(entries) = fs_err::read_dir("/proc") else {
         return found;
     };
     for entry in entries.flatten() {
@@ -39,7 +39,7 @@ pub fn live_processes_with(marker: &str) -> Vec<String> {
             continue;
         }
         // Zombies have an empty command line, and are already dead anyway.
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+        let Ok(cmdline) = fs_err::read(entry.path().join("cmdline")) else {
             continue;
         };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
@@ -51,7 +51,7 @@ pub fn live_processes_with(marker: &str) -> Vec<String> {
 }
 
 /// Waits until no live process carries `marker`, or fails the test listing them.
-pub async fn assert_no_process_left(marker: &str) {
+pub(crate) async fn assert_no_process_left(marker: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let left = live_processes_with(marker);
@@ -63,18 +63,18 @@ pub async fn assert_no_process_left(marker: &str) {
     }
 }
 
-pub fn write(path: &Path, contents: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, contents).unwrap();
+pub(crate) fn write(path: &Path, contents: &str) {
+    fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+    fs_err::write(path, contents).unwrap();
 }
 
-pub fn set_mode(path: &Path, mode: u32) {
+pub(crate) fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// Runs a host tool, failing the test with its stderr if it fails.
-pub fn run_tool(program: &str, args: &[&str]) -> String {
+pub(crate) fn run_tool(program: &str, args: &[&str]) -> String {
     let output = std::process::Command::new(program)
         .args(args)
         .output()

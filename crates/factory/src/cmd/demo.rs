@@ -36,7 +36,7 @@ fn bundled_example() -> Result<PathBuf> {
 /// The library's source file the demo edits, relative to the definition.
 const LIBRARY_SOURCE: &str = "src/libgreet/greet.c";
 
-pub async fn demo(
+pub(super) async fn demo(
     definition: Option<&Path>,
     dir: Option<&Path>,
     jobs: Option<usize>,

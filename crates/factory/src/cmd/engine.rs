@@ -18,7 +18,7 @@ use crate::cmd::progress::Progress;
 
 /// Options shared by the commands that run builds.
 #[derive(Debug, Clone, clap::Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The definition directory.
     #[arg(long, default_value = ".")]
     pub definition: PathBuf,
@@ -31,7 +31,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Clone, clap::Args)]
-pub struct UpArgs {
+pub(crate) struct UpArgs {
     #[command(flatten)]
     pub run: RunArgs,
     /// Bring everything up to date (resuming interrupted waves) and exit instead of watching.
@@ -45,7 +45,7 @@ pub struct UpArgs {
 /// Builds that failed or were blocked, counted by whose fault it was.
 #[derive(Debug, thiserror::Error)]
 #[error("{} build(s) failed or blocked", .own + .infrastructure)]
-pub struct BuildsFailed {
+pub(crate) struct BuildsFailed {
     own: usize,
     infrastructure: usize,
 }
@@ -81,7 +81,7 @@ impl HasFault for BuildsFailed {
 /// tokio's blocking pool and SQLite to its own threads, as with any runtime. With several
 /// runtime threads, each build's few wakeups moved it from thread to thread: measured on
 /// 3,000 trivial jobs at `-j 2`, one thread took 4% less wall time and CPU.
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -89,7 +89,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// The sandbox builds run in: bubblewrap unless `--no-sandbox` or unavailable (said loudly).
-pub async fn sandbox_for(run: &RunArgs) -> Sandbox {
+pub(crate) async fn sandbox_for(run: &RunArgs) -> Sandbox {
     if run.no_sandbox {
         return Sandbox::plain();
     }
@@ -105,7 +105,7 @@ pub async fn sandbox_for(run: &RunArgs) -> Sandbox {
 }
 
 /// Opens the store and an engine on it.
-pub async fn engine(
+pub(crate) async fn engine(
     store_dir: &Path,
     run: &RunArgs,
     observer: Arc<dyn Observer>,
@@ -131,12 +131,12 @@ async fn engine_with(
 }
 
 /// The definition in `dir`, loaded and planned.
-pub fn load_graph(dir: &Path) -> Result<Arc<JobGraph>> {
+pub(crate) fn load_graph(dir: &Path) -> Result<Arc<JobGraph>> {
     let def = load_definition(dir)?;
     Ok(Arc::new(JobGraph::new(Arc::new(def))?))
 }
 
-pub async fn up(store_dir: &Path, args: &UpArgs) -> Result<()> {
+pub(crate) async fn up(store_dir: &Path, args: &UpArgs) -> Result<()> {
     let root = std::path::absolute(&args.run.definition)?;
     let sandbox = sandbox_for(&args.run).await;
     // Taken before anything is read, so a change made while the wave runs is not missed.
@@ -207,7 +207,7 @@ fn stopped() -> Result<()> {
     Ok(())
 }
 
-pub async fn rebuild(store_dir: &Path, run: &RunArgs, names: &[String]) -> Result<()> {
+pub(crate) async fn rebuild(store_dir: &Path, run: &RunArgs, names: &[String]) -> Result<()> {
     let graph = load_graph(&run.definition)?;
     let jobs: Vec<Job> = names
         .iter()
@@ -241,7 +241,7 @@ fn job_named(graph: &JobGraph, name: &str) -> Result<Job> {
     bail!("unknown component or image `{name}`{suggestion}")
 }
 
-pub async fn gc(store_dir: &Path) -> Result<()> {
+pub(crate) async fn gc(store_dir: &Path) -> Result<()> {
     crate::cmd::views::open_store(store_dir).await?;
     let run = RunArgs {
         definition: ".".into(),
@@ -258,7 +258,7 @@ pub async fn gc(store_dir: &Path) -> Result<()> {
 }
 
 /// The output trees of every job's latest usable build, by job name (for export).
-pub async fn latest_outputs(
+pub(crate) async fn latest_outputs(
     engine: &Engine,
     graph: &JobGraph,
 ) -> Result<BTreeMap<String, PathBuf>> {

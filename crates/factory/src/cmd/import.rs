@@ -16,7 +16,7 @@ use crate::cli::Import;
 use crate::store_dir::{GRAPH_FILE, ImportSpec, Manifest, absolute};
 
 /// `factory check DIR`: every problem of the definition, or a summary.
-pub fn check(dir: &Path) -> Result<ExitCode> {
+pub(super) fn check(dir: &Path) -> Result<ExitCode> {
     match factory_def::load(dir) {
         Ok(def) => {
             println!("{}: ok — {}", dir.display(), def.summary());
@@ -36,7 +36,7 @@ pub fn check(dir: &Path) -> Result<ExitCode> {
 }
 
 /// Loads a definition, turning its diagnostics into one error.
-pub fn load_definition(dir: &Path) -> Result<factory_def::Definition> {
+pub(super) fn load_definition(dir: &Path) -> Result<factory_def::Definition> {
     factory_def::load(dir).map_err(|diagnostics| {
         anyhow::anyhow!(
             "{diagnostics}{} problem(s) in the definition at {}; run `factory check {}`",
@@ -47,7 +47,7 @@ pub fn load_definition(dir: &Path) -> Result<factory_def::Definition> {
     })
 }
 
-pub fn import(store: &Path, what: &Import) -> Result<()> {
+pub(super) fn import(store: &Path, what: &Import) -> Result<()> {
     let spec = spec_of(what)?;
     let manifest = Manifest::load(store)?.with(spec);
     let started = Instant::now();
@@ -103,7 +103,7 @@ fn spec_of(what: &Import) -> Result<ImportSpec> {
 
 /// Runs every recorded import into one graph. `report` receives one line
 /// per import with what it found.
-pub fn build_graph(manifest: &Manifest, report: &mut dyn FnMut(String)) -> Result<Graph> {
+pub(super) fn build_graph(manifest: &Manifest, report: &mut dyn FnMut(String)) -> Result<Graph> {
     let target = manifest
         .imports
         .iter()

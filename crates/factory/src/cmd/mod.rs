@@ -1,7 +1,7 @@
 //! One module per group of commands; `run` dispatches.
 
 mod demo;
-pub mod engine;
+pub(crate) mod engine;
 mod import;
 mod progress;
 mod query;
@@ -13,10 +13,10 @@ use anyhow::Result;
 
 use crate::cli::{Cli, Command};
 
-pub use engine::runtime;
+pub(crate) use engine::runtime;
 
 /// Runs one command; `main` blocks on this, the only place that does.
-pub async fn run(cli: Cli) -> Result<ExitCode> {
+pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
     let store = cli.store.as_path();
     match &cli.command {
         Command::Check { dir } => return import::check(dir),

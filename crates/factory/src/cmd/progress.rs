@@ -10,14 +10,14 @@ use factory_store::{BuildState, WaveId};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 /// Progress bars, one per wave, with the builds running in its message.
-pub struct Progress {
+pub(super) struct Progress {
     bars: MultiProgress,
     current: Mutex<Option<ProgressBar>>,
     running: Mutex<BTreeSet<String>>,
 }
 
 impl Progress {
-    pub fn new() -> Arc<Progress> {
+    pub(super) fn new() -> Arc<Progress> {
         Arc::new(Progress {
             bars: MultiProgress::new(),
             current: Mutex::new(None),
@@ -33,7 +33,7 @@ impl Progress {
         }
     }
 
-    pub fn println(&self, line: &str) {
+    pub(super) fn println(&self, line: &str) {
         let _ = self.bars.println(line);
     }
 }
@@ -96,7 +96,7 @@ impl Observer for Progress {
 }
 
 /// Prints one line per build of a wave.
-pub fn print_wave(report: &WaveReport) {
+pub(super) fn print_wave(report: &WaveReport) {
     println!(
         "wave {}: {} job(s) affected, {} ran, {} ({:.2?})",
         report.wave,

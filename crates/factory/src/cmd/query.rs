@@ -12,7 +12,7 @@ use crate::output::{node_json, node_label, plural, print_wrapped};
 use crate::store_dir::load_graph;
 
 /// Turns `src:NAME` / `NAME` into a node, with a suggestion when unknown.
-pub fn resolve_name(graph: &Graph, name: &str) -> Result<NodeId> {
+pub(super) fn resolve_name(graph: &Graph, name: &str) -> Result<NodeId> {
     if let Some(source) = name.strip_prefix("src:") {
         if let Some(id) = graph.find(NodeKind::Source, source) {
             return Ok(id);
@@ -74,7 +74,10 @@ fn alternatives(arg: AlternativesArg) -> Alternatives {
 }
 
 /// The affected set of a selection on a loaded graph.
-pub fn affected_set(graph: &Graph, selection: &Selection) -> Result<(Vec<NodeId>, Vec<NodeId>)> {
+pub(super) fn affected_set(
+    graph: &Graph,
+    selection: &Selection,
+) -> Result<(Vec<NodeId>, Vec<NodeId>)> {
     let changed = selection
         .names
         .iter()
@@ -85,11 +88,11 @@ pub fn affected_set(graph: &Graph, selection: &Selection) -> Result<(Vec<NodeId>
     Ok((changed, set))
 }
 
-pub fn affected(store: &Path, args: &AffectedArgs) -> Result<()> {
+pub(super) fn affected(store: &Path, args: &AffectedArgs) -> Result<()> {
     print_affected(&load_graph(store)?, args)
 }
 
-pub fn print_affected(graph: &Graph, args: &AffectedArgs) -> Result<()> {
+pub(super) fn print_affected(graph: &Graph, args: &AffectedArgs) -> Result<()> {
     let (changed, set) = affected_set(graph, &args.selection)?;
     match args.format {
         Format::Lines => {
@@ -134,14 +137,14 @@ pub fn print_affected(graph: &Graph, args: &AffectedArgs) -> Result<()> {
     Ok(())
 }
 
-pub async fn plan(store: &Path, args: &PlanArgs) -> Result<()> {
+pub(super) async fn plan(store: &Path, args: &PlanArgs) -> Result<()> {
     let graph = load_graph(store)?;
     let (_, set) = affected_set(&graph, &args.selection)?;
     let history = recorded_durations(store, &graph, &set).await?;
     print_plan_with(&graph, args, &history)
 }
 
-pub fn print_plan(graph: &Graph, args: &PlanArgs) -> Result<()> {
+pub(super) fn print_plan(graph: &Graph, args: &PlanArgs) -> Result<()> {
     print_plan_with(graph, args, &HashMap::new())
 }
 
@@ -259,11 +262,11 @@ fn print_dot(graph: &Graph, set: &[NodeId], edges: &[(NodeId, NodeId)]) {
     println!("}}");
 }
 
-pub fn trace(store: &Path, name: &str, depth: usize, format: Format) -> Result<()> {
+pub(super) fn trace(store: &Path, name: &str, depth: usize, format: Format) -> Result<()> {
     print_trace(&load_graph(store)?, name, depth, format)
 }
 
-pub fn print_trace(graph: &Graph, name: &str, depth: usize, format: Format) -> Result<()> {
+pub(super) fn print_trace(graph: &Graph, name: &str, depth: usize, format: Format) -> Result<()> {
     let root = resolve_name(graph, name)?;
     let reverse = graph.reverse(Alternatives::All);
     let up = walk(graph, root, depth, |n| factory_graph::upstream(graph, n));
@@ -349,7 +352,7 @@ fn print_tree(graph: &Graph, edges: &[(usize, NodeId, Link, NodeId)], arrow: &st
     }
 }
 
-pub fn why(store: &Path, from: &str, to: &str, format: Format) -> Result<()> {
+pub(super) fn why(store: &Path, from: &str, to: &str, format: Format) -> Result<()> {
     let graph = &load_graph(store)?;
     let a = resolve_name(graph, from)?;
     let b = resolve_name(graph, to)?;

@@ -8,7 +8,7 @@ use factory_engine::explain::differences;
 use factory_store::{BuildId, BuildKey, BuildRecord, BuildState, Event, RecordedEvent, Seq, Store};
 
 /// The store in `dir`, which must exist: the reading commands create nothing.
-pub async fn open_store(store_dir: &Path) -> Result<Store> {
+pub(super) async fn open_store(store_dir: &Path) -> Result<Store> {
     if !store_dir.join(factory_store::DATABASE_FILE).exists() {
         bail!(
             "no factory store in {}: run `factory up` (or `factory demo --dir D`) first, or pass --store",
@@ -20,7 +20,7 @@ pub async fn open_store(store_dir: &Path) -> Result<Store> {
         .with_context(|| format!("cannot open the store in {}", store_dir.display()))
 }
 
-pub async fn status(store_dir: &Path) -> Result<()> {
+pub(super) async fn status(store_dir: &Path) -> Result<()> {
     let store = open_store(store_dir).await?;
     let db = store.db();
     println!("recent waves:");
@@ -92,7 +92,7 @@ async fn find_build(store: &Store, text: &str) -> Result<BuildRecord> {
     )
 }
 
-pub async fn log(store_dir: &Path, build: &str, follow: bool) -> Result<()> {
+pub(super) async fn log(store_dir: &Path, build: &str, follow: bool) -> Result<()> {
     let store = open_store(store_dir).await?;
     let record = find_build(&store, build).await?;
     let mut after = Seq(0);
@@ -114,7 +114,7 @@ pub async fn log(store_dir: &Path, build: &str, follow: bool) -> Result<()> {
     Ok(())
 }
 
-pub async fn events(store_dir: &Path, follow: bool, after: u64) -> Result<()> {
+pub(super) async fn events(store_dir: &Path, follow: bool, after: u64) -> Result<()> {
     let store = open_store(store_dir).await?;
     let mut follower = store.follow(Seq(after));
     loop {
@@ -134,7 +134,7 @@ pub async fn events(store_dir: &Path, follow: bool, after: u64) -> Result<()> {
 }
 
 /// One line per event: sequence number, type, the essentials.
-pub fn describe_event(recorded: &RecordedEvent) -> String {
+pub(super) fn describe_event(recorded: &RecordedEvent) -> String {
     format!(
         "{:>6} {:<16} {}",
         recorded.seq.0,
@@ -194,7 +194,7 @@ fn essentials(event: &Event) -> String {
     }
 }
 
-pub async fn explain(store_dir: &Path, build: &str) -> Result<()> {
+pub(super) async fn explain(store_dir: &Path, build: &str) -> Result<()> {
     let store = open_store(store_dir).await?;
     let record = find_build(&store, build).await?;
     for line in explain_lines(&store, &record).await? {
@@ -204,7 +204,7 @@ pub async fn explain(store_dir: &Path, build: &str) -> Result<()> {
 }
 
 /// Why a build ran: what differs from the previous build of the same component.
-pub async fn explain_lines(store: &Store, record: &BuildRecord) -> Result<Vec<String>> {
+pub(super) async fn explain_lines(store: &Store, record: &BuildRecord) -> Result<Vec<String>> {
     let key = record.key.map(|k| k.hex()).unwrap_or_default();
     let mut lines = vec![
         format!(
