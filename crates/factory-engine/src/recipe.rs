@@ -210,36 +210,7 @@ fn prepare_commands(
             component: component.name.clone(),
             kind: component.kind_name().to_owned(),
         })?;
-    let unfetched = |what| RecipeError::UnsupportedSource {
-        component: component.name.clone(),
-        what,
-    };
-    // A tarball's digest is checked before it is unpacked, so it names the tree exactly.
-    let mut tarball_digest = None;
-    let source_dir = match &component.source {
-        None => None,
-        Some(Source::Git { .. }) => Some(fetched.ok_or_else(|| unfetched("git"))?.to_path_buf()),
-        Some(Source::Tarball { sha256, .. }) => {
-            let digest =
-                Digest::parse_lenient(sha256).map_err(|e| RecipeError::BadTarballDigest {
-                    component: component.name.clone(),
-                    reason: e.to_string(),
-                })?;
-            tarball_digest = Some(digest);
-            Some(fetched.ok_or_else(|| unfetched("tarball"))?.to_path_buf())
-        }
-        Some(source) => def.local_source_dir(source),
-    };
-    if let Some(digest) = tarball_digest {
-        material.source_digest = Some(digest);
-    } else if let Some(dir) = &source_dir {
-        let digest = digest_tree(dir).map_err(|source| RecipeError::Source {
-            component: component.name.clone(),
-            path: dir.clone(),
-            source,
-        })?;
-        material.source_digest = Some(digest);
-    }
+    let source_dir = source_tree(def, component, material, fetched)?;
     let empty = BTreeMap::new();
     let params = steps.params.unwrap_or(&empty);
     for (name, value) in params {
@@ -247,60 +218,116 @@ fn prepare_commands(
             .recipe
             .insert(format!("param.{name}"), value.clone());
     }
-    let deps: Vec<&str> = component
-        .build_requires
-        .iter()
-        .map(String::as_str)
-        .collect();
-    let render = |var: &Var| -> String {
-        match var {
-            Var::Src => "\"$FACTORY_SRC\"".to_owned(),
-            Var::Out => "\"$FACTORY_OUT\"".to_owned(),
-            Var::Name => component.name.clone(),
-            Var::Version => component.version.clone().unwrap_or_default(),
-            Var::Stream => String::new(),
-            Var::Deps => deps
-                .iter()
-                .map(|d| format!("\"${}\"", input_env_name(d)))
-                .collect::<Vec<_>>()
-                .join(" "),
-            Var::Dep(name) => format!("\"${}\"", input_env_name(name)),
-            Var::Param(name) => params.get(name).cloned().unwrap_or_default(),
-        }
-    };
-    let mut spec = BuildSpec::new(
-        component.name.clone(),
-        steps
-            .commands
+    let placeholders = Placeholders {
+        component,
+        params,
+        deps: component
+            .build_requires
             .iter()
-            .map(|t| BuildCommand::Shell(t.render(render)))
+            .map(String::as_str)
             .collect(),
-    );
-    // Environment values are not run through a shell: placeholders become
-    // the fixed in-sandbox paths.
-    let sandbox_path = |var: &Var| -> String {
-        match var {
-            Var::Src => "/build/src".to_owned(),
-            Var::Out => "/build/out".to_owned(),
-            Var::Dep(name) => format!("/build/inputs/{name}"),
-            Var::Deps => deps
-                .iter()
-                .map(|d| format!("/build/inputs/{d}"))
-                .collect::<Vec<_>>()
-                .join(" "),
-            other => render(other),
-        }
     };
+    let commands = steps
+        .commands
+        .iter()
+        .map(|t| BuildCommand::Shell(t.render(|var| placeholders.in_command(var))))
+        .collect();
+    let mut spec = BuildSpec::new(component.name.clone(), commands);
     spec.env = steps
         .env
         .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.render(sandbox_path)))
+        .map(|(k, v)| ((*k).to_owned(), v.render(|var| placeholders.in_env(var))))
         .collect();
     spec.network = steps.network;
     spec.timeout = Some(steps.timeout);
     spec.outputs = steps.outputs.to_vec();
     material.spec = spec.clone();
     Ok((Work::Commands(spec), source_dir))
+}
+
+/// Where the component's source tree is, its digest recorded in the key material. A
+/// tarball's digest is checked before it is unpacked, so it names the tree exactly; any
+/// other tree is digested.
+fn source_tree(
+    def: &Definition,
+    component: &Component,
+    material: &mut KeyMaterial,
+    fetched: Option<&Path>,
+) -> Result<Option<PathBuf>, RecipeError> {
+    let unfetched = |what| RecipeError::UnsupportedSource {
+        component: component.name.clone(),
+        what,
+    };
+    let source_dir = match &component.source {
+        None => return Ok(None),
+        Some(Source::Git { .. }) => fetched.ok_or_else(|| unfetched("git"))?.to_path_buf(),
+        Some(Source::Tarball { sha256, .. }) => {
+            let digest =
+                Digest::parse_lenient(sha256).map_err(|e| RecipeError::BadTarballDigest {
+                    component: component.name.clone(),
+                    reason: e.to_string(),
+                })?;
+            material.source_digest = Some(digest);
+            return Ok(Some(
+                fetched.ok_or_else(|| unfetched("tarball"))?.to_path_buf(),
+            ));
+        }
+        Some(source) => match def.local_source_dir(source) {
+            Some(dir) => dir,
+            None => return Ok(None),
+        },
+    };
+    let digest = digest_tree(&source_dir).map_err(|source| RecipeError::Source {
+        component: component.name.clone(),
+        path: source_dir.clone(),
+        source,
+    })?;
+    material.source_digest = Some(digest);
+    Ok(Some(source_dir))
+}
+
+/// What the definition's placeholders become in a component's commands and environment.
+struct Placeholders<'a> {
+    component: &'a Component,
+    params: &'a BTreeMap<String, String>,
+    deps: Vec<&'a str>,
+}
+
+impl Placeholders<'_> {
+    /// In a command (run by a shell): the sandbox's environment variables, quoted.
+    fn in_command(&self, var: &Var) -> String {
+        match var {
+            Var::Src => "\"$FACTORY_SRC\"".to_owned(),
+            Var::Out => "\"$FACTORY_OUT\"".to_owned(),
+            Var::Name => self.component.name.clone(),
+            Var::Version => self.component.version.clone().unwrap_or_default(),
+            Var::Stream => String::new(),
+            Var::Deps => self
+                .deps
+                .iter()
+                .map(|d| format!("\"${}\"", input_env_name(d)))
+                .collect::<Vec<_>>()
+                .join(" "),
+            Var::Dep(name) => format!("\"${}\"", input_env_name(name)),
+            Var::Param(name) => self.params.get(name).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// In an environment value (not run through a shell): the fixed in-sandbox paths.
+    fn in_env(&self, var: &Var) -> String {
+        match var {
+            Var::Src => "/build/src".to_owned(),
+            Var::Out => "/build/out".to_owned(),
+            Var::Dep(name) => format!("/build/inputs/{name}"),
+            Var::Deps => self
+                .deps
+                .iter()
+                .map(|d| format!("/build/inputs/{d}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            other => self.in_command(other),
+        }
+    }
 }
 
 fn prepare_deb(owners: &[String], deb: &DebPackage, material: &mut KeyMaterial) -> Work {

@@ -278,12 +278,12 @@ fn require_dir(action: &'static str, path: &Path) -> Result<(), InfraError> {
 /// stores it; digesting it here too would read every output file twice.
 async fn check_outputs(spec: &BuildSpec, out: &Path) -> Result<(), BuildError> {
     let (spec, root) = (spec.clone(), out.to_path_buf());
-    tokio::task::spawn_blocking(move || check_declared_outputs(&spec, &root))
+    factory_types::blocking("checking outputs", move || check_declared_outputs(&spec, &root))
         .await
-        .map_err(|join| InfraError::Io {
+        .map_err(|panicked| InfraError::Io {
             action: "checking outputs in",
             path: out.to_path_buf(),
-            source: io::Error::other(join.to_string()),
+            source: io::Error::other(panicked),
         })?
 }
 

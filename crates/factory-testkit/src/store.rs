@@ -5,13 +5,9 @@ use std::path::Path;
 
 /// Runs `future` to its end on a runtime of its own.
 ///
-/// The workspace keeps `block_on` to `main` so that nothing blocks the binary's runtime. A
-/// synchronous test reading the store of a factory that has stopped blocks no one's runtime
-/// but this throwaway one.
-#[expect(
-    clippy::disallowed_methods,
-    reason = "a synchronous test reads a stopped store on a runtime of its own"
-)]
+/// The workspace keeps `block_on` to `main` so that nothing blocks the binary's runtime (see
+/// the tidy test); this is test support: a synchronous test reading the store of a factory
+/// that has stopped blocks no one's runtime but this throwaway one.
 pub fn block_on<F: Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

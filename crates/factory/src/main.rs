@@ -40,9 +40,7 @@ fn main() -> ExitCode {
     }
     let result = cmd::runtime().and_then(|runtime| {
         // The one place that blocks on the runtime: every command is async below it.
-        #[allow(clippy::disallowed_methods)]
-        let result = runtime.block_on(cmd::run(cli));
-        result
+        runtime.block_on(cmd::run(cli))
     });
     match result {
         Ok(code) => code,

@@ -375,25 +375,12 @@ pub fn decompressed(reader: impl Read + 'static) -> io::Result<Box<dyn Read>> {
 /// point outside the tree. Returns the tree: `dest`, or its only entry when
 /// that is a directory.
 pub fn unpack(reader: impl Read + 'static, dest: &Path) -> Result<PathBuf, UnpackError> {
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| UnpackError::Io {
-            action,
-            path,
-            source,
-        }
-    };
-    fs::create_dir(dest).map_err(io("creating", dest))?;
+    fs::create_dir(dest).map_err(unpack_io("creating", dest))?;
     let mut archive = tar::Archive::new(decompressed(reader).map_err(UnpackError::Read)?);
     let mut symlinks = Vec::new();
     for entry in archive.entries().map_err(UnpackError::Read)? {
         let mut entry = entry.map_err(UnpackError::Read)?;
         let raw_path = entry.path().map_err(UnpackError::Read)?.into_owned();
-        let shown = raw_path.display().to_string();
-        let unsafe_entry = |reason: &str| UnpackError::Unsafe {
-            entry: shown.clone(),
-            reason: reason.to_owned(),
-        };
         let kind = entry.header().entry_type();
         if matches!(
             kind,
@@ -404,109 +391,14 @@ pub fn unpack(reader: impl Read + 'static, dest: &Path) -> Result<PathBuf, Unpac
         ) {
             continue;
         }
-        let relative = safe_relative(&raw_path).map_err(&unsafe_entry)?;
-        if relative.as_os_str().is_empty() {
-            // `./` itself.
+        let Some(place) = Place::of(dest, &raw_path)? else {
             continue;
-        }
-        let target = dest.join(&relative);
-        if let Some(parent) = relative.parent() {
-            ensure_no_link_on_the_way(dest, parent).map_err(|reason| unsafe_entry(&reason))?;
-            fs::create_dir_all(dest.join(parent)).map_err(io("creating", &dest.join(parent)))?;
-        }
-        let existing = fs::symlink_metadata(&target).ok();
-        // A later entry replaces an earlier one, but never by writing through it.
-        let clear = |target: &Path| -> Result<(), UnpackError> {
-            match &existing {
-                Some(m) if m.is_dir() => Ok(()),
-                Some(_) => fs::remove_file(target).map_err(io("replacing", target)),
-                None => Ok(()),
-            }
         };
-        match kind {
-            tar::EntryType::Directory => {
-                if existing.as_ref().is_some_and(|m| !m.is_dir()) {
-                    clear(&target)?;
-                }
-                fs::create_dir_all(&target).map_err(io("creating", &target))?;
-            }
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                if existing.as_ref().is_some_and(|m| m.is_dir()) {
-                    return Err(unsafe_entry(
-                        "is a file where the archive already has a directory",
-                    ));
-                }
-                clear(&target)?;
-                let mode = entry.header().mode().unwrap_or(0o644);
-                let mut file = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&target)
-                    .map_err(io("creating", &target))?;
-                io::copy(&mut entry, &mut file).map_err(UnpackError::Read)?;
-                set_mode(&target, if mode & 0o111 != 0 { 0o755 } else { 0o644 })
-                    .map_err(io("setting the mode of", &target))?;
-            }
-            tar::EntryType::Symlink => {
-                let link = entry
-                    .link_name()
-                    .map_err(UnpackError::Read)?
-                    .ok_or_else(|| unsafe_entry("is a symbolic link without a target"))?
-                    .into_owned();
-                if link.is_absolute() {
-                    return Err(unsafe_entry(&format!(
-                        "is a symbolic link to the absolute path `{}`",
-                        link.display()
-                    )));
-                }
-                if existing.as_ref().is_some_and(|m| m.is_dir()) {
-                    return Err(unsafe_entry(
-                        "is a link where the archive already has a directory",
-                    ));
-                }
-                clear(&target)?;
-                fs_err::os::unix::fs::symlink(&link, &target).map_err(io("linking", &target))?;
-                symlinks.push((shown.clone(), relative.clone()));
-            }
-            tar::EntryType::Link => {
-                let link = entry
-                    .link_name()
-                    .map_err(UnpackError::Read)?
-                    .ok_or_else(|| unsafe_entry("is a hard link without a target"))?
-                    .into_owned();
-                let link_rel = safe_relative(&link).map_err(|reason| {
-                    unsafe_entry(&format!(
-                        "is a hard link to `{}`, which {reason}",
-                        link.display()
-                    ))
-                })?;
-                if let Some(parent) = link_rel.parent() {
-                    ensure_no_link_on_the_way(dest, parent)
-                        .map_err(|reason| unsafe_entry(&format!("is a hard link that {reason}")))?;
-                }
-                let source = dest.join(&link_rel);
-                if !fs::symlink_metadata(&source).is_ok_and(|m| m.is_file()) {
-                    return Err(unsafe_entry(&format!(
-                        "is a hard link to `{}`, which is not a file unpacked before it",
-                        link.display()
-                    )));
-                }
-                if existing.as_ref().is_some_and(|m| m.is_dir()) {
-                    return Err(unsafe_entry(
-                        "is a link where the archive already has a directory",
-                    ));
-                }
-                clear(&target)?;
-                fs::hard_link(&source, &target).map_err(io("linking", &target))?;
-            }
-            other => {
-                return Err(unsafe_entry(&format!(
-                    "is of a type a source tree cannot hold ({other:?}: a device or a pipe)"
-                )));
-            }
+        if let Some(link) = place.unpack(&mut entry, kind, dest)? {
+            symlinks.push(link);
         }
     }
-    let top = single_top_directory(dest).map_err(io("reading", dest))?;
+    let top = single_top_directory(dest).map_err(unpack_io("reading", dest))?;
     let root = top
         .as_ref()
         .map_or(dest.to_path_buf(), |top| dest.join(top));
@@ -525,6 +417,174 @@ pub fn unpack(reader: impl Read + 'static, dest: &Path) -> Result<PathBuf, Unpac
         }
     }
     Ok(root)
+}
+
+fn unpack_io(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> UnpackError {
+    let path = path.to_path_buf();
+    move |source| UnpackError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Where one entry of the archive goes, and what is there already.
+struct Place {
+    /// The entry's path as the archive names it (for errors).
+    shown: String,
+    relative: PathBuf,
+    target: PathBuf,
+    existing: Option<std::fs::Metadata>,
+}
+
+impl Place {
+    /// `None` for the archive's `./` itself.
+    fn of(dest: &Path, raw_path: &Path) -> Result<Option<Place>, UnpackError> {
+        let shown = raw_path.display().to_string();
+        let refuse = |reason: &str| UnpackError::Unsafe {
+            entry: shown.clone(),
+            reason: reason.to_owned(),
+        };
+        let relative = safe_relative(raw_path).map_err(refuse)?;
+        if relative.as_os_str().is_empty() {
+            return Ok(None);
+        }
+        if let Some(parent) = relative.parent() {
+            ensure_no_link_on_the_way(dest, parent).map_err(|reason| refuse(&reason))?;
+            let dir = dest.join(parent);
+            fs::create_dir_all(&dir).map_err(unpack_io("creating", &dir))?;
+        }
+        let target = dest.join(&relative);
+        let existing = fs::symlink_metadata(&target).ok();
+        Ok(Some(Place {
+            shown,
+            relative,
+            target,
+            existing,
+        }))
+    }
+
+    fn refuse(&self, reason: &str) -> UnpackError {
+        UnpackError::Unsafe {
+            entry: self.shown.clone(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    fn is_dir(&self) -> bool {
+        self.existing.as_ref().is_some_and(|m| m.is_dir())
+    }
+
+    /// A later entry replaces an earlier one, but never by writing through it.
+    fn clear(&self) -> Result<(), UnpackError> {
+        match &self.existing {
+            Some(m) if !m.is_dir() => {
+                fs::remove_file(&self.target).map_err(unpack_io("replacing", &self.target))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes the entry. Returns a symbolic link made, to be checked once all are in place.
+    fn unpack<R: Read>(
+        &self,
+        entry: &mut tar::Entry<R>,
+        kind: tar::EntryType,
+        dest: &Path,
+    ) -> Result<Option<(String, PathBuf)>, UnpackError> {
+        match kind {
+            tar::EntryType::Directory => {
+                if self.existing.is_some() && !self.is_dir() {
+                    self.clear()?;
+                }
+                fs::create_dir_all(&self.target).map_err(unpack_io("creating", &self.target))?;
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                self.write_file(entry)?;
+            }
+            tar::EntryType::Symlink => {
+                self.write_symlink(entry)?;
+                return Ok(Some((self.shown.clone(), self.relative.clone())));
+            }
+            tar::EntryType::Link => self.write_hard_link(entry, dest)?,
+            other => {
+                return Err(self.refuse(&format!(
+                    "is of a type a source tree cannot hold ({other:?}: a device or a pipe)"
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    fn write_file<R: Read>(&self, entry: &mut tar::Entry<R>) -> Result<(), UnpackError> {
+        if self.is_dir() {
+            return Err(self.refuse("is a file where the archive already has a directory"));
+        }
+        self.clear()?;
+        let mode = entry.header().mode().unwrap_or(0o644);
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&self.target)
+            .map_err(unpack_io("creating", &self.target))?;
+        io::copy(entry, &mut file).map_err(UnpackError::Read)?;
+        set_mode(&self.target, if mode & 0o111 != 0 { 0o755 } else { 0o644 })
+            .map_err(unpack_io("setting the mode of", &self.target))
+    }
+
+    fn write_symlink<R: Read>(&self, entry: &mut tar::Entry<R>) -> Result<(), UnpackError> {
+        let link = entry
+            .link_name()
+            .map_err(UnpackError::Read)?
+            .ok_or_else(|| self.refuse("is a symbolic link without a target"))?
+            .into_owned();
+        if link.is_absolute() {
+            return Err(self.refuse(&format!(
+                "is a symbolic link to the absolute path `{}`",
+                link.display()
+            )));
+        }
+        if self.is_dir() {
+            return Err(self.refuse("is a link where the archive already has a directory"));
+        }
+        self.clear()?;
+        fs_err::os::unix::fs::symlink(&link, &self.target)
+            .map_err(unpack_io("linking", &self.target))
+    }
+
+    fn write_hard_link<R: Read>(
+        &self,
+        entry: &mut tar::Entry<R>,
+        dest: &Path,
+    ) -> Result<(), UnpackError> {
+        let link = entry
+            .link_name()
+            .map_err(UnpackError::Read)?
+            .ok_or_else(|| self.refuse("is a hard link without a target"))?
+            .into_owned();
+        let link_rel = safe_relative(&link).map_err(|reason| {
+            self.refuse(&format!(
+                "is a hard link to `{}`, which {reason}",
+                link.display()
+            ))
+        })?;
+        if let Some(parent) = link_rel.parent() {
+            ensure_no_link_on_the_way(dest, parent)
+                .map_err(|reason| self.refuse(&format!("is a hard link that {reason}")))?;
+        }
+        let source = dest.join(&link_rel);
+        if !fs::symlink_metadata(&source).is_ok_and(|m| m.is_file()) {
+            return Err(self.refuse(&format!(
+                "is a hard link to `{}`, which is not a file unpacked before it",
+                link.display()
+            )));
+        }
+        if self.is_dir() {
+            return Err(self.refuse("is a link where the archive already has a directory"));
+        }
+        self.clear()?;
+        fs::hard_link(&source, &self.target).map_err(unpack_io("linking", &self.target))
+    }
 }
 
 fn set_mode(path: &Path, mode: u32) -> io::Result<()> {

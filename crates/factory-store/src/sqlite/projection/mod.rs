@@ -131,8 +131,27 @@ async fn apply_one(conn: &mut SqliteConnection, seq: Seq, at: i64, event: &Event
         | Event::BuildSucceeded { .. } => {
             let mut alone = Segment::default();
             alone.take((seq, at, event));
-            alone.apply(conn).await?;
+            alone.apply(conn).await
         }
+        Event::WavePlanned { .. } | Event::WaveFinished { .. } => {
+            apply_wave(conn, seq, at, event).await
+        }
+        Event::BuildLog { build, chunk, .. } => {
+            add_log_bytes(conn, *build, chunk.len() as i64, event).await
+        }
+        Event::BuildBlocked { .. } | Event::BuildFailed { .. } | Event::BuildCancelled { .. } => {
+            apply_end(conn, seq, at, event).await
+        }
+        Event::BuildReused { .. } | Event::BuildCutOff { .. } => {
+            apply_reuse(conn, seq, at, event).await
+        }
+        Event::ArtifactStored { .. } => apply_artifact(conn, seq, event).await,
+    }
+}
+
+/// A wave planned or finished.
+async fn apply_wave(conn: &mut SqliteConnection, seq: Seq, at: i64, event: &Event) -> Result<()> {
+    match event {
         Event::WavePlanned {
             trigger,
             affected,
@@ -170,6 +189,14 @@ async fn apply_one(conn: &mut SqliteConnection, seq: Seq, at: i64, event: &Event
                 ));
             }
         }
+        _ => unreachable!("apply_one gives waves only"),
+    }
+    Ok(())
+}
+
+/// A build blocked, failed or cancelled: allowed only from the states that lead there.
+async fn apply_end(conn: &mut SqliteConnection, seq: Seq, at: i64, event: &Event) -> Result<()> {
+    match event {
         Event::BuildBlocked { build, by, reason } => {
             let sql = "UPDATE builds SET state = 'blocked', detail = ?2, related = ?3, \
                        finished_at_ms = ?4, last_seq = ?5 WHERE id = ?1 AND state = 'scheduled'";
@@ -180,9 +207,6 @@ async fn apply_one(conn: &mut SqliteConnection, seq: Seq, at: i64, event: &Event
                 .bind(at)
                 .bind(id(seq));
             transition(conn, query, event, *build, "scheduled").await?;
-        }
-        Event::BuildLog { build, chunk, .. } => {
-            add_log_bytes(conn, *build, chunk.len() as i64, event).await?;
         }
         Event::BuildFailed {
             build,
@@ -218,6 +242,14 @@ async fn apply_one(conn: &mut SqliteConnection, seq: Seq, at: i64, event: &Event
             )
             .await?;
         }
+        _ => unreachable!("apply_one gives the ends of builds only"),
+    }
+    Ok(())
+}
+
+/// A build that did not run: its key's outputs reused, or cut off.
+async fn apply_reuse(conn: &mut SqliteConnection, seq: Seq, at: i64, event: &Event) -> Result<()> {
+    match event {
         Event::BuildReused { build, from } => {
             let sql = "UPDATE builds SET state = 'reused', related = ?2, finished_at_ms = ?3, \
                        last_seq = ?4, \
@@ -270,35 +302,43 @@ async fn apply_one(conn: &mut SqliteConnection, seq: Seq, at: i64, event: &Event
             )
             .await?;
         }
-        Event::ArtifactStored {
-            digest,
-            name,
-            kind,
-            size,
-            build,
-        } => {
-            let build = build.map(build_id);
-            let done = sqlx::query(
-                "INSERT INTO artifacts (id, digest, name, kind, size, build) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
-                 WHERE ?6 IS NULL OR EXISTS (SELECT 1 FROM builds WHERE id = ?6)",
-            )
-            .bind(id(seq))
-            .bind(digest.to_string())
-            .bind(name)
-            .bind(kind)
-            .bind(i64::try_from(*size).unwrap_or(i64::MAX))
-            .bind(build)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-            if done.rows_affected() == 0 {
-                return Err(invalid(
-                    event,
-                    format!("build b{} does not exist", build.unwrap_or_default()),
-                ));
-            }
-        }
+        _ => unreachable!("apply_one gives reuses and cutoffs only"),
+    }
+    Ok(())
+}
+
+/// A blob named as an artifact (of a build that exists, if it names one).
+async fn apply_artifact(conn: &mut SqliteConnection, seq: Seq, event: &Event) -> Result<()> {
+    let Event::ArtifactStored {
+        digest,
+        name,
+        kind,
+        size,
+        build,
+    } = event
+    else {
+        unreachable!("apply_one gives artifacts only")
+    };
+    let build = build.map(build_id);
+    let done = sqlx::query(
+        "INSERT INTO artifacts (id, digest, name, kind, size, build) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
+         WHERE ?6 IS NULL OR EXISTS (SELECT 1 FROM builds WHERE id = ?6)",
+    )
+    .bind(id(seq))
+    .bind(digest.to_string())
+    .bind(name)
+    .bind(kind)
+    .bind(i64::try_from(*size).unwrap_or(i64::MAX))
+    .bind(build)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    if done.rows_affected() == 0 {
+        return Err(invalid(
+            event,
+            format!("build b{} does not exist", build.unwrap_or_default()),
+        ));
     }
     Ok(())
 }
