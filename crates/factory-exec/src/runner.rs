@@ -278,13 +278,15 @@ fn require_dir(action: &'static str, path: &Path) -> Result<(), InfraError> {
 /// stores it; digesting it here too would read every output file twice.
 async fn check_outputs(spec: &BuildSpec, out: &Path) -> Result<(), BuildError> {
     let (spec, root) = (spec.clone(), out.to_path_buf());
-    factory_types::blocking("checking outputs", move || check_declared_outputs(&spec, &root))
-        .await
-        .map_err(|panicked| InfraError::Io {
-            action: "checking outputs in",
-            path: out.to_path_buf(),
-            source: io::Error::other(panicked),
-        })?
+    factory_types::blocking("checking outputs", move || {
+        check_declared_outputs(&spec, &root)
+    })
+    .await
+    .map_err(|panicked| InfraError::Io {
+        action: "checking outputs in",
+        path: out.to_path_buf(),
+        source: io::Error::other(panicked),
+    })?
 }
 
 /// Whether every output `spec` declares is in the tree at `out`. Blocking.

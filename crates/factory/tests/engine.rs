@@ -504,6 +504,22 @@ fn relative_store_and_definition_paths_work_without_the_sandbox() {
         ])
         .ok();
     assert!(out.contains("4 succeeded"), "{out}");
+    // By hand, too: the sources are found although the build runs elsewhere.
+    let rebuilt = ctx
+        .factory()
+        .without_store()
+        .current_dir(ctx.root())
+        .args([
+            "--store",
+            "store",
+            "rebuild",
+            "--no-sandbox",
+            "--definition",
+            "def",
+            "x",
+        ])
+        .ok();
+    assert!(rebuilt.contains("reused"), "{rebuilt}");
 }
 
 fn git(repo: &Path, args: &[&str]) {

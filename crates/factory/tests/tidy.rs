@@ -71,13 +71,19 @@ fn only_main_blocks_on_the_runtime() {
 #[test]
 fn only_the_executor_spawns_build_processes() {
     let found = offenders("tokio::process", &["factory-exec"]);
-    assert!(found.is_empty(), "build processes spawned outside factory-exec: {found:?}");
+    assert!(
+        found.is_empty(),
+        "build processes spawned outside factory-exec: {found:?}"
+    );
 }
 
 #[test]
 fn only_the_store_names_its_sqlite_implementation() {
     let found = offenders("SqliteStore", &["factory-store"]);
-    assert!(found.is_empty(), "the SQLite store named outside factory-store: {found:?}");
+    assert!(
+        found.is_empty(),
+        "the SQLite store named outside factory-store: {found:?}"
+    );
 }
 
 #[test]

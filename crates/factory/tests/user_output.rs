@@ -102,6 +102,21 @@ fn status_after_a_failure_shows_what_failed_what_it_blocked_and_what_is_still_us
 }
 
 #[test]
+fn explain_of_a_blocked_build_says_it_has_no_key_and_why_it_did_not_run() {
+    let ctx = context();
+    lib_and_app(&ctx, "echo lib breaks >&2; exit 3");
+    let failed = ctx.up_once(&["--no-sandbox", "-j", "1"]).fails();
+    let app = build_of(&failed.stdout, "app");
+    let explained = ctx.factory().args(["explain", &app]).ok();
+    assert_filtered_snapshot!(
+        ctx,
+        "explain_of_a_blocked_build",
+        "factory explain of app, blocked because lib failed: no key, so nothing to compare",
+        explained
+    );
+}
+
+#[test]
 fn events_of_a_small_wave() {
     let ctx = context();
     lib_and_app(&ctx, COPY);

@@ -130,9 +130,10 @@ async fn engine_with(
     Ok(Engine::new(store, sandbox, settings, observer))
 }
 
-/// The definition in `dir`, loaded and planned.
+/// The definition in `dir`, loaded and planned. Builds run in directories of their own, so
+/// a relative definition path is made absolute first: its sources must still be found.
 pub(crate) fn load_graph(dir: &Path) -> Result<Arc<JobGraph>> {
-    let def = load_definition(dir)?;
+    let def = load_definition(&std::path::absolute(dir)?)?;
     Ok(Arc::new(JobGraph::new(Arc::new(def))?))
 }
 

@@ -23,13 +23,8 @@ pub(super) fn check(dir: &Path) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(diagnostics) => {
-            eprint!("{diagnostics}");
-            eprintln!(
-                "{}: {} problem{} found; nothing was changed",
-                dir.display(),
-                diagnostics.len(),
-                if diagnostics.len() == 1 { "" } else { "s" }
-            );
+            // The diagnostics end with their count ("2 errors").
+            eprintln!("{diagnostics} in {}; nothing was changed", dir.display());
             Ok(ExitCode::FAILURE)
         }
     }
@@ -39,8 +34,7 @@ pub(super) fn check(dir: &Path) -> Result<ExitCode> {
 pub(super) fn load_definition(dir: &Path) -> Result<factory_def::Definition> {
     factory_def::load(dir).map_err(|diagnostics| {
         anyhow::anyhow!(
-            "{diagnostics}{} problem(s) in the definition at {}; run `factory check {}`",
-            diagnostics.len(),
+            "{diagnostics} in the definition at {}; run `factory check {}`",
             dir.display(),
             dir.display()
         )

@@ -205,10 +205,13 @@ pub(super) async fn explain(store_dir: &Path, build: &str) -> Result<()> {
 
 /// Why a build ran: what differs from the previous build of the same component.
 pub(super) async fn explain_lines(store: &Store, record: &BuildRecord) -> Result<Vec<String>> {
-    let key = record.key.map(|k| k.hex()).unwrap_or_default();
+    let key = match record.key {
+        Some(key) => format!("key {key}"),
+        None => "no build key (it never got as far as computing one)".into(),
+    };
     let mut lines = vec![
         format!(
-            "build {} of {} ({}), key {key}",
+            "build {} of {} ({}), {key}",
             record.id, record.component, record.state
         ),
         format!("queued because: {}", record.reason),
@@ -220,6 +223,10 @@ pub(super) async fn explain_lines(store: &Store, record: &BuildRecord) -> Result
         lines.push(format!(
             "did not run: its build key had already succeeded in {from}"
         ));
+    }
+    if record.key.is_none() {
+        // Without a key there are no ingredients to compare with an earlier build.
+        return Ok(lines);
     }
     let history = store.db().builds_of_component(&record.component).await?;
     let previous = history
