@@ -4,6 +4,7 @@
 #   scripts/bench-engine.sh [N] [SEED]        (defaults: 10000 jobs, seed 1)
 #   FULL_RUNS=2 NOOP_RUNS=10 SANDBOX=1 scripts/bench-engine.sh 10000
 #   ROUNDS=3 FULL_RUNS=1 scripts/bench-engine.sh 10000
+#   BEFORE=/path/to/an/older/factory ROUNDS=3 scripts/bench-engine.sh 10000
 #
 # Generates a layered DAG of N trivial jobs (layers of ceil(sqrt(N)) jobs;
 # every job after the first layer depends on 3 jobs picked, from SEED, among
@@ -15,7 +16,8 @@
 # Times, with hyperfine: a full build by `ninja -j2` (fresh build dir each
 # run) and by `factory up --once --no-sandbox -j 2` (fresh store each run),
 # then a no-change rebuild of each, and prints factory/ninja ratios.
-# SANDBOX=1 adds a full build by factory with the bubblewrap sandbox on.
+# SANDBOX=1 adds a full build by factory with the bubblewrap sandbox on. BEFORE=BINARY
+# times another factory binary (an older build) in the same runs, beside both.
 # Needs python3, ninja and hyperfine (and bwrap for SANDBOX=1).
 #
 # Before each full build the previous outputs are moved aside, not deleted:
@@ -33,6 +35,7 @@ full_runs=${FULL_RUNS:-3}
 rounds=${ROUNDS:-1}
 noop_runs=${NOOP_RUNS:-10}
 sandbox=${SANDBOX:-0}
+before=${BEFORE:-}
 for tool in python3 ninja hyperfine; do
     command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
@@ -87,6 +90,14 @@ echo "== $n jobs, seed $seed: factory and ninja give j$last the same output"
 
 ninja_cmd="ninja -C $work/ninja -j2 --quiet"
 factory_cmd="$factory --store $work/store up --once --no-sandbox -j 2 --definition $work/def"
+before_cmd="$before --store $work/store-before up --once --no-sandbox -j 2 --definition $work/def"
+# hyperfine arguments for the older binary, when there is one.
+before_full=()
+before_noop=()
+if [ -n "$before" ]; then
+    before_full=(--prepare "if [ -e $work/store-before ]; then mv $work/store-before \$(mktemp -d -p $work/trash)/; fi" -n "factory before" "$before_cmd")
+    before_noop=(-n "factory before (no change)" "$before_cmd")
+fi
 export_json() { echo "$work/$1.json"; }
 # A command moving a directory into the trash under a fresh name (see the note at the top).
 set_aside() { echo "if [ -e $1 ]; then mv $1 \$(mktemp -d -p $work/trash)/; fi"; }
@@ -97,21 +108,23 @@ for round in $(seq 1 "$rounds"); do
         --prepare "$(set_aside "$work/ninja/out"); rm -f $work/ninja/.ninja_log $work/ninja/.ninja_deps" \
         -n "ninja -j2" "$ninja_cmd" \
         --prepare "$(set_aside "$work/store")" \
-        -n "factory up --once -j 2" "$factory_cmd"
+        -n "factory up --once -j 2" "$factory_cmd" \
+        "${before_full[@]}"
 done
 # The rounds' runs pooled into one result per engine, in hyperfine's layout.
 python3 - "$(export_json full)" "$work"/full-*.json <<'EOF'
 import json, statistics, sys
 rounds = [json.load(open(path))["results"] for path in sys.argv[2:]]
 pooled = []
-for i in range(2):
+for i in range(len(rounds[0])):
     times = [t for results in rounds for t in results[i]["times"]]
     pooled.append({"command": rounds[0][i]["command"], "mean": statistics.mean(times),
                    "min": min(times), "max": max(times), "times": times})
 json.dump({"results": pooled}, open(sys.argv[1], "w"))
 if len(rounds) > 1:
     for results in rounds:
-        print(f"round: factory/ninja = {results[1]['mean'] / results[0]['mean']:.2f}x")
+        ratios = ", ".join(f"{r['command']}/ninja = {r['mean'] / results[0]['mean']:.2f}x" for r in results[1:])
+        print(f"round: {ratios}")
 EOF
 
 if [ "$sandbox" = 1 ]; then
@@ -125,18 +138,23 @@ fi
 echo "== no-change rebuild"
 $ninja_cmd >/dev/null
 $factory_cmd >/dev/null
+if [ -n "$before" ]; then $before_cmd >/dev/null; fi
 hyperfine --style basic -N --warmup 1 --runs "$noop_runs" --export-json "$(export_json noop)" \
     -n "ninja -j2 (no change)" "$ninja_cmd" \
-    -n "factory up --once -j 2 (no change)" "$factory_cmd"
+    -n "factory up --once -j 2 (no change)" "$factory_cmd" \
+    "${before_noop[@]}"
 
 echo "== ratios factory/ninja (mean wall time)"
 python3 - "$(export_json full)" "$(export_json noop)" "$(export_json sandbox)" <<'EOF'
 import json, os, sys
-for label, path, bound in (("full build", sys.argv[1], 1.3), ("no-change rebuild", sys.argv[2], 1.5)):
-    ninja, ours = (r["mean"] for r in json.load(open(path))["results"])
-    ratio = ours / ninja
-    verdict = "within" if ratio <= bound else "OVER"
-    print(f"{label}: {ours:.3f} s / {ninja:.3f} s = {ratio:.2f}x ({verdict} the {bound}x target)")
+for label, path, bound in (("full build", sys.argv[1], 1.25), ("no-change rebuild", sys.argv[2], 0.25)):
+    results = json.load(open(path))["results"]
+    ninja = results[0]["mean"]
+    for result in results[1:]:
+        ours = result["mean"]
+        ratio = ours / ninja
+        verdict = "within" if ratio <= bound else "OVER"
+        print(f"{label}, {result['command']}: {ours:.3f} s / {ninja:.3f} s = {ratio:.2f}x ({verdict} the {bound}x target)")
 if os.path.exists(sys.argv[3]):
     plain = json.load(open(sys.argv[1]))["results"][1]["mean"]
     boxed = json.load(open(sys.argv[3]))["results"][0]["mean"]
