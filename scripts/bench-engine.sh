@@ -104,27 +104,37 @@ set_aside() { echo "if [ -e $1 ]; then mv $1 \$(mktemp -d -p $work/trash)/; fi";
 
 for round in $(seq 1 "$rounds"); do
     echo "== full build (round $round of $rounds)"
+    this_full=(--prepare "$(set_aside "$work/store")" -n "factory up --once -j 2" "$factory_cmd")
+    # Whichever factory runs right after ninja meets ninja's writeback: with BEFORE, the two
+    # factories take turns at that place, round by round (the pooling below keeps them apart).
+    if [ $((round % 2)) = 0 ] && [ -n "$before" ]; then
+        factories=("${before_full[@]}" "${this_full[@]}")
+    else
+        factories=("${this_full[@]}" "${before_full[@]}")
+    fi
     hyperfine --style basic --runs "$full_runs" --export-json "$(export_json "full-$round")" \
         --prepare "$(set_aside "$work/ninja/out"); rm -f $work/ninja/.ninja_log $work/ninja/.ninja_deps" \
         -n "ninja -j2" "$ninja_cmd" \
-        --prepare "$(set_aside "$work/store")" \
-        -n "factory up --once -j 2" "$factory_cmd" \
-        "${before_full[@]}"
+        "${factories[@]}"
 done
 # The rounds' runs pooled into one result per engine, in hyperfine's layout.
 python3 - "$(export_json full)" "$work"/full-*.json <<'EOF'
 import json, statistics, sys
 rounds = [json.load(open(path))["results"] for path in sys.argv[2:]]
+# Pooled by command name: the factories take turns in the order of the commands.
+names = [r["command"] for r in rounds[0]]
 pooled = []
-for i in range(len(rounds[0])):
-    times = [t for results in rounds for t in results[i]["times"]]
-    pooled.append({"command": rounds[0][i]["command"], "mean": statistics.mean(times),
+for name in names:
+    times = [t for results in rounds for r in results if r["command"] == name for t in r["times"]]
+    pooled.append({"command": name, "mean": statistics.mean(times),
                    "min": min(times), "max": max(times), "times": times})
 json.dump({"results": pooled}, open(sys.argv[1], "w"))
 if len(rounds) > 1:
     for results in rounds:
         ratios = ", ".join(f"{r['command']}/ninja = {r['mean'] / results[0]['mean']:.2f}x" for r in results[1:])
         print(f"round: {ratios}")
+    for result in pooled[1:]:
+        print(f"pooled: {result['command']}/ninja = {result['mean'] / pooled[0]['mean']:.3f}x")
 EOF
 
 if [ "$sandbox" = 1 ]; then

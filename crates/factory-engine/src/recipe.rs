@@ -17,7 +17,7 @@ use factory_exec::{
     BuildCommand, BuildSpec, Builtin, DEFAULT_SOURCE_DATE_EPOCH, ImageAssembly, ImageLayer,
     SourceTree, TreeError, Work, WorkItem, digest_tree, input_env_name,
 };
-use factory_types::{Digest, Fault, HasFault, Job};
+use factory_types::{BuildKey, Digest, Fault, HasFault, Job};
 
 use crate::key::KeyMaterial;
 use crate::plan::inputs_in;
@@ -39,15 +39,16 @@ impl Prepared {
     }
 
     /// The work item an executor runs: the work, its source, and its inputs by digest.
-    /// `platform`: the executor's facts that went into the key.
-    pub fn work_item(&self, platform: &BTreeMap<String, String>) -> WorkItem {
+    /// `key`: this material's key, computed once by the caller; `platform`: the
+    /// executor's facts that went into it.
+    pub fn work_item(&self, key: BuildKey, platform: &BTreeMap<String, String>) -> WorkItem {
         let artifacts = if self.makes_packages() {
             self.material.spec.outputs.clone()
         } else {
             Vec::new()
         };
         WorkItem {
-            key: self.material.key(),
+            key,
             name: self.job.name(),
             work: self.work.clone(),
             source: self.source.clone().map(|path| SourceTree {

@@ -128,7 +128,7 @@ pub(crate) async fn run(
         reason,
         ingredients,
     };
-    if let Some(existing) = shared.store.reusable_build(&queued.key).await? {
+    if let Some(existing) = reusable(&shared, &ctx, &queued.key).await? {
         let work_ended = AtomicBool::new(true);
         let build = match queue(&shared, &ctx, &queued, &inputs, &work_ended).await? {
             Ok(build) => build,
@@ -150,6 +150,21 @@ pub(crate) async fn run(
         .await;
     }
     run_new(&shared, prepared, inputs, claim, ctx, queued).await
+}
+
+/// A build of this key that succeeded, outputs present. A key names its job (the job's
+/// name is part of its material), so a job with no usable build at the wave's start has
+/// no succeeded key at all: the store is not asked again, one round trip less for every
+/// build of a job that never built (a new store, a new component).
+async fn reusable(
+    shared: &Shared,
+    ctx: &JobContext,
+    key: &BuildKey,
+) -> Result<Option<BuildRecord>, EngineError> {
+    if ctx.previous.is_none() {
+        return Ok(None);
+    }
+    Ok(shared.store.reusable_build(key).await?)
 }
 
 /// Bringing everything up to date (or resuming) touches every job: one whose key is its
@@ -313,7 +328,7 @@ async fn run_new(
         }
         result
     };
-    let item = prepared.work_item(&shared.platform);
+    let item = prepared.work_item(queued.key, &shared.platform);
     let work = work(shared, item, claim, &events, &ctx, &work_ended);
     let (queued_as, (outcome, duration)) = tokio::join!(queue, work);
     let build = match queued_as {

@@ -122,6 +122,7 @@ impl Executor for LocalExecutor {
             exec: self.inner.clone(),
             item,
             input_dirs: BTreeMap::new(),
+            uploaded: false,
         })
     }
 }
@@ -133,6 +134,9 @@ struct LocalAttempt {
     out: PathBuf,
     staging: PathBuf,
     input_dirs: BTreeMap<String, PathBuf>,
+    /// The output tree went to the materialised trees and the staging directory is gone:
+    /// nothing is left to clean up.
+    uploaded: bool,
 }
 
 impl Attempt for LocalAttempt {
@@ -165,6 +169,7 @@ impl Attempt for LocalAttempt {
         Box::pin(async move {
             let artifacts = self.upload_artifacts().await?;
             let tree = self.upload_tree(artifacts.is_empty()).await?;
+            self.uploaded = true;
             Ok(WorkResult {
                 tree: TreeBlob::Pending(tree),
                 artifacts,
@@ -173,7 +178,9 @@ impl Attempt for LocalAttempt {
     }
 
     fn cleanup(&mut self) {
-        let _ = self.remove_own_dirs();
+        if !self.uploaded {
+            let _ = self.remove_own_dirs();
+        }
     }
 }
 
