@@ -11,7 +11,7 @@
 # is printed beside factory's as the practical floor.
 #
 # How the two order ready jobs (what the zero-overhead simulations printed
-# first replay): factory's Scheduler (crates/factory-engine/src/orchestrator.rs)
+# first replay): factory's dispatcher (crates/factory-engine/src/dispatch/state.rs)
 # ranks a ready job by the longest chain of dependents below it, weighed by the
 # jobs' last run times where the store has them and counted in jobs where it
 # has none (as here: every run starts from a fresh store), ties by name; slots

@@ -170,14 +170,14 @@ fn killed_until_done(ctx: &TestContext) -> usize {
         let mut child = ctx
             .up_once(&["--no-sandbox", "-j", "4"])
             .spawn(Stdio::null(), stderr.into_file());
-        // xorshift: reproducible "random" moments between 0.5 and 5 s after each start.
+        // xorshift: reproducible "random" moments between 0.5 and 3 s after each start.
         // A start spends about a second reading the definition and sweeping what is done,
-        // so every run but the shortest gets some builds done and the kills fall all
-        // along the wave, up to its end.
+        // so every run but the shortest gets some builds done, and none gets so far that it
+        // leaps over a quarter of the wave: the kills fall all along it, up to its end.
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let wait = Duration::from_millis(500 + seed % 4500);
+        let wait = Duration::from_millis(500 + seed % 2500);
         match wait_at_most(&mut child, wait) {
             Some(status) => {
                 assert!(
