@@ -66,14 +66,29 @@ impl Fixture {
     fn has(&self, output: &BuildOutput) -> bool {
         self.store.cas().contains(&output.digest)
     }
+
+    async fn reusable(&self, key: &str) -> bool {
+        let key = common::key(key);
+        self.store.reusable_build(&key).await.unwrap().is_some()
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn latest_usable_builds_and_unfinished_builds_keep_their_blobs_superseded_ones_go() {
-    let f = Fixture::new().await;
+/// Every blob the history below writes, so each step can name what it expects kept or freed.
+struct History {
+    lib_v1: BuildOutput,
+    lib_v2: BuildOutput,
+    app: BuildOutput,
+    app_old: BuildOutput,
+    tool_v1: BuildOutput,
+    tool_v2: BuildOutput,
+    stray: BuildOutput,
+    /// The build of `image` that reads tool v1 and has not finished.
+    running: BuildId,
+}
 
-    // lib: v1, then v2 (supersedes v1), then v1's key again, reused: the reused build is
-    // the latest, and it needs v1's blob (not v2's).
+/// lib: v1, then v2 (supersedes v1), then v1's key again, reused: the reused build is
+/// the latest, and it needs v1's blob (not v2's).
+async fn lib_superseded_then_reused(f: &Fixture) -> (BuildOutput, BuildOutput) {
     let lib_v1 = f.blob("lib v1");
     let lib_v2 = f.blob("lib v2");
     let first = f.succeed("lib", "lib-k1", &lib_v1).await;
@@ -84,9 +99,12 @@ async fn latest_usable_builds_and_unfinished_builds_keep_their_blobs_superseded_
         from: first,
     }])
     .await;
+    (lib_v1, lib_v2)
+}
 
-    // app: built, then cut off (same output), then a failed and a cancelled attempt:
-    // the cut-off build is the latest usable one and keeps the output.
+/// app: built, then cut off (same output), then a failed and a cancelled attempt:
+/// the cut-off build is the latest usable one and keeps the output.
+async fn app_cut_off_then_failed_and_cancelled(f: &Fixture) -> (BuildOutput, BuildOutput) {
     let app = f.blob("app");
     let app_old = f.blob("app before");
     f.succeed("app", "app-k0", &app_old).await;
@@ -117,8 +135,11 @@ async fn latest_usable_builds_and_unfinished_builds_keep_their_blobs_superseded_
         reason: "stopped".into(),
     }])
     .await;
+    (app, app_old)
+}
 
-    // tool: v1 superseded by v2, while a build of `image` that reads tool v1 still runs.
+/// tool: v1 superseded by v2, while a build of `image` that reads tool v1 still runs.
+async fn tool_superseded_while_a_reader_runs(f: &Fixture) -> (BuildOutput, BuildOutput, BuildId) {
     let tool_v1 = f.blob("tool v1");
     let tool_v2 = f.blob("tool v2");
     f.succeed("tool", "tool-k1", &tool_v1).await;
@@ -131,14 +152,35 @@ async fn latest_usable_builds_and_unfinished_builds_keep_their_blobs_superseded_
         attempt: 1,
     }])
     .await;
+    (tool_v1, tool_v2, running)
+}
 
+async fn history(f: &Fixture) -> History {
+    let (lib_v1, lib_v2) = lib_superseded_then_reused(f).await;
+    let (app, app_old) = app_cut_off_then_failed_and_cancelled(f).await;
+    let (tool_v1, tool_v2, running) = tool_superseded_while_a_reader_runs(f).await;
     let stray = f.blob("never recorded");
+    History {
+        lib_v1,
+        lib_v2,
+        app,
+        app_old,
+        tool_v1,
+        tool_v2,
+        stray,
+        running,
+    }
+}
 
+async fn assert_live_digests_are_what_latest_and_unfinished_builds_need(f: &Fixture, h: &History) {
     let live = f.store.db().live_digests().await.unwrap();
-    let expected: std::collections::HashSet<Digest> =
-        [&lib_v1, &app, &tool_v2, &tool_v1].map(|o| o.digest).into();
+    let expected: std::collections::HashSet<Digest> = [&h.lib_v1, &h.app, &h.tool_v2, &h.tool_v1]
+        .map(|o| o.digest)
+        .into();
     assert_eq!(live, expected);
+}
 
+async fn assert_gc_frees_superseded_and_stray_blobs_only(f: &Fixture, h: &History) {
     let report = f.store.gc(Duration::ZERO).await.unwrap();
     // lib v2 (superseded by the reuse of v1), app's first output, and the stray blob.
     assert_eq!(report.removed, 3, "{report:?}");
@@ -147,35 +189,45 @@ async fn latest_usable_builds_and_unfinished_builds_keep_their_blobs_superseded_
         ("lib v2".len() + "app before".len() + "never recorded".len()) as u64
     );
     assert_eq!(report.kept, 4);
-    for kept in [&lib_v1, &app, &tool_v1, &tool_v2] {
+    for kept in [&h.lib_v1, &h.app, &h.tool_v1, &h.tool_v2] {
         assert!(f.has(kept), "{kept:?} was collected");
     }
-    for freed in [&lib_v2, &app_old, &stray] {
+    for freed in [&h.lib_v2, &h.app_old, &h.stray] {
         assert!(!f.has(freed), "{freed:?} was kept");
     }
-    assert!(!f.store.cas().contains(&stray.digest));
-    // What the latest builds need is still reusable; the superseded key is not.
-    let reusable = |k: &str| {
-        let store = f.store.clone();
-        let key = common::key(k);
-        async move { store.reusable_build(&key).await.unwrap().is_some() }
-    };
-    assert!(reusable("lib-k1").await);
-    assert!(reusable("app-k1").await);
-    assert!(reusable("tool-k2").await);
-    assert!(!reusable("lib-k2").await);
-    assert!(!reusable("app-k0").await);
+    assert!(!f.store.cas().contains(&h.stray.digest));
+}
 
-    // Once the running build finishes and tool v1 is needed by nothing, it goes too.
+/// What the latest builds need is still reusable; the superseded key is not.
+async fn assert_only_latest_keys_are_reusable(f: &Fixture) {
+    assert!(f.reusable("lib-k1").await);
+    assert!(f.reusable("app-k1").await);
+    assert!(f.reusable("tool-k2").await);
+    assert!(!f.reusable("lib-k2").await);
+    assert!(!f.reusable("app-k0").await);
+}
+
+/// Once the running build finishes and tool v1 is needed by nothing, it goes too.
+async fn assert_finishing_the_reader_frees_what_only_it_needed(f: &Fixture, h: &History) {
     let image = f.blob("image");
     f.append(vec![Event::BuildSucceeded {
-        build: running,
+        build: h.running,
         outputs: vec![image.clone()],
     }])
     .await;
     let report = f.store.gc(Duration::ZERO).await.unwrap();
     assert_eq!(report.removed, 1, "{report:?}");
-    assert!(!f.has(&tool_v1) && f.has(&tool_v2) && f.has(&image));
+    assert!(!f.has(&h.tool_v1) && f.has(&h.tool_v2) && f.has(&image));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_usable_builds_and_unfinished_builds_keep_their_blobs_superseded_ones_go() {
+    let f = Fixture::new().await;
+    let h = history(&f).await;
+    assert_live_digests_are_what_latest_and_unfinished_builds_need(&f, &h).await;
+    assert_gc_frees_superseded_and_stray_blobs_only(&f, &h).await;
+    assert_only_latest_keys_are_reusable(&f).await;
+    assert_finishing_the_reader_frees_what_only_it_needed(&f, &h).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -51,11 +51,76 @@ struct Scenario {
     running: BuildId,
 }
 
+struct FirstWave {
+    wave: WaveId,
+    libgreet: BuildId,
+    hello: BuildId,
+    broken: BuildId,
+    bye: BuildId,
+    tool: BuildId,
+}
+
+struct SecondWave {
+    wave: WaveId,
+    libgreet: BuildId,
+    hello_cut_off: BuildId,
+    hello_reused: BuildId,
+    pending: BuildId,
+    running: BuildId,
+}
+
 /// Two waves: the first runs to the end with every final state, the second is interrupted
 /// with one build scheduled and one building (as after a crash).
 async fn scenario(log: &dyn Backend) -> Scenario {
+    let first = first_wave(log).await;
+    let second = second_wave(log, first.hello).await;
+    Scenario {
+        wave1: first.wave,
+        wave2: second.wave,
+        libgreet1: first.libgreet,
+        hello1: first.hello,
+        broken: first.broken,
+        bye: first.bye,
+        tool: first.tool,
+        libgreet2: second.libgreet,
+        hello2: second.hello_cut_off,
+        hello3: second.hello_reused,
+        pending: second.pending,
+        running: second.running,
+    }
+}
+
+async fn first_wave(log: &dyn Backend) -> FirstWave {
+    let first = queue_first_wave(log).await;
+    run(
+        log,
+        first.libgreet,
+        vec![output("libgreet.deb", "greet v1")],
+    )
+    .await;
+    log.append_one(Event::ArtifactStored {
+        digest: Digest::of(b"greet v1"),
+        name: "libgreet.deb".into(),
+        kind: "deb".into(),
+        size: 8,
+        build: Some(first.libgreet),
+    })
+    .await
+    .unwrap();
+    run(log, first.hello, vec![output("hello.deb", "hello v1")]).await;
+    broken_fails_and_the_others_stop(log, &first).await;
+    log.append_one(Event::WaveFinished {
+        wave: first.wave,
+        summary: "2 succeeded, 1 failed, 1 blocked, 1 cancelled".into(),
+    })
+    .await
+    .unwrap();
+    first
+}
+
+async fn queue_first_wave(log: &dyn Backend) -> FirstWave {
     log.append_one(change("libgreet", "rev1")).await.unwrap();
-    let wave1: WaveId = log
+    let wave: WaveId = log
         .append_one(wave(
             "libgreet",
             &["libgreet", "hello", "broken", "bye", "tool"],
@@ -65,31 +130,35 @@ async fn scenario(log: &dyn Backend) -> Scenario {
         .into();
     let ids: Vec<BuildId> = log
         .append(vec![
-            queued(Some(wave1), "libgreet", "k-libgreet-1"),
-            queued(Some(wave1), "hello", "k-hello-1"),
-            queued(Some(wave1), "broken", "k-broken"),
-            queued(Some(wave1), "bye", "k-bye"),
-            queued(Some(wave1), "tool", "k-tool"),
+            queued(Some(wave), "libgreet", "k-libgreet-1"),
+            queued(Some(wave), "hello", "k-hello-1"),
+            queued(Some(wave), "broken", "k-broken"),
+            queued(Some(wave), "bye", "k-bye"),
+            queued(Some(wave), "tool", "k-tool"),
         ])
         .await
         .unwrap()
         .into_iter()
         .map(BuildId::from)
         .collect();
-    let [libgreet1, hello1, broken, bye, tool] = ids[..] else {
+    let [libgreet, hello, broken, bye, tool] = ids[..] else {
         unreachable!()
     };
-    run(log, libgreet1, vec![output("libgreet.deb", "greet v1")]).await;
-    log.append_one(Event::ArtifactStored {
-        digest: Digest::of(b"greet v1"),
-        name: "libgreet.deb".into(),
-        kind: "deb".into(),
-        size: 8,
-        build: Some(libgreet1),
-    })
-    .await
-    .unwrap();
-    run(log, hello1, vec![output("hello.deb", "hello v1")]).await;
+    FirstWave {
+        wave,
+        libgreet,
+        hello,
+        broken,
+        bye,
+        tool,
+    }
+}
+
+/// `broken` fails for good on its second attempt, `bye` is blocked by it, `tool` is cancelled.
+async fn broken_fails_and_the_others_stop(log: &dyn Backend, first: &FirstWave) {
+    let FirstWave {
+        broken, bye, tool, ..
+    } = *first;
     log.append(vec![
         Event::BuildStarted {
             build: broken,
@@ -123,38 +192,48 @@ async fn scenario(log: &dyn Backend) -> Scenario {
     ])
     .await
     .unwrap();
-    log.append_one(Event::WaveFinished {
-        wave: wave1,
-        summary: "2 succeeded, 1 failed, 1 blocked, 1 cancelled".into(),
-    })
-    .await
-    .unwrap();
+}
 
+/// `hello1` is the first wave's `hello`, which the second wave cuts off to and reuses.
+async fn second_wave(log: &dyn Backend, hello1: BuildId) -> SecondWave {
     log.append_one(change("libgreet", "rev2")).await.unwrap();
-    let wave2: WaveId = log
+    let wave: WaveId = log
         .append_one(wave("libgreet", &["libgreet", "hello"]))
         .await
         .unwrap()
         .into();
-    let libgreet2 = one(log, queued(Some(wave2), "libgreet", "k-libgreet-2")).await;
-    run(log, libgreet2, vec![output("libgreet.deb", "greet v1")]).await;
-    let hello2 = one(log, queued(Some(wave2), "hello", "k-hello-2")).await;
+    let libgreet = one(log, queued(Some(wave), "libgreet", "k-libgreet-2")).await;
+    run(log, libgreet, vec![output("libgreet.deb", "greet v1")]).await;
+    let hello_cut_off = one(log, queued(Some(wave), "hello", "k-hello-2")).await;
     log.append_one(Event::BuildCutOff {
-        build: hello2,
+        build: hello_cut_off,
         reason: "libgreet's outputs are unchanged".into(),
         previous: Some(hello1),
     })
     .await
     .unwrap();
-    let hello3 = one(log, queued(Some(wave2), "hello", "k-hello-1")).await;
+    let hello_reused = one(log, queued(Some(wave), "hello", "k-hello-1")).await;
     log.append_one(Event::BuildReused {
-        build: hello3,
+        build: hello_reused,
         from: hello1,
     })
     .await
     .unwrap();
-    let pending = one(log, queued(Some(wave2), "bye", "k-bye-2")).await;
-    let running = one(log, queued(Some(wave2), "tool", "k-tool-2")).await;
+    let (pending, running) = interrupt(log, wave).await;
+    SecondWave {
+        wave,
+        libgreet,
+        hello_cut_off,
+        hello_reused,
+        pending,
+        running,
+    }
+}
+
+/// Leaves `wave` as a crash would: one build scheduled, one half way through.
+async fn interrupt(log: &dyn Backend, wave: WaveId) -> (BuildId, BuildId) {
+    let pending = one(log, queued(Some(wave), "bye", "k-bye-2")).await;
+    let running = one(log, queued(Some(wave), "tool", "k-tool-2")).await;
     log.append(vec![
         Event::BuildStarted {
             build: running,
@@ -164,34 +243,32 @@ async fn scenario(log: &dyn Backend) -> Scenario {
     ])
     .await
     .unwrap();
-    Scenario {
-        wave1,
-        wave2,
-        libgreet1,
-        hello1,
-        broken,
-        bye,
-        tool,
-        libgreet2,
-        hello2,
-        hello3,
-        pending,
-        running,
-    }
+    (pending, running)
 }
 
 async fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(dir.path()).await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn queries_answer_what_the_engine_asks() {
+/// A fresh store holding the scenario; keep the directory for as long as the store is used.
+async fn store_with_scenario() -> (tempfile::TempDir, Store, Scenario) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
-    let db = store.db();
-    let s = scenario(db).await;
+    let s = scenario(store.db()).await;
+    (dir, store, s)
+}
 
-    // Has this key already succeeded? Its outputs.
+fn ids_sorted(builds: &[factory_store::BuildRecord]) -> Vec<BuildId> {
+    let mut ids: Vec<_> = builds.iter().map(|b| b.id).collect();
+    ids.sort();
+    ids
+}
+
+/// Has this key already succeeded? Its outputs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_that_succeeded_answers_with_its_build_and_outputs_others_with_none() {
+    let (_dir, store, s) = store_with_scenario().await;
+    let db = store.db();
     let done = db
         .succeeded_build_by_key(&common::key("k-libgreet-1"))
         .await
@@ -212,22 +289,25 @@ async fn queries_answer_what_the_engine_asks() {
             .unwrap()
             .is_none()
     );
+}
 
-    // Latest builds of a component.
-    assert_eq!(
-        db.latest_build("hello").await.unwrap().unwrap().id,
-        s.hello3
-    );
-    // Every component at once: the same records as asked one by one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_component_at_once_gives_the_records_asked_one_by_one() {
+    let (_dir, store, _) = store_with_scenario().await;
+    let db = store.db();
     let all = db.components().await.unwrap();
     let names = db.component_names().await.unwrap();
     assert_eq!(all.len(), names.len());
     for (record, name) in all.iter().zip(&names) {
         assert_eq!(Some(record), db.component(name).await.unwrap().as_ref());
     }
+}
 
-    // Many components in one query: the same answers as one by one, none for a component
-    // without a usable build or unknown.
+/// None for a component without a usable build, or unknown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_successful_builds_in_one_query_are_those_asked_one_by_one() {
+    let (_dir, store, _) = store_with_scenario().await;
+    let db = store.db();
     let names: Vec<String> = ["libgreet", "hello", "broken", "bye", "tool", "nope"]
         .map(String::from)
         .to_vec();
@@ -238,19 +318,23 @@ async fn queries_answer_what_the_engine_asks() {
             one_by_one.push(build);
         }
     }
-    let ids = |builds: &[factory_store::BuildRecord]| {
-        let mut ids: Vec<_> = builds.iter().map(|b| b.id).collect();
-        ids.sort();
-        ids
-    };
     assert!(!batch.is_empty());
-    assert_eq!(ids(&batch), ids(&one_by_one));
+    assert_eq!(ids_sorted(&batch), ids_sorted(&one_by_one));
     assert!(
         batch
             .iter()
             .all(|b| b.component != "broken" && b.component != "nope")
     );
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_components_latest_build_is_its_newest_and_a_reuse_carries_the_reused_outputs() {
+    let (_dir, store, s) = store_with_scenario().await;
+    let db = store.db();
+    assert_eq!(
+        db.latest_build("hello").await.unwrap().unwrap().id,
+        s.hello3
+    );
     let latest_ok = db.latest_successful_build("hello").await.unwrap().unwrap();
     assert_eq!(latest_ok.id, s.hello3);
     assert_eq!(latest_ok.state, BuildState::Reused);
@@ -265,8 +349,12 @@ async fn queries_answer_what_the_engine_asks() {
             .collect::<Vec<_>>(),
         vec![s.hello1, s.hello2, s.hello3]
     );
+}
 
-    // A wave's builds with their states.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_waves_builds_have_their_final_states_and_why() {
+    let (_dir, store, s) = store_with_scenario().await;
+    let db = store.db();
     let states: Vec<(BuildId, BuildState)> = db
         .builds_of_wave(s.wave1)
         .await
@@ -292,6 +380,12 @@ async fn queries_answer_what_the_engine_asks() {
         db.build(s.bye).await.unwrap().unwrap().related,
         vec![s.broken]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_waves_builds_have_their_states_and_a_cut_off_keeps_the_previous_outputs() {
+    let (_dir, store, s) = store_with_scenario().await;
+    let db = store.db();
     let wave2_states: Vec<BuildState> = db
         .builds_of_wave(s.wave2)
         .await
@@ -309,11 +403,14 @@ async fn queries_answer_what_the_engine_asks() {
             BuildState::Building
         ]
     );
-    // Cut off: the previous build's outputs stand.
     let hello2 = db.build(s.hello2).await.unwrap().unwrap();
     assert_eq!(hello2.outputs, vec![output("hello.deb", "hello v1")]);
+}
 
-    // What to resume after a crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_to_resume_after_a_crash_is_the_unfinished_wave_and_its_unfinished_builds() {
+    let (_dir, store, s) = store_with_scenario().await;
+    let db = store.db();
     let unfinished: Vec<WaveId> = db
         .unfinished_waves()
         .await
@@ -338,8 +435,12 @@ async fn queries_answer_what_the_engine_asks() {
         s.wave2,
         "newest first"
     );
+}
 
-    // Component state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_has_its_latest_revision_and_build_and_unknown_ones_none() {
+    let (_dir, store, s) = store_with_scenario().await;
+    let db = store.db();
     let libgreet = db.component("libgreet").await.unwrap().unwrap();
     assert_eq!(libgreet.revision.as_deref(), Some("rev2"));
     assert_eq!(libgreet.latest_build.unwrap().id, s.libgreet2);
@@ -348,8 +449,12 @@ async fn queries_answer_what_the_engine_asks() {
         vec!["broken", "bye", "hello", "libgreet", "tool"]
     );
     assert!(db.component("nope").await.unwrap().is_none());
+}
 
-    // Logs, readable by build, and their size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn build_logs_are_read_by_build_from_a_sequence_number_and_their_size_is_kept() {
+    let (_dir, store, s) = store_with_scenario().await;
+    let db = store.db();
     let chunks = db.build_log(s.broken, Seq(0)).await.unwrap();
     assert_eq!(chunks.len(), 1);
     assert_eq!(chunks[0].chunk, "error: undefined reference\n");
@@ -364,8 +469,12 @@ async fn queries_answer_what_the_engine_asks() {
     assert_eq!(db.build(s.libgreet1).await.unwrap().unwrap().log_bytes, 15);
     let first = db.build_log(s.libgreet1, Seq(0)).await.unwrap()[0].seq;
     assert_eq!(db.build_log(s.libgreet1, first).await.unwrap().len(), 1);
+}
 
-    // Artifacts and what garbage collection must keep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_builds_artifacts_are_listed_and_garbage_collection_keeps_the_latest_outputs() {
+    let (_dir, store, s) = store_with_scenario().await;
+    let db = store.db();
     let artifacts = db.artifacts_of_build(s.libgreet1).await.unwrap();
     assert_eq!(artifacts.len(), 1);
     assert_eq!(artifacts[0].digest, Digest::of(b"greet v1"));
@@ -375,54 +484,71 @@ async fn queries_answer_what_the_engine_asks() {
     assert_eq!(live.len(), 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn impossible_events_are_rejected_and_change_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
-    let db = store.db();
-    let s = scenario(db).await;
+/// Events to append at once, and what the refusal must say.
+type Impossible = (Vec<Event>, String);
+
+/// Appends each batch, expecting every one refused with its reason, and then finds the log
+/// and the projections exactly as they were.
+async fn assert_each_is_rejected_and_nothing_changes(db: &dyn Backend, cases: Vec<Impossible>) {
     let before = db.last_seq().await.unwrap();
     let dump = db.dump_projections().await.unwrap();
+    for (events, expected) in cases {
+        match db.append(events.clone()).await {
+            Err(StoreError::InvalidEvent { reason, .. }) => {
+                assert!(reason.contains(&expected), "{reason} should say {expected}")
+            }
+            other => panic!("{events:?} should be rejected, got {other:?}"),
+        }
+    }
+    assert_eq!(db.last_seq().await.unwrap(), before);
+    assert_eq!(db.dump_projections().await.unwrap(), dump);
+}
 
-    let cases: Vec<(Vec<Event>, &str)> = vec![
+fn events_after_a_final_state(s: &Scenario) -> Vec<Impossible> {
+    vec![
         (
             vec![Event::BuildStarted {
                 build: s.hello1,
                 attempt: 2,
             }],
-            "is succeeded",
+            "is succeeded".into(),
         ),
         (
             vec![Event::BuildStarted {
                 build: s.broken,
                 attempt: 3,
             }],
-            "is failed",
+            "is failed".into(),
         ),
         (
             vec![Event::BuildSucceeded {
                 build: s.tool,
                 outputs: vec![],
             }],
-            "is cancelled",
-        ),
-        (
-            vec![queued(Some(WaveId(99_999)), "x", "k")],
-            "wave w99999 does not exist",
+            "is cancelled".into(),
         ),
         (
             vec![Event::BuildReused {
                 build: s.pending,
                 from: s.broken,
             }],
-            "reusing a build with usable outputs",
+            "reusing a build with usable outputs".into(),
         ),
         (
             vec![Event::WaveFinished {
                 wave: s.wave1,
                 summary: "again".into(),
             }],
-            "already finished",
+            "already finished".into(),
+        ),
+    ]
+}
+
+fn events_naming_what_does_not_exist(s: &Scenario) -> Vec<Impossible> {
+    vec![
+        (
+            vec![queued(Some(WaveId(99_999)), "x", "k")],
+            "wave w99999 does not exist".into(),
         ),
         (
             vec![
@@ -430,10 +556,25 @@ async fn impossible_events_are_rejected_and_change_nothing() {
                 log(s.running, "more"),
                 log(BuildId(123_456), "nobody"),
             ],
-            "b123456 does not exist",
+            "b123456 does not exist".into(),
         ),
-        // Many builds of one kind are applied by one statement: the refusal still names
-        // the build whose event was refused, and the valid ones are not written either.
+        (
+            vec![Event::ArtifactStored {
+                digest: Digest::of(b""),
+                name: "x".into(),
+                kind: "file".into(),
+                size: 0,
+                build: Some(BuildId(777_777)),
+            }],
+            "does not exist".into(),
+        ),
+    ]
+}
+
+/// Many builds of one kind are applied by one statement: the refusal still names the build
+/// whose event was refused, and the valid ones are not written either.
+fn batches_of_one_kind_with_one_refused(s: &Scenario) -> Vec<Impossible> {
+    vec![
         (
             vec![
                 Event::BuildStarted {
@@ -445,14 +586,14 @@ async fn impossible_events_are_rejected_and_change_nothing() {
                     attempt: 2,
                 },
             ],
-            "build b{hello1} is succeeded",
+            format!("build b{} is succeeded", s.hello1.0),
         ),
         (
             vec![
                 queued(Some(s.wave1), "fresh", "k-fresh"),
                 queued(Some(WaveId(99_999)), "x", "k"),
             ],
-            "wave w99999 does not exist",
+            "wave w99999 does not exist".into(),
         ),
         (
             vec![
@@ -465,61 +606,55 @@ async fn impossible_events_are_rejected_and_change_nothing() {
                     outputs: vec![],
                 },
             ],
-            "build b{tool} is cancelled",
+            format!("build b{} is cancelled", s.tool.0),
         ),
-        // A build coming back to an earlier kind is applied after what came before it.
-        (
-            vec![
-                Event::BuildStarted {
-                    build: s.pending,
-                    attempt: 1,
-                },
-                Event::BuildSucceeded {
-                    build: s.pending,
-                    outputs: vec![],
-                },
-                Event::BuildStarted {
-                    build: s.pending,
-                    attempt: 2,
-                },
-            ],
-            "build b{pending} is succeeded",
-        ),
-        (
-            vec![Event::ArtifactStored {
-                digest: Digest::of(b""),
-                name: "x".into(),
-                kind: "file".into(),
-                size: 0,
-                build: Some(BuildId(777_777)),
-            }],
-            "does not exist",
-        ),
-    ];
-    for (events, expected) in cases {
-        let expected = expected
-            .replace("{hello1}", &s.hello1.0.to_string())
-            .replace("{tool}", &s.tool.0.to_string())
-            .replace("{pending}", &s.pending.0.to_string());
-        match db.append(events.clone()).await {
-            Err(StoreError::InvalidEvent { reason, .. }) => {
-                assert!(reason.contains(&expected), "{reason} should say {expected}")
-            }
-            other => panic!("{events:?} should be rejected, got {other:?}"),
-        }
-    }
-    assert_eq!(db.last_seq().await.unwrap(), before);
-    assert_eq!(db.dump_projections().await.unwrap(), dump);
+    ]
+}
+
+/// A build coming back to an earlier kind is applied after what came before it.
+fn a_batch_returning_to_an_earlier_kind(s: &Scenario) -> Vec<Impossible> {
+    vec![(
+        vec![
+            Event::BuildStarted {
+                build: s.pending,
+                attempt: 1,
+            },
+            Event::BuildSucceeded {
+                build: s.pending,
+                outputs: vec![],
+            },
+            Event::BuildStarted {
+                build: s.pending,
+                attempt: 2,
+            },
+        ],
+        format!("build b{} is succeeded", s.pending.0),
+    )]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replaying_the_log_rebuilds_identical_projections() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
-    let db = store.backend();
-    scenario(&*db).await;
+async fn events_after_a_final_state_are_rejected_and_change_nothing() {
+    let (_dir, store, s) = store_with_scenario().await;
+    assert_each_is_rejected_and_nothing_changes(store.db(), events_after_a_final_state(&s)).await;
+}
 
-    // Plus a busy stretch from many tasks, so groups mix events of many builds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_naming_what_does_not_exist_are_rejected_and_change_nothing() {
+    let (_dir, store, s) = store_with_scenario().await;
+    let cases = events_naming_what_does_not_exist(&s);
+    assert_each_is_rejected_and_nothing_changes(store.db(), cases).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_one_impossible_event_is_rejected_whole_and_changes_nothing() {
+    let (_dir, store, s) = store_with_scenario().await;
+    let mut cases = batches_of_one_kind_with_one_refused(&s);
+    cases.extend(a_batch_returning_to_an_earlier_kind(&s));
+    assert_each_is_rejected_and_nothing_changes(store.db(), cases).await;
+}
+
+/// A busy stretch from many tasks, so groups mix events of many builds.
+async fn busy_stretch(db: &std::sync::Arc<dyn Backend>) {
     let mut tasks = Vec::new();
     for t in 0..12 {
         let db = db.clone();
@@ -571,15 +706,11 @@ async fn replaying_the_log_rebuilds_identical_projections() {
     for task in tasks {
         task.await.unwrap();
     }
+}
 
-    let original = db.dump_projections().await.unwrap();
-    assert!(
-        original["builds"].len() > 300,
-        "the scenario filled the tables"
-    );
-
-    // Wipe projections behind the store's back, then rebuild from the log.
-    let url = format!("sqlite:{}", dir.path().join("factory.db").display());
+/// Wipes the projections behind the store's back (a replay must bring them back).
+async fn wipe_projections(dir: &std::path::Path) {
+    let url = format!("sqlite:{}", dir.join("factory.db").display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
     for table in ["builds", "waves", "artifacts", "components"] {
         sqlx::query(&format!("DELETE FROM {table}"))
@@ -591,6 +722,24 @@ async fn replaying_the_log_rebuilds_identical_projections() {
         .execute(&pool)
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_the_log_rebuilds_identical_projections() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let db = store.backend();
+    scenario(&*db).await;
+
+    busy_stretch(&db).await;
+
+    let original = db.dump_projections().await.unwrap();
+    assert!(
+        original["builds"].len() > 300,
+        "the scenario filled the tables"
+    );
+
+    wipe_projections(dir.path()).await;
     assert_ne!(db.dump_projections().await.unwrap(), original);
 
     let last = db.rebuild_projections().await.unwrap();
