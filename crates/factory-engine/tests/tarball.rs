@@ -191,6 +191,54 @@ async fn events(store: &Store) -> Vec<Event> {
         .collect()
 }
 
+/// A new release: a new tarball and its sha256 in the definition rebuild `remote`; `local`,
+/// whose sha256 stays, is reused from its unpacked tree. `shas`: local's and remote's old ones.
+async fn a_new_release_rebuilds_only_what_it_changes(
+    orch: &Engine,
+    server: &Server,
+    work: &Path,
+    def_dir: &Path,
+    served: &Path,
+    (local_sha, remote_sha): (&str, &str),
+) {
+    let new_sha = make_tarball(
+        work,
+        "remote-1.1",
+        "over http, newer\n",
+        "--zstd",
+        &served.join("remote-1.1.tar.zst"),
+    );
+    let new_url = format!("{}/remote-1.1.tar.zst", server.url);
+    let def = definition(
+        def_dir,
+        &[
+            ("local", "local-1.0.tar.gz", local_sha),
+            ("remote", &new_url, &new_sha),
+        ],
+    );
+    let changed = wave(orch, &def, ChangeReason::SourceChanged).await;
+    let remote = changed.builds.iter().find(|b| b.job == "remote").unwrap();
+    assert_eq!(remote.state, BuildState::Succeeded, "{changed:#?}");
+    let short = |s: &str| s.chars().take(12).collect::<String>();
+    assert!(
+        remote.reason.contains(&format!(
+            "revision changed: {} -> {}",
+            short(remote_sha),
+            short(&new_sha)
+        )),
+        "{}",
+        remote.reason
+    );
+    assert_eq!(
+        output_of(orch, &changed, "remote").await,
+        "over http, newer\nx\n"
+    );
+    assert_eq!(server.requests.load(Ordering::SeqCst), 2);
+    // `local` kept its sha256: its earlier build is reused, from the unpacked tree.
+    let local = changed.builds.iter().find(|b| b.job == "local").unwrap();
+    assert_eq!(local.state, BuildState::Reused, "{changed:#?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tarballs_from_a_path_and_over_http_are_verified_unpacked_once_and_rebuilt_when_they_change()
  {
@@ -263,43 +311,15 @@ async fn tarballs_from_a_path_and_over_http_are_verified_unpacked_once_and_rebui
     assert_eq!(again.ran(), 0, "{again:#?}");
     assert_eq!(server.requests.load(Ordering::SeqCst), 1);
 
-    // A new release: a new tarball and its sha256 in the definition rebuild it.
-    let new_sha = make_tarball(
+    a_new_release_rebuilds_only_what_it_changes(
+        &orch,
+        &server,
         &work,
-        "remote-1.1",
-        "over http, newer\n",
-        "--zstd",
-        &served.join("remote-1.1.tar.zst"),
-    );
-    let new_url = format!("{}/remote-1.1.tar.zst", server.url);
-    let def = definition(
         &def_dir,
-        &[
-            ("local", "local-1.0.tar.gz", &local_sha),
-            ("remote", &new_url, &new_sha),
-        ],
-    );
-    let changed = wave(&orch, &def, ChangeReason::SourceChanged).await;
-    let remote = changed.builds.iter().find(|b| b.job == "remote").unwrap();
-    assert_eq!(remote.state, BuildState::Succeeded, "{changed:#?}");
-    let short = |s: &str| s.chars().take(12).collect::<String>();
-    assert!(
-        remote.reason.contains(&format!(
-            "revision changed: {} -> {}",
-            short(&remote_sha),
-            short(&new_sha)
-        )),
-        "{}",
-        remote.reason
-    );
-    assert_eq!(
-        output_of(&orch, &changed, "remote").await,
-        "over http, newer\nx\n"
-    );
-    assert_eq!(server.requests.load(Ordering::SeqCst), 2);
-    // `local` kept its sha256: its earlier build is reused, from the unpacked tree.
-    let local = changed.builds.iter().find(|b| b.job == "local").unwrap();
-    assert_eq!(local.state, BuildState::Reused, "{changed:#?}");
+        &served,
+        (&local_sha, &remote_sha),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -337,6 +337,58 @@ fn image(tag: &str, base: Option<OciBase>, layers: Vec<OciLayer>) -> OciImageSpe
     }
 }
 
+/// skopeo, reading the layout, sees the manifest, platform, layers and environment.
+fn assert_skopeo_reads(layout: &Path, info: &factory_exec::archive::OciImageInfo) {
+    let reference = format!("oci:{}:demo", layout.display());
+    let inspected: serde_json::Value =
+        serde_json::from_str(&run_tool("skopeo", &["inspect", &reference])).unwrap();
+    assert_eq!(inspected["Digest"], info.manifest_digest.to_string());
+    assert_eq!(inspected["Architecture"], "amd64");
+    assert_eq!(inspected["Os"], "linux");
+    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 2);
+    assert_eq!(inspected["Layers"][1], info.layers[1].digest.to_string());
+    assert!(
+        inspected["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&"GREETING=hi".into())
+    );
+}
+
+/// umoci unpacks a root file system whose program runs and whose files are all there.
+fn assert_umoci_unpacks_a_runnable_root(layout: &Path, bundle: &Path) {
+    run_tool(
+        "umoci",
+        &[
+            "unpack",
+            "--rootless",
+            "--image",
+            &format!("{}:demo", layout.display()),
+            bundle.to_str().unwrap(),
+        ],
+    );
+    let rootfs = bundle.join("rootfs");
+    assert_eq!(
+        run_tool(rootfs.join("bin/hello").to_str().unwrap(), &[]),
+        "hello from the image\n"
+    );
+    assert_eq!(
+        fs_err::read_to_string(rootfs.join("usr/share/doc/hello/copyright")).unwrap(),
+        "Copyright: the Factory authors\n"
+    );
+    assert_eq!(
+        fs_err::read_link(rootfs.join("usr/bin/hi")).unwrap(),
+        Path::new("hello")
+    );
+    assert!(rootfs.join(long_name()).is_file());
+    let runtime: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(bundle.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        runtime["process"]["args"],
+        serde_json::json!(["/bin/hello"])
+    );
+}
+
 #[test]
 fn oci_image_on_a_base_is_reproducible_and_valid_for_skopeo_and_umoci() {
     let work = tempfile::tempdir().unwrap();
@@ -387,52 +439,8 @@ fn oci_image_on_a_base_is_reproducible_and_valid_for_skopeo_and_umoci() {
     );
 
     let layout = w.join("image-a");
-    let reference = format!("oci:{}:demo", layout.display());
-    let inspected: serde_json::Value =
-        serde_json::from_str(&run_tool("skopeo", &["inspect", &reference])).unwrap();
-    assert_eq!(inspected["Digest"], info.manifest_digest.to_string());
-    assert_eq!(inspected["Architecture"], "amd64");
-    assert_eq!(inspected["Os"], "linux");
-    assert_eq!(inspected["Layers"].as_array().unwrap().len(), 2);
-    assert_eq!(inspected["Layers"][1], info.layers[1].digest.to_string());
-    assert!(
-        inspected["Env"]
-            .as_array()
-            .unwrap()
-            .contains(&"GREETING=hi".into())
-    );
-
-    let bundle = w.join("bundle");
-    run_tool(
-        "umoci",
-        &[
-            "unpack",
-            "--rootless",
-            "--image",
-            &format!("{}:demo", layout.display()),
-            bundle.to_str().unwrap(),
-        ],
-    );
-    let rootfs = bundle.join("rootfs");
-    assert_eq!(
-        run_tool(rootfs.join("bin/hello").to_str().unwrap(), &[]),
-        "hello from the image\n"
-    );
-    assert_eq!(
-        fs_err::read_to_string(rootfs.join("usr/share/doc/hello/copyright")).unwrap(),
-        "Copyright: the Factory authors\n"
-    );
-    assert_eq!(
-        fs_err::read_link(rootfs.join("usr/bin/hi")).unwrap(),
-        Path::new("hello")
-    );
-    assert!(rootfs.join(long_name()).is_file());
-    let runtime: serde_json::Value =
-        serde_json::from_str(&fs_err::read_to_string(bundle.join("config.json")).unwrap()).unwrap();
-    assert_eq!(
-        runtime["process"]["args"],
-        serde_json::json!(["/bin/hello"])
-    );
+    assert_skopeo_reads(&layout, info);
+    assert_umoci_unpacks_a_runnable_root(&layout, &w.join("bundle"));
 }
 
 #[test]
