@@ -209,13 +209,19 @@ async fn prepare(
             return Err(Failure::new(fault, message));
         }
         tracing::warn!(job = %ctx.job, %error, attempt, "preparing a build failed; retrying in {backoff:?}");
-        tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
-            () = ctx.cancel.cancelled() => return Err(Failure::cancelled(ctx.cancellation())),
-        }
-        backoff *= 2;
+        wait_to_retry(ctx, &mut backoff).await?;
     }
     unreachable!("the last try returns")
+}
+
+/// Waits `backoff` before the next try, and doubles it; a cancellation ends the wait.
+async fn wait_to_retry(ctx: &JobContext, backoff: &mut std::time::Duration) -> Result<(), Failure> {
+    tokio::select! {
+        () = tokio::time::sleep(*backoff) => {}
+        () = ctx.cancel.cancelled() => return Err(Failure::cancelled(ctx.cancellation())),
+    }
+    *backoff *= 2;
+    Ok(())
 }
 
 /// Why a job could not be prepared.
@@ -428,11 +434,7 @@ async fn attempts(
             failed.message
         );
         events.record(Unnumbered::Log(LogStream::Factory, line));
-        tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
-            () = ctx.cancel.cancelled() => return Err(Failure::cancelled(ctx.cancellation())),
-        }
-        backoff *= 2;
+        wait_to_retry(ctx, &mut backoff).await?;
     }
     unreachable!("the last try returns")
 }

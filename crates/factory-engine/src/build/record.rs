@@ -74,27 +74,37 @@ async fn blocked(
     detail: String,
 ) -> Result<BuildReport, EngineError> {
     let reason = format!("input {failed} did not build");
-    let db = store.db();
-    let seq = db
-        .append_one(Event::BuildQueued {
-            wave: Some(wave),
-            component: job.name(),
-            key: None,
-            reason: reason.clone(),
-            inputs: BTreeMap::new(),
+    let build = queued_without_key(store, wave, job, &reason).await?;
+    store
+        .db()
+        .append_one(Event::BuildBlocked {
+            build,
+            by: by.into_iter().collect(),
+            reason: detail.clone(),
         })
         .await?;
-    let build = BuildId::from(seq);
-    db.append_one(Event::BuildBlocked {
-        build,
-        by: by.into_iter().collect(),
-        reason: detail.clone(),
-    })
-    .await?;
     let mut report = BuildReport::scheduled(job, build, reason);
     report.state = BuildState::Blocked;
     report.detail = Some(detail);
     Ok(report)
+}
+
+/// A build of `job` that never gets a key (it is blocked, or its key cannot be computed):
+/// queued, so that it has a number and a story, with nothing to compare it by.
+async fn queued_without_key(
+    store: &Store,
+    wave: WaveId,
+    job: &Job,
+    reason: &str,
+) -> Result<BuildId, EngineError> {
+    let event = Event::BuildQueued {
+        wave: Some(wave),
+        component: job.name(),
+        key: None,
+        reason: reason.to_owned(),
+        inputs: BTreeMap::new(),
+    };
+    Ok(BuildId::from(store.db().append_one(event).await?))
 }
 
 /// A build that did not succeed: cancelled, or failed (its own fault or not).
@@ -134,18 +144,7 @@ pub(crate) async fn unpreparable(
     failed: Failure,
 ) -> Result<BuildReport, EngineError> {
     let reason = "cannot compute the build key".to_owned();
-    let build = BuildId::from(
-        store
-            .db()
-            .append_one(Event::BuildQueued {
-                wave: Some(wave),
-                component: job.name(),
-                key: None,
-                reason: reason.clone(),
-                inputs: BTreeMap::new(),
-            })
-            .await?,
-    );
+    let build = queued_without_key(store, wave, job, &reason).await?;
     let report = BuildReport::scheduled(job, build, reason);
     failure(store, report, failed).await
 }
