@@ -162,7 +162,14 @@ impl Reconciler {
         let (jobs, why, new_def) =
             classify(&self.engine, &self.watch.root, self.graph.def(), &paths);
         if let Some(new_def) = new_def {
-            self.graph = Arc::new(JobGraph::new(Arc::new(new_def))?);
+            match JobGraph::new(Arc::new(new_def)) {
+                Ok(graph) => self.graph = Arc::new(graph),
+                // A definition that loads is valid, so this is not expected; if it happens,
+                // the loop keeps serving the previous definition rather than stopping.
+                Err(error) => self.engine.observer().note(&format!(
+                    "{error}; the changed definition cannot be planned; still running the previous one"
+                )),
+            }
         }
         if !jobs.is_empty() {
             self.reason = why;
