@@ -39,7 +39,7 @@ PACKAGES=${PACKAGES:-$(ls "$LISTS"/*_dists_bookworm_main_binary-${ARCH}_Packages
 
 die() { echo "ben-compare: $*" >&2; exit 2; }
 [[ $LIBRARY =~ ^[a-z0-9][a-z0-9.+-]+$ ]] || die "'$LIBRARY' is not a Debian package name"
-[[ -n $SOURCES && -r $SOURCES ]] || die "no Sources index for bookworm main: add 'deb-src http://deb.debian.org/debian bookworm main' to apt's sources and run apt-get update, or set SOURCES="
+[[ -n $SOURCES && -r $SOURCES ]] || die "no Sources index for bookworm main: add a deb-src twin of apt's own bookworm entry (same URI, suite and component) to its sources and run apt-get update, or set SOURCES="
 [[ -n $PACKAGES && -r $PACKAGES ]] || die "no Packages index for bookworm main $ARCH in $LISTS: set PACKAGES="
 [[ -x $FACTORY ]] || die "no factory binary at $FACTORY: run 'cargo build --release -p factory' or set FACTORY="
 command -v ben >/dev/null || die "ben is not installed: apt-get install ben"

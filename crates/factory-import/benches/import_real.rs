@@ -69,17 +69,19 @@ fn phases(path: &Path) {
 }
 
 fn main() {
-    let lists = "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main";
+    // apt's lists are named after the mirror they came from: found by the rest of the name.
+    let list = |kind: &str| {
+        factory_import::debian::find_apt_list(&format!("_dists_bookworm_main{kind}"))
+            .map(|path| path.display().to_string())
+            .unwrap_or_default()
+    };
     let packages = pick(
         "FACTORY_PACKAGES",
-        &[
-            &format!("{lists}_binary-amd64_Packages.lz4"),
-            "/tmp/data/Packages",
-        ],
+        &[&list("_binary-amd64_Packages"), "/tmp/data/Packages"],
     );
     let sources = pick(
         "FACTORY_SOURCES",
-        &[&format!("{lists}_source_Sources.lz4"), "/tmp/data/Sources"],
+        &[&list("_source_Sources"), "/tmp/data/Sources"],
     );
     let (Some(packages), Some(sources)) = (packages, sources) else {
         eprintln!(

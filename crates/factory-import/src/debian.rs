@@ -1,7 +1,7 @@
 //! Typed records of Debian archive indexes: `Packages` (binary packages)
 //! and `Sources` (source packages).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::compress;
 use crate::deb822::{Field, Paragraph, Parser};
@@ -61,6 +61,31 @@ pub struct SourcePackage {
 
 /// Reads, decompresses (by magic bytes) and parses a `Packages` index,
 /// streaming: the decompressed text is never in memory as a whole.
+/// Where apt keeps the indexes it downloaded.
+pub const APT_LISTS: &str = "/var/lib/apt/lists";
+
+/// The index apt keeps for `list` (say `_dists_bookworm_main_binary-amd64_Packages`),
+/// whatever mirror it came from and however it is compressed: the name of an apt list
+/// starts with the mirror's host and path, which differ from one machine to the next.
+pub fn find_apt_list(list: &str) -> Option<PathBuf> {
+    find_list_in(Path::new(APT_LISTS), list)
+}
+
+fn find_list_in(dir: &Path, list: &str) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = fs_err::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.split_once(list)
+                .is_some_and(|(_, rest)| rest.is_empty() || rest.starts_with('.'))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().next()
+}
+
 pub fn load_packages(path: &Path) -> Result<Vec<BinaryPackage>, ImportError> {
     let mut packages = Vec::new();
     compress::for_each_paragraph_chunk(path, |text, first_line| {
@@ -414,4 +439,27 @@ fn source_package(file: &Path, paragraph: &Paragraph) -> Result<SourcePackage, I
         build_conflicts_arch: clauses(file, bca)?,
         extra_source_only: yes_no(file, extra_source_only)?,
     })
+}
+
+#[cfg(test)]
+mod apt_list_tests {
+    use super::*;
+
+    #[test]
+    fn a_list_is_found_by_the_rest_of_its_name_whatever_its_mirror_and_compression() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "mirror.example_debian_dists_bookworm_main_binary-amd64_Packages.lz4",
+            "mirror.example_debian_dists_bookworm_main_binary-amd64_Packages-diff",
+            "mirror.example_debian_dists_bookworm-updates_main_binary-amd64_Packages.lz4",
+        ] {
+            fs_err::write(dir.path().join(name), "").unwrap();
+        }
+        let found = find_list_in(dir.path(), "_dists_bookworm_main_binary-amd64_Packages");
+        assert_eq!(
+            found.unwrap().file_name().unwrap(),
+            "mirror.example_debian_dists_bookworm_main_binary-amd64_Packages.lz4"
+        );
+        assert!(find_list_in(dir.path(), "_dists_bookworm_main_source_Sources").is_none());
+    }
 }

@@ -395,7 +395,14 @@ fn mutated_real_stanzas_never_panic() {
     }
 }
 
-const LISTS: &str = "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main";
+/// The path of apt's list for bookworm main (`_binary-amd64_Packages`, `_source_Sources`),
+/// found by name whatever mirror it came from.
+fn apt_list(kind: &str) -> String {
+    let list = format!("_dists_bookworm_main{kind}");
+    factory_import::debian::find_apt_list(&list)
+        .map(|path| path.display().to_string())
+        .unwrap_or_else(|| format!("{}/*{list}*", factory_import::debian::APT_LISTS))
+}
 
 fn real(paths: &[String]) -> Option<PathBuf> {
     let found = paths.iter().map(PathBuf::from).find(|p| p.exists());
@@ -418,7 +425,7 @@ fn stanza_count(path: &Path) -> usize {
 #[test]
 fn real_bookworm_packages() {
     let Some(path) = real(&[
-        format!("{LISTS}_binary-amd64_Packages.lz4"),
+        apt_list("_binary-amd64_Packages"),
         "/tmp/data/Packages".into(),
     ]) else {
         return;
@@ -456,10 +463,7 @@ fn real_bookworm_packages() {
 
 #[test]
 fn real_bookworm_sources() {
-    let Some(path) = real(&[
-        format!("{LISTS}_source_Sources.lz4"),
-        "/tmp/data/Sources".into(),
-    ]) else {
+    let Some(path) = real(&[apt_list("_source_Sources"), "/tmp/data/Sources".into()]) else {
         return;
     };
     let sources = load_sources(&path).unwrap();
@@ -513,7 +517,7 @@ fn real_bookworm_sources() {
 #[test]
 fn version_order_agrees_with_dpkg_on_real_versions() {
     let Some(path) = real(&[
-        format!("{LISTS}_binary-amd64_Packages.lz4"),
+        apt_list("_binary-amd64_Packages"),
         "/tmp/data/Packages".into(),
     ]) else {
         return;
@@ -568,7 +572,7 @@ fn version_order_agrees_with_dpkg_on_real_versions() {
 /// error, never a silently shorter index.
 #[test]
 fn real_lz4_index_cut_anywhere_is_an_error() {
-    let Some(path) = real(&[format!("{LISTS}_source_Sources.lz4")]) else {
+    let Some(path) = real(&[apt_list("_source_Sources")]) else {
         return;
     };
     let raw = fs_err::read(&path).unwrap();
