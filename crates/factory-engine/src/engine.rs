@@ -1,7 +1,7 @@
 //! [`Engine`]: the one door to waves. A change gives the affected set (the job graph,
 //! transitive mode), whose first events are recorded before the dispatcher runs it.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use factory_exec::{Executor, LocalExecutor, Sandbox};
 use factory_store::{BuildRecord, Digest, Event, GcReport, Seq, Store, WaveId};
 use factory_types::{Clock, Job, blocking};
 
+use crate::build::handover::InputState;
 use crate::dispatch::driver::{WaveRun, drive};
 use crate::error::{EngineError, io_err};
 use crate::plan::JobGraph;
@@ -158,7 +159,7 @@ impl Engine {
                 revision,
             })
             .collect();
-        let set = self.with_missing_inputs(graph, affected).await?;
+        let (set, outside) = self.with_missing_inputs(graph, affected).await?;
         let names: Vec<String> = change.jobs.iter().map(Job::name).collect();
         events.push(Event::WavePlanned {
             trigger: format!("{}: {}", change.reason.describe(), names.join(", ")),
@@ -171,6 +172,7 @@ impl Engine {
             graph: graph.clone(),
             wave,
             set,
+            outside,
             changed: change.jobs.iter().cloned().collect(),
             reason: change.reason,
             stop,
@@ -202,7 +204,7 @@ impl Engine {
         for wave in db.unfinished_waves().await? {
             let builds = db.builds_of_wave(wave.id).await?;
             db.append(resume::closing_events(&wave, &builds)).await?;
-            let set = self
+            let (set, outside) = self
                 .with_missing_inputs(graph, resume::jobs_to_resume(&wave, graph))
                 .await?;
             let planned = Event::WavePlanned {
@@ -219,6 +221,7 @@ impl Engine {
                 graph: graph.clone(),
                 wave: WaveId::from(seq),
                 set,
+                outside,
                 changed: BTreeSet::new(),
                 reason: ChangeReason::Resumed(wave.id),
                 stop: stop.clone(),
@@ -233,26 +236,37 @@ impl Engine {
         Ok(reports)
     }
 
-    /// Adds, to a fixpoint, every input of the set that has no usable build yet.
+    /// Adds, to a fixpoint, every input of the set that has no usable build yet. Returns
+    /// the set, and the inputs outside it with the usable outputs they were found with
+    /// (what the wave's builds read from them).
     async fn with_missing_inputs(
         &self,
         graph: &JobGraph,
         jobs: Vec<Job>,
-    ) -> Result<Vec<Job>, EngineError> {
+    ) -> Result<(Vec<Job>, HashMap<Job, InputState>), EngineError> {
         let mut set: BTreeSet<Job> = jobs.into_iter().collect();
+        let mut outside: HashMap<Job, InputState> = HashMap::new();
         let mut todo: Vec<Job> = set.iter().cloned().collect();
         while let Some(job) = todo.pop() {
             for input in graph.inputs(&job)?.values() {
-                if set.contains(input) {
+                if set.contains(input) || outside.contains_key(input) {
                     continue;
                 }
-                if self.usable_output(&input.name()).await?.is_none() {
-                    set.insert(input.clone());
-                    todo.push(input.clone());
+                match self.usable_output(&input.name()).await? {
+                    Some((digest, build)) => {
+                        outside.insert(
+                            input.clone(),
+                            InputState::outside_the_wave(digest, build.id),
+                        );
+                    }
+                    None => {
+                        set.insert(input.clone());
+                        todo.push(input.clone());
+                    }
                 }
             }
         }
-        Ok(set.into_iter().collect())
+        Ok((set.into_iter().collect(), outside))
     }
 
     /// The output digest and build of a job's latest usable build, if its tree is in the

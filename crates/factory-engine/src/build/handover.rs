@@ -53,6 +53,16 @@ impl InputState {
         }
     }
 
+    /// An input the wave does not build: its latest usable build, recorded long ago.
+    pub(crate) fn outside_the_wave(digest: Digest, build: BuildId) -> InputState {
+        InputState {
+            digest,
+            rebuilt_identical: None,
+            build: Some(build),
+            recorded: None,
+        }
+    }
+
     /// The input's build, once it is recorded (see [`inputs_recorded`]).
     pub(crate) fn build(&self) -> Option<BuildId> {
         self.build

@@ -28,6 +28,8 @@ pub(crate) struct WaveRun {
     pub(crate) graph: Arc<JobGraph>,
     pub(crate) wave: WaveId,
     pub(crate) set: Vec<Job>,
+    /// Inputs of the set that are not in it: their latest usable builds.
+    pub(crate) outside: HashMap<Job, InputState>,
     /// The jobs the change named (the rest of the set is affected by them).
     pub(crate) changed: BTreeSet<Job>,
     pub(crate) reason: ChangeReason,
@@ -51,8 +53,6 @@ struct Driver {
     previous: HashMap<String, BuildRecord>,
     /// The output trees of those builds still in the store.
     present: HashSet<Digest>,
-    /// Inputs of the set that are not in it: their latest usable builds.
-    outside: HashMap<Job, InputState>,
     reports: Vec<BuildReport>,
     first_error: Option<EngineError>,
     stop_told: bool,
@@ -73,7 +73,6 @@ pub(crate) async fn drive(shared: Arc<Shared>, run: WaveRun) -> Result<WaveRepor
         .collect();
     let trees: Vec<Digest> = previous.values().filter_map(tree_digest).collect();
     let present = shared.store.present_blobs(&trees).await?;
-    let outside = outside_inputs(&shared, &run).await?;
     let times = run_times(&previous);
     let graph = run.graph.clone();
     let inputs_of = |job: &Job| -> Vec<Job> {
@@ -94,44 +93,11 @@ pub(crate) async fn drive(shared: Arc<Shared>, run: WaveRun) -> Result<WaveRepor
         early_claims: HashMap::new(),
         previous,
         present,
-        outside,
         reports: Vec::new(),
         first_error: None,
         stop_told: false,
     };
     driver.run(progress_rx, names).await
-}
-
-/// The latest usable builds of the inputs of the set that are not in it (each has one:
-/// [`crate::engine::Engine`] adds to the set every input that has none).
-async fn outside_inputs(
-    shared: &Shared,
-    run: &WaveRun,
-) -> Result<HashMap<Job, InputState>, EngineError> {
-    let members: HashSet<&Job> = run.set.iter().collect();
-    let mut wanted: BTreeSet<Job> = BTreeSet::new();
-    for job in &run.set {
-        let inputs = run.graph.inputs(job)?;
-        wanted.extend(inputs.values().filter(|j| !members.contains(j)).cloned());
-    }
-    let names: Vec<String> = wanted.iter().map(Job::name).collect();
-    let builds = shared.store.db().latest_successful_builds(&names).await?;
-    let trees: Vec<Digest> = builds.iter().filter_map(tree_digest).collect();
-    let present = shared.store.present_blobs(&trees).await?;
-    let mut outside = HashMap::new();
-    for build in builds {
-        let Some(digest) = tree_digest(&build).filter(|d| present.contains(d)) else {
-            continue;
-        };
-        let state = InputState {
-            digest,
-            rebuilt_identical: None,
-            build: Some(build.id),
-            recorded: None,
-        };
-        outside.insert(Job::parse(&build.component), state);
-    }
-    Ok(outside)
 }
 
 /// How long each job's latest build ran, in ms, where the store knows it (a reused or
@@ -322,16 +288,15 @@ impl Driver {
     ) -> Result<BTreeMap<String, InputState>, EngineError> {
         let mut inputs = BTreeMap::new();
         for (name, input) in self.run.graph.inputs(job)? {
-            let state =
-                match built.get(input) {
-                    Some(done) => InputState::built_in_wave(done),
-                    None => self.outside.get(input).cloned().ok_or_else(|| {
-                        RecipeError::MissingInput {
-                            job: job.name(),
-                            input: name.clone(),
-                        }
-                    })?,
-                };
+            let state = match built.get(input) {
+                Some(done) => InputState::built_in_wave(done),
+                None => self.run.outside.get(input).cloned().ok_or_else(|| {
+                    RecipeError::MissingInput {
+                        job: job.name(),
+                        input: name.clone(),
+                    }
+                })?,
+            };
             inputs.insert(name.clone(), state);
         }
         Ok(inputs)
