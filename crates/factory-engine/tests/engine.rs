@@ -2,6 +2,8 @@
 //! the definition lives, infrastructure failures are retried (and recorded),
 //! build failures are not.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use std::time::Duration;
 
 use factory_engine::{Change, ChangeReason, Engine, JobGraph, Quiet, Settings, Stop, recipe};
 use factory_exec::Sandbox;
-use factory_store::{BuildState, Event, Seq, Store};
+use factory_store::{BuildState, Event, Store};
 use factory_types::Job;
 
 fn write(path: &Path, text: &str) {
@@ -56,17 +58,6 @@ fn settings(jobs: usize) -> Settings {
         tries: 3,
         backoff: Duration::from_millis(20),
     }
-}
-
-async fn all_events(store: &Store) -> Vec<Event> {
-    store
-        .db()
-        .events_since(Seq(0), 100_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.event)
-        .collect()
 }
 
 const APP: &str = "cat {dep.lib}/lib/lib.txt {src}/app.txt > {out}/out.txt";
@@ -164,7 +155,7 @@ async fn a_changed_source_rebuilds_dependents_and_a_manual_rebuild_of_the_same_k
     assert_eq!(third.count(BuildState::Reused), 1, "{third:#?}");
     assert_eq!(third.count(BuildState::Unchanged), 1, "{third:#?}");
     assert_eq!(third.ran(), 0);
-    let events = all_events(&store).await;
+    let events = common::events(&store).await;
     assert!(
         events
             .iter()
@@ -225,7 +216,7 @@ async fn infrastructure_failures_are_retried_build_failures_are_not() {
         1,
         "app is blocked: {report:#?}"
     );
-    let events = all_events(&store).await;
+    let events = common::events(&store).await;
     let starts = events
         .iter()
         .filter(|e| matches!(e, Event::BuildStarted { .. }))
@@ -265,7 +256,7 @@ async fn infrastructure_failures_are_retried_build_failures_are_not() {
         app.detail.as_deref().unwrap_or("").contains("exit code 3"),
         "{app:#?}"
     );
-    let events = all_events(&store2).await;
+    let events = common::events(&store2).await;
     let app_starts = events
         .iter()
         .filter(|e| matches!(e, Event::BuildStarted { build, .. } if *build == app.build))

@@ -3,14 +3,15 @@
 //! stays down reported as infrastructure), a wrong digest is the input's (never retried;
 //! see `tarball.rs`). Real `git` and `tar`, a real HTTP server on the loopback interface.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::serve;
 use factory_engine::{Change, ChangeReason, Engine, JobGraph, Quiet, Settings, Stop, WaveReport};
 use factory_exec::Sandbox;
 use factory_store::{BuildState, Event, FailureKind, Seq, Store};
@@ -41,41 +42,9 @@ fn closed_port() -> String {
     format!("http://{address}")
 }
 
-/// Serves `body` over HTTP, answering the first `failures` requests with 503.
-fn flaky_server(body: Vec<u8>, failures: usize) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counter = requests.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let n = counter.fetch_add(1, Ordering::SeqCst);
-            let response = if n < failures {
-                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    .to_vec()
-            } else {
-                let mut head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                )
-                .into_bytes();
-                head.extend(&body);
-                head
-            };
-            let _ = stream.write_all(&response);
-        }
-    });
-    (url, requests)
-}
-
-/// A gzip tarball of `src-1/hello.txt`, made by the real `tar`; its bytes and sha256.
-fn tarball(work: &Path) -> (Vec<u8>, String) {
+/// A gzip tarball `work/src-1.tar.gz` of `src-1/hello.txt`, made by the real `tar`; its
+/// sha256.
+fn tarball(work: &Path) -> String {
     fs_err::create_dir_all(work.join("src-1")).unwrap();
     fs_err::write(work.join("src-1/hello.txt"), "hello\n").unwrap();
     let archive = work.join("src-1.tar.gz");
@@ -88,9 +57,7 @@ fn tarball(work: &Path) -> (Vec<u8>, String) {
         .status()
         .unwrap();
     assert!(status.success());
-    let bytes = fs_err::read(&archive).unwrap();
-    let sha256 = factory_types::Digest::of(&bytes).hex();
-    (bytes, sha256)
+    factory_types::Digest::of(&fs_err::read(&archive).unwrap()).hex()
 }
 
 /// One component `pkg` with `source`, and `app` built on it.
@@ -167,17 +134,16 @@ async fn a_server_that_fails_at_first_is_tried_again_and_the_build_goes_on() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (bytes, sha256) = tarball(&dir.path().join("work"));
-    let (server, requests) = flaky_server(bytes, 2);
-    let source = format!("{{ url = \"{server}/src-1.tar.gz\", sha256 = \"{sha256}\" }}");
+    let sha256 = tarball(&dir.path().join("work"));
+    let server = serve(dir.path().join("work"), 2);
+    let source = format!(
+        "{{ url = \"{}/src-1.tar.gz\", sha256 = \"{sha256}\" }}",
+        server.url
+    );
     let graph = graph(dir.path(), &source);
     let (report, _) = build_everything(&dir.path().join("store"), &graph).await;
     assert_eq!(report.count(BuildState::Succeeded), 2, "{report:#?}");
-    assert_eq!(
-        requests.load(Ordering::SeqCst),
-        3,
-        "two 503s, then the tarball"
-    );
+    assert_eq!(server.requests(), 3, "two 503s, then the tarball");
 }
 
 #[tokio::test]

@@ -2,15 +2,18 @@
 //! dispatcher and store: nothing runs, so what is tested is the engine's side of the work
 //! boundary (retries by fault, blocked dependents, reuse, keys the worker is given).
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::events;
 use factory_engine::{Change, ChangeReason, Engine, JobGraph, Quiet, Settings, Stop, WaveReport};
 use factory_exec::{
     Attempt, ExecError, Executor, InfraError, Sandbox, TreeBlob, WorkItem, WorkResult,
 };
-use factory_store::{BuildState, Event, FailureKind, Seq, Store};
+use factory_store::{BuildState, Event, FailureKind, Store};
 use factory_types::{BlobStore, BoxFuture, BuildKey, LogStream};
 
 /// What an attempt at a job does: succeed with these output bytes, or fail.
@@ -191,11 +194,6 @@ async fn everything(engine: &Engine, graph: &Arc<JobGraph>, reason: ChangeReason
 
 fn state_of(report: &WaveReport, job: &str) -> BuildState {
     report.builds.iter().find(|b| b.job == job).unwrap().state
-}
-
-async fn events(store: &Store) -> Vec<Event> {
-    let recorded = store.db().events_since(Seq(0), 10_000).await.unwrap();
-    recorded.into_iter().map(|e| e.event).collect()
 }
 
 #[tokio::test]

@@ -3,17 +3,17 @@
 //! server on the loopback interface; a wrong sha256 fails before anything
 //! runs; a new tarball (new sha256) rebuilds; each tarball is fetched once.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::{Server, events, serve};
 use factory_engine::{Change, ChangeReason, Engine, JobGraph, Quiet, Settings, Stop};
 use factory_exec::Sandbox;
-use factory_store::{BuildState, Event, Seq, Store};
+use factory_store::{BuildState, Event, Store};
 
 /// Whether the tools these tests drive are installed; without them the tests
 /// skip loudly, except under CI (`FACTORY_CI`), where they fail.
@@ -70,55 +70,6 @@ fn make_tarball(work: &Path, name: &str, text: &str, compress: &str, archive: &P
     );
     let sum = run("sha256sum", &[&archive.to_string_lossy()]);
     sum.split_whitespace().next().unwrap().to_owned()
-}
-
-/// A minimal HTTP/1.1 file server on 127.0.0.1 for the files of `root`;
-/// counts the requests it answers.
-struct Server {
-    url: String,
-    requests: Arc<AtomicUsize>,
-}
-
-fn serve(root: PathBuf) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counter = requests.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
-                continue;
-            }
-            // Skip the headers.
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            counter.fetch_add(1, Ordering::SeqCst);
-            let path = request_line.split_whitespace().nth(1).unwrap_or("/");
-            let file = root.join(path.trim_start_matches('/'));
-            let response = match fs_err::read(&file) {
-                Ok(body) => {
-                    let mut head = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    )
-                    .into_bytes();
-                    head.extend(body);
-                    head
-                }
-                Err(_) => {
-                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                        .to_vec()
-                }
-            };
-            let _ = stream.write_all(&response);
-        }
-    });
-    Server { url, requests }
 }
 
 fn definition(dir: &Path, components: &[(&str, &str, &str)]) -> Arc<JobGraph> {
@@ -180,17 +131,6 @@ async fn output_of(orch: &Engine, report: &factory_engine::WaveReport, job: &str
     fs_err::read_to_string(tree.join("out.txt")).unwrap()
 }
 
-async fn events(store: &Store) -> Vec<Event> {
-    store
-        .db()
-        .events_since(Seq(0), 100_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.event)
-        .collect()
-}
-
 /// A new release: a new tarball and its sha256 in the definition rebuild `remote`; `local`,
 /// whose sha256 stays, is reused from its unpacked tree. `shas`: local's and remote's old ones.
 async fn a_new_release_rebuilds_only_what_it_changes(
@@ -233,7 +173,7 @@ async fn a_new_release_rebuilds_only_what_it_changes(
         output_of(orch, &changed, "remote").await,
         "over http, newer\nx\n"
     );
-    assert_eq!(server.requests.load(Ordering::SeqCst), 2);
+    assert_eq!(server.requests(), 2);
     // `local` kept its sha256: its earlier build is reused, from the unpacked tree.
     let local = changed.builds.iter().find(|b| b.job == "local").unwrap();
     assert_eq!(local.state, BuildState::Reused, "{changed:#?}");
@@ -267,7 +207,7 @@ async fn tarballs_from_a_path_and_over_http_are_verified_unpacked_once_and_rebui
         "-J",
         &served.join("remote-1.0.tar.xz"),
     );
-    let server = serve(served.clone());
+    let server = serve(served.clone(), 0);
     let remote_url = format!("{}/remote-1.0.tar.xz", server.url);
     let def = definition(
         &def_dir,
@@ -284,7 +224,7 @@ async fn tarballs_from_a_path_and_over_http_are_verified_unpacked_once_and_rebui
     // The single top directory (`local-1.0/`, `remote-1.0/`) is the source tree.
     assert_eq!(output_of(&orch, &first, "local").await, "from a path\nx\n");
     assert_eq!(output_of(&orch, &first, "remote").await, "over http\nx\n");
-    assert_eq!(server.requests.load(Ordering::SeqCst), 1);
+    assert_eq!(server.requests(), 1);
     // Unpacked below the store, one directory per digest.
     let cache = store_dir.join("sources/tarball");
     assert!(cache.join(&local_sha).join("greeting.txt").is_file());
@@ -309,7 +249,7 @@ async fn tarballs_from_a_path_and_over_http_are_verified_unpacked_once_and_rebui
     fs_err::remove_file(served.join("remote-1.0.tar.xz")).unwrap();
     let again = wave(&orch, &def, ChangeReason::Manual).await;
     assert_eq!(again.ran(), 0, "{again:#?}");
-    assert_eq!(server.requests.load(Ordering::SeqCst), 1);
+    assert_eq!(server.requests(), 1);
 
     a_new_release_rebuilds_only_what_it_changes(
         &orch,
@@ -336,7 +276,7 @@ async fn a_wrong_sha256_fails_precisely_and_nothing_runs() {
     }
     let actual = make_tarball(&work, "p-1", "hello\n", "-j", &served.join("p-1.tar.bz2"));
     let wrong = "ab".repeat(32);
-    let server = serve(served.clone());
+    let server = serve(served.clone(), 0);
     let url = format!("{}/p-1.tar.bz2", server.url);
     let def = definition(&def_dir, &[("pkg", &url, &wrong)]);
     let orch = orchestrator(&temp.path().join("store")).await;
@@ -355,7 +295,7 @@ async fn a_wrong_sha256_fails_precisely_and_nothing_runs() {
         assert!(detail.contains(needle), "`{needle}` missing from: {detail}");
     }
     // An input fault: tried once, not again, and recorded as the definition's.
-    assert_eq!(server.requests.load(Ordering::SeqCst), 1);
+    assert_eq!(server.requests(), 1);
     assert!(!detail.contains("gave up"), "{detail}");
     // The build never started, and nothing was unpacked.
     let events = events(orch.store()).await;
