@@ -321,10 +321,9 @@ impl Engine {
         if files.len() + inline.len() != outputs.len() {
             return Ok(false);
         }
-        let write = |stamp: &stamp::Stamp| stamp.write(&dir, &lock);
-        let stamp = stamp::Stamp::new(&dir, fingerprint, report.wave.0, sources, files, inline)
+        stamp::Stamp::new(&dir, fingerprint, report.wave.0, sources, files, inline)
+            .and_then(|stamp| stamp.write(&dir, &lock))
             .map_err(io_err("writing the stamp in", &dir))?;
-        write(&stamp).map_err(io_err("writing the stamp in", &dir))?;
         Ok(true)
     }
 

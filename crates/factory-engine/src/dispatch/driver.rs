@@ -342,7 +342,7 @@ impl Driver {
                 wave: report.wave,
                 summary,
             };
-            let seq = factory_store::EventLog::append_one(self.shared.store.db(), event).await?;
+            let seq = self.shared.store.db().append_one(event).await?;
             report.finished = Some(seq);
         }
         report.builds.sort_by_key(|b| b.build);
