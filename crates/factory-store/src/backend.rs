@@ -8,6 +8,7 @@
 //! - [`Maintenance`]: garbage collection and rebuilding projections.
 //! - [`InlineBlobs`]: the small blobs the database keeps (the blob store's business; see
 //!   [`crate::Store`], which is the only one that asks).
+//! - [`Tokens`]: the API tokens of the server (primary state, not a projection).
 //!
 //! The traits are object safe (their futures are boxed): the store is chosen at run time,
 //! and one boxed future per call costs nothing beside a commit.
@@ -22,7 +23,9 @@ use tokio::sync::watch;
 use crate::cas::{GcReport, InlineBlob};
 use crate::error::Result;
 use crate::event::{Event, RecordedEvent};
-use crate::records::{ArtifactRecord, BuildRecord, ComponentRecord, LogChunk, WaveRecord};
+use crate::records::{
+    ArtifactRecord, BuildRecord, ComponentRecord, LogChunk, Scope, TokenRecord, WaveRecord,
+};
 
 /// The append-only event log.
 pub trait EventLog: Send + Sync {
@@ -173,8 +176,43 @@ pub trait InlineBlobs: Send + Sync {
     fn inline_blob_sizes(&self) -> BoxFuture<'_, Result<Vec<(Digest, u64)>>>;
 }
 
+/// API tokens. The store keeps only a token's hash; the token itself is shown once, when it
+/// is made.
+///
+/// Tokens are primary state, not a projection of the log: their hashes must never be in an
+/// event (events leave the store), so the log could not rebuild them, and
+/// [`Maintenance::rebuild_projections`] leaves them alone. Each change is also recorded in
+/// the log, without the hash, as an audit event ([`Event::TokenCreated`],
+/// [`Event::TokenRevoked`]), in the same transaction as the change.
+pub trait Tokens: Send + Sync {
+    /// Records a new active token; durable when this returns. Fails with
+    /// [`StoreError::TokenExists`](crate::StoreError::TokenExists) (an input fault) if an
+    /// active token has this name, with
+    /// [`StoreError::InvalidTokenName`](crate::StoreError::InvalidTokenName) if the name or
+    /// an owner is empty or holds whitespace, and with
+    /// [`StoreError::TokenReused`](crate::StoreError::TokenReused) if a token (even a
+    /// revoked one) already has this hash.
+    fn create_token<'a>(
+        &'a self,
+        name: &'a str,
+        scope: Scope,
+        owners: &'a [String],
+        hash: &'a Digest,
+    ) -> BoxFuture<'a, Result<TokenRecord>>;
+
+    /// Every token, active and revoked, by name (tokens of the same name oldest first).
+    fn tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>>>;
+
+    /// Revokes the active token of this name; None if there is none. Durable when this
+    /// returns.
+    fn revoke_token<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<TokenRecord>>>;
+
+    /// The active token with this hash (see [`crate::token_hash`]).
+    fn token_by_hash<'a>(&'a self, hash: &'a Digest) -> BoxFuture<'a, Result<Option<TokenRecord>>>;
+}
+
 /// A whole storage backend: every audience's part.
-pub trait Backend: EventLog + EngineQueries + Views + Maintenance + InlineBlobs {
+pub trait Backend: EventLog + EngineQueries + Views + Maintenance + InlineBlobs + Tokens {
     /// Closes the connections used for reading; the writer stops when the last handle goes.
     fn close(&self) -> BoxFuture<'_, ()>;
 }

@@ -85,6 +85,10 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// A row of the token table could not be decoded.
+    #[error("token row {id} cannot be read: {reason}")]
+    CorruptToken { id: i64, reason: String },
+
     /// Text that should be a digest is not one.
     #[error("invalid digest `{text}`: expected `sha256:` followed by 64 lowercase hex digits")]
     InvalidDigest { text: String },
@@ -104,6 +108,28 @@ pub enum StoreError {
     /// The background writer is gone (the store is shutting down or it panicked).
     #[error("the event writer of `{}` has stopped", path.display())]
     WriterStopped { path: PathBuf },
+
+    /// An active API token already has this name (a revoked one does not count).
+    #[error(
+        "an active token named `{name}` already exists; revoke it first or choose another name"
+    )]
+    TokenExists { name: String },
+
+    /// A new token's name or one of its owners is not a name the store accepts.
+    #[error("token {what} `{text}` is refused: {reason}; names are non-empty, without whitespace")]
+    InvalidTokenName {
+        /// `name` or `owner`.
+        what: &'static str,
+        text: String,
+        reason: &'static str,
+    },
+
+    /// The hash given for a new token is already that of a token (active or revoked): the
+    /// caller handed in a token it had used before instead of generating a fresh one.
+    #[error(
+        "the token given for `{name}` was issued before (as `{existing}`); a new token must be generated, never reused"
+    )]
+    TokenReused { name: String, existing: String },
 }
 
 impl StoreError {
@@ -131,12 +157,16 @@ impl StoreError {
 
 impl HasFault for StoreError {
     /// The machine's state (I/O, a full disk, the database, data damaged on disk, a store
-    /// written by a newer Factory) is the environment's fault; a wrong name or digest is the
-    /// input's; an event the store refuses is a bug in whoever appended it.
+    /// written by a newer Factory) is the environment's fault; a wrong name or digest, or a
+    /// token name already taken, is the input's; an event the store refuses, or a token
+    /// reused instead of generated, is a bug in whoever handed it over.
     fn fault(&self) -> Fault {
         match self {
-            StoreError::UnknownBuild { .. } | StoreError::InvalidDigest { .. } => Fault::Input,
-            StoreError::InvalidEvent { .. } => Fault::Factory,
+            StoreError::UnknownBuild { .. }
+            | StoreError::InvalidDigest { .. }
+            | StoreError::TokenExists { .. }
+            | StoreError::InvalidTokenName { .. } => Fault::Input,
+            StoreError::InvalidEvent { .. } | StoreError::TokenReused { .. } => Fault::Factory,
             StoreError::Io { .. }
             | StoreError::DiskFull { .. }
             | StoreError::Database { .. }
@@ -144,6 +174,7 @@ impl HasFault for StoreError {
             | StoreError::CorruptEvent { .. }
             | StoreError::FutureSchema { .. }
             | StoreError::CorruptProjection { .. }
+            | StoreError::CorruptToken { .. }
             | StoreError::BlobMissing { .. }
             | StoreError::BlobCorrupt { .. }
             | StoreError::WriterStopped { .. } => Fault::Environment,

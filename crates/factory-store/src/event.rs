@@ -13,7 +13,12 @@ use factory_types::{BuildId, BuildKey, Digest, LogStream, Seq, WaveId};
 use crate::error::StoreError;
 
 /// The schema version written with every new event.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: the first log.
+/// - 2: adds `token_created` and `token_revoked`. Every version-1 row reads the same under
+///   version 2 (no variant changed), so no upcast is needed; the bump is for an older
+///   Factory, which must stop at a token event rather than fail to decode it.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One named output of a build, stored in the content-addressed store.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Debug)]
@@ -140,6 +145,19 @@ pub enum Event {
         size: u64,
         build: Option<BuildId>,
     },
+    /// An API token was made (an audit record). Never the token nor its hash: events leave
+    /// the store (the bus carries them), and the hash would let anyone who reads them check
+    /// guesses offline. The token itself lives in the store's token table.
+    TokenCreated {
+        name: String,
+        /// As [`crate::Scope::as_str`] gives it.
+        scope: String,
+        owners: Vec<String>,
+    },
+    /// The active API token of this name was revoked (an audit record).
+    TokenRevoked {
+        name: String,
+    },
 }
 
 impl Event {
@@ -159,6 +177,8 @@ impl Event {
             Event::BuildReused { .. } => "build_reused",
             Event::BuildCutOff { .. } => "build_cut_off",
             Event::ArtifactStored { .. } => "artifact_stored",
+            Event::TokenCreated { .. } => "token_created",
+            Event::TokenRevoked { .. } => "token_revoked",
         }
     }
 
@@ -178,7 +198,9 @@ impl Event {
             Event::ChangeDetected { .. }
             | Event::WavePlanned { .. }
             | Event::WaveFinished { .. }
-            | Event::BuildQueued { .. } => None,
+            | Event::BuildQueued { .. }
+            | Event::TokenCreated { .. }
+            | Event::TokenRevoked { .. } => None,
         }
     }
 }
@@ -251,7 +273,8 @@ impl WireEvent {
                 supported: SCHEMA_VERSION,
             });
         }
-        // Version 1 is the only one so far; an upcast from older versions goes here.
+        // Versions 1 and 2 share every payload (2 only added variants); an upcast from an
+        // older version whose payload changed goes here.
         let corrupt = |reason: String| StoreError::CorruptEvent {
             seq,
             kind: self.kind.clone(),
@@ -340,6 +363,12 @@ mod tests {
                 size: 1,
                 build: Some(BuildId(4)),
             },
+            Event::TokenCreated {
+                name: "ci".into(),
+                scope: "build".into(),
+                owners: vec!["infra".into()],
+            },
+            Event::TokenRevoked { name: "ci".into() },
         ]
     }
 
@@ -350,6 +379,35 @@ mod tests {
             assert_eq!(wire.kind, event.kind());
             assert!(!wire.body.contains("\"type\""), "{}", wire.body);
             assert_eq!(wire.decode(Seq(1)).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn version_one_rows_still_decode() {
+        // Bodies as Factory wrote them before tokens (schema version 1), byte for byte (keys
+        // sorted: they go through a JSON value).
+        let rows = [
+            (
+                "build_queued",
+                r#"{"component":"hello","inputs":{},"key":"","reason":"first","wave":2}"#,
+            ),
+            ("build_started", r#"{"attempt":1,"build":4}"#),
+            (
+                "artifact_stored",
+                r#"{"build":null,"digest":"sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881","kind":"deb","name":"hello.deb","size":1}"#,
+            ),
+        ];
+        for (kind, body) in rows {
+            let wire = WireEvent {
+                kind: kind.into(),
+                schema_version: 1,
+                body: body.into(),
+            };
+            let event = wire.decode(Seq(1)).unwrap();
+            assert_eq!(event.kind(), kind);
+            // Written again today, it keeps its body and gets the current version.
+            let again = WireEvent::encode(&event);
+            assert_eq!((again.body.as_str(), again.schema_version), (body, 2));
         }
     }
 

@@ -5,6 +5,7 @@
 //!   [`Views`], [`Maintenance`]); SQLite is its first implementation, private to this
 //!   crate, and a PostgreSQL one goes behind the same traits.
 //! - [`cas`]: the blob files.
+//! - [`token_hash`]: what the store keeps of an API token ([`Tokens`]).
 //! - [`Store`]: all of it in one directory, `<dir>/factory.db` and `<dir>/cas/`; it is also
 //!   the [`BlobStore`] that decides where a blob lives (small ones in the database).
 //!
@@ -53,9 +54,11 @@ pub mod event;
 pub mod records;
 mod sqlite;
 mod store;
+mod tokens;
 
 pub use backend::{
-    Backend, EngineQueries, EventFollower, EventLog, InlineBlobs, LogFollower, Maintenance, Views,
+    Backend, EngineQueries, EventFollower, EventLog, InlineBlobs, LogFollower, Maintenance, Tokens,
+    Views,
 };
 pub use cas::{Cas, GcReport, INLINE_LIMIT, InlineBlob, Verify};
 pub use error::StoreError;
@@ -63,6 +66,8 @@ pub use event::{BuildOutput, Event, FailureKind, RecordedEvent, SCHEMA_VERSION, 
 pub use factory_types::{BlobError, BlobStore, BlobWriter, PendingBlob, PutOutcome};
 pub use factory_types::{BuildId, BuildKey, Digest, Hasher, LogStream, Seq, WaveId};
 pub use records::{
-    ArtifactRecord, BuildRecord, BuildState, ComponentRecord, LogChunk, WaveRecord, WaveState,
+    ArtifactRecord, BuildRecord, BuildState, ComponentRecord, LogChunk, Scope, TokenRecord,
+    WaveRecord, WaveState,
 };
 pub use store::{CAS_DIR, DATABASE_FILE, Store, StoreOptions};
+pub use tokens::token_hash;

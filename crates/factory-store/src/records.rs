@@ -150,3 +150,56 @@ pub struct LogChunk {
     pub stream: LogStream,
     pub chunk: String,
 }
+
+/// What an API token may do. The order is meaningful: a scope allows everything the scopes
+/// below it allow (`Read < Build < Admin`), so a check is `token.scope >= needed`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Scope {
+    /// Read what the store shows.
+    Read,
+    /// Read, and rebuild what the token's owners own.
+    Build,
+    /// Anything.
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Build, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Build => "build",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An API token as the store knows it: never the token itself, nor its hash (which only
+/// [`crate::Tokens::token_by_hash`] takes, to find the record).
+#[derive(Clone, PartialEq, Debug)]
+pub struct TokenRecord {
+    pub name: String,
+    pub scope: Scope,
+    /// The groups whose components the token acts for (what a build token may rebuild).
+    pub owners: Vec<String>,
+    pub created_at_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+}
+
+impl TokenRecord {
+    /// Not revoked: the token is accepted.
+    pub fn is_active(&self) -> bool {
+        self.revoked_at_ms.is_none()
+    }
+}

@@ -9,6 +9,7 @@
 
 mod projection;
 mod queries;
+mod tokens;
 mod traits;
 
 use std::future::Future;
@@ -87,6 +88,12 @@ enum WriterRequest {
         /// Nobody waits for it: see [`EventLog::submit_lazy`].
         lazy: bool,
     },
+    /// What is not grouped with appends: it runs by itself, after the appends sent before it
+    /// are committed.
+    Alone(Alone),
+}
+
+enum Alone {
     RebuildProjections {
         reply: oneshot::Sender<Result<Seq>>,
     },
@@ -96,6 +103,8 @@ enum WriterRequest {
     CollectInlineBlobs {
         reply: oneshot::Sender<Result<GcReport>>,
     },
+    /// A change of the API tokens, in a transaction of its own (see [`tokens`]).
+    Token(tokens::TokenWrite),
 }
 
 impl SqliteStore {
@@ -199,13 +208,13 @@ impl SqliteStore {
 
     async fn rebuild(&self) -> Result<Seq> {
         let (reply, answer) = oneshot::channel();
-        self.send(WriterRequest::RebuildProjections { reply })?;
+        self.send(WriterRequest::Alone(Alone::RebuildProjections { reply }))?;
         answer.await.map_err(|_| self.stopped())?
     }
 
     async fn collect_inline(&self) -> Result<GcReport> {
         let (reply, answer) = oneshot::channel();
-        self.send(WriterRequest::CollectInlineBlobs { reply })?;
+        self.send(WriterRequest::Alone(Alone::CollectInlineBlobs { reply }))?;
         answer.await.map_err(|_| self.stopped())?
     }
 
@@ -246,7 +255,7 @@ impl SqliteStore {
 impl SqliteStore {
     async fn flush(&self) -> Result<()> {
         let (reply, answer) = oneshot::channel();
-        self.send(WriterRequest::Flush { reply })?;
+        self.send(WriterRequest::Alone(Alone::Flush { reply }))?;
         answer.await.map_err(|_| self.stopped())
     }
 
@@ -394,28 +403,12 @@ impl Writer {
                         group_events += batch.events.len();
                         group.push((batch, reply));
                     }
-                    WriterRequest::RebuildProjections { reply } => {
+                    WriterRequest::Alone(alone) => {
+                        // Requests are handled in arrival order: what was sent before this
+                        // one is committed before it runs.
                         self.commit_group(&mut group).await;
                         group_events = 0;
-                        let result = projection::rebuild(&mut self.conn)
-                            .await
-                            .map_err(|e| e.with_path(&self.path));
-                        if result.is_err() && self.conn.is_in_transaction() {
-                            self.reconnect().await;
-                        }
-                        let _ = reply.send(result);
-                    }
-                    WriterRequest::CollectInlineBlobs { reply } => {
-                        self.commit_group(&mut group).await;
-                        group_events = 0;
-                        let _ = reply.send(self.collect_inline_blobs().await);
-                    }
-                    WriterRequest::Flush { reply } => {
-                        // Requests are handled in arrival order: committing the group that
-                        // is being gathered finishes everything sent before the flush.
-                        self.commit_group(&mut group).await;
-                        group_events = 0;
-                        let _ = reply.send(());
+                        self.handle_alone(alone).await;
                     }
                 }
                 if group_events < MAX_GROUP_EVENTS {
@@ -437,6 +430,28 @@ impl Writer {
             );
         }
         let _ = self.conn.close().await;
+    }
+
+    /// A request that is not an append, once the appends before it are committed.
+    async fn handle_alone(&mut self, request: Alone) {
+        match request {
+            Alone::RebuildProjections { reply } => {
+                let result = projection::rebuild(&mut self.conn)
+                    .await
+                    .map_err(|e| e.with_path(&self.path));
+                if result.is_err() && self.conn.is_in_transaction() {
+                    self.reconnect().await;
+                }
+                let _ = reply.send(result);
+            }
+            Alone::CollectInlineBlobs { reply } => {
+                let _ = reply.send(self.collect_inline_blobs().await);
+            }
+            // Committing the group that was being gathered finished everything sent before
+            // the flush.
+            Alone::Flush { reply } => drop(reply.send(())),
+            Alone::Token(write) => self.write_token(write).await,
+        }
     }
 
     /// Commits all pending appends in one transaction and acknowledges them. If the group

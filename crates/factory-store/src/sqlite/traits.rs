@@ -7,11 +7,13 @@ use factory_types::{BoxFuture, BuildId, BuildKey, Digest, Seq, WaveId};
 use tokio::sync::watch;
 
 use super::SqliteStore;
-use crate::backend::{Backend, EngineQueries, EventLog, InlineBlobs, Maintenance, Views};
+use crate::backend::{Backend, EngineQueries, EventLog, InlineBlobs, Maintenance, Tokens, Views};
 use crate::cas::{GcReport, InlineBlob};
 use crate::error::Result;
 use crate::event::{Event, RecordedEvent};
-use crate::records::{ArtifactRecord, BuildRecord, ComponentRecord, LogChunk, WaveRecord};
+use crate::records::{
+    ArtifactRecord, BuildRecord, ComponentRecord, LogChunk, Scope, TokenRecord, WaveRecord,
+};
 
 impl EventLog for SqliteStore {
     fn append(&self, events: Vec<Event>) -> BoxFuture<'_, Result<Vec<Seq>>> {
@@ -166,6 +168,30 @@ impl InlineBlobs for SqliteStore {
 
     fn inline_blob_sizes(&self) -> BoxFuture<'_, Result<Vec<(Digest, u64)>>> {
         Box::pin(SqliteStore::inline_blob_sizes(self))
+    }
+}
+
+impl Tokens for SqliteStore {
+    fn create_token<'a>(
+        &'a self,
+        name: &'a str,
+        scope: Scope,
+        owners: &'a [String],
+        hash: &'a Digest,
+    ) -> BoxFuture<'a, Result<TokenRecord>> {
+        Box::pin(SqliteStore::create_token(self, name, scope, owners, hash))
+    }
+
+    fn tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>>> {
+        Box::pin(SqliteStore::tokens(self))
+    }
+
+    fn revoke_token<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<TokenRecord>>> {
+        Box::pin(SqliteStore::revoke_token(self, name))
+    }
+
+    fn token_by_hash<'a>(&'a self, hash: &'a Digest) -> BoxFuture<'a, Result<Option<TokenRecord>>> {
+        Box::pin(SqliteStore::token_by_hash(self, hash))
     }
 }
 

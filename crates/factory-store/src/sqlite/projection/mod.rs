@@ -1,7 +1,8 @@
 //! Maintains the projection tables from events. `apply_all` runs inside the append transaction,
 //! so the projections never lag behind the log; `rebuild` replays the whole log into empty
 //! tables. Only data stored in the event row is used (never the clock), so a replay writes
-//! exactly what the original appends wrote.
+//! exactly what the original appends wrote. The token table is not a projection (its hashes
+//! are in no event): `rebuild` leaves it alone.
 
 use std::collections::BTreeMap;
 
@@ -146,6 +147,9 @@ async fn apply_one(conn: &mut SqliteConnection, seq: Seq, at: i64, event: &Event
             apply_reuse(conn, seq, at, event).await
         }
         Event::ArtifactStored { .. } => apply_artifact(conn, seq, event).await,
+        // Audit records only: the token table is primary state, written by the same
+        // transaction, and a replay must not touch it (it has no hash to write).
+        Event::TokenCreated { .. } | Event::TokenRevoked { .. } => Ok(()),
     }
 }
 
