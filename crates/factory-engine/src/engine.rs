@@ -68,6 +68,26 @@ pub(crate) struct Shared {
     pub(crate) sources: PathBuf,
 }
 
+/// A wave whose change and plan are recorded and whose builds have not started.
+pub struct PlannedWave {
+    graph: Arc<JobGraph>,
+    wave: WaveId,
+    set: Vec<Job>,
+    outside: HashMap<Job, InputState>,
+    change: Change,
+}
+
+impl PlannedWave {
+    pub fn wave(&self) -> WaveId {
+        self.wave
+    }
+
+    /// The jobs the wave builds (the affected set, with missing inputs added).
+    pub fn jobs(&self) -> &[Job] {
+        &self.set
+    }
+}
+
 /// Runs waves. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
@@ -136,6 +156,17 @@ impl Engine {
         change: Change,
         stop: Stop,
     ) -> Result<WaveReport, EngineError> {
+        let planned = self.plan_change(graph, change).await?;
+        self.run_planned(planned, stop).await
+    }
+
+    /// Records the change and plans its wave (the first half of [`Engine::run_change`]):
+    /// whoever asked for it learns the wave's id before its builds run.
+    pub async fn plan_change(
+        &self,
+        graph: &Arc<JobGraph>,
+        change: Change,
+    ) -> Result<PlannedWave, EngineError> {
         for job in &change.jobs {
             if !graph.contains(job) {
                 return Err(RecipeError::Unknown { job: job.name() }.into());
@@ -168,13 +199,28 @@ impl Engine {
         });
         let seqs = self.append_wave_start(events).await?;
         let wave = WaveId::from(*seqs.last().expect("at least the wave event"));
-        let run = WaveRun {
+        Ok(PlannedWave {
             graph: graph.clone(),
             wave,
             set,
             outside,
-            changed: change.jobs.iter().cloned().collect(),
-            reason: change.reason,
+            change,
+        })
+    }
+
+    /// Runs a planned wave to its end (the second half of [`Engine::run_change`]).
+    pub async fn run_planned(
+        &self,
+        planned: PlannedWave,
+        stop: Stop,
+    ) -> Result<WaveReport, EngineError> {
+        let run = WaveRun {
+            graph: planned.graph,
+            wave: planned.wave,
+            set: planned.set,
+            outside: planned.outside,
+            changed: planned.change.jobs.iter().cloned().collect(),
+            reason: planned.change.reason,
             stop,
         };
         drive(self.shared.clone(), run).await

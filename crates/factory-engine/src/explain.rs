@@ -1,10 +1,10 @@
 //! The words the engine explains itself with: what a build key is made of, named, so that
 //! `factory explain` can say what changed against the previous build, and why each build
-//! was queued.
+//! was queued. [`explain`] is what `factory explain` and the API's explain say.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use factory_store::BuildRecord;
+use factory_store::{BuildRecord, BuildState, StoreError, Views};
 
 use crate::recipe::{Prepared, recipe_digest};
 use crate::wave::ChangeReason;
@@ -84,6 +84,79 @@ pub fn queue_reason(
         Some(d) => parts.push(d.join("; ")),
     }
     parts.join(": ")
+}
+
+/// Why a build ran: what differs from the previous build of the same component.
+pub async fn explain(views: &dyn Views, record: &BuildRecord) -> Result<Vec<String>, StoreError> {
+    let key = match record.key {
+        Some(key) => format!("key {key}"),
+        None => "no build key (it never got as far as computing one)".into(),
+    };
+    let mut lines = vec![
+        format!(
+            "build {} of {} ({}), {key}",
+            record.id, record.component, record.state
+        ),
+        format!("queued because: {}", record.reason),
+    ];
+    if let Some(detail) = &record.detail {
+        lines.push(format!("outcome: {detail}"));
+    }
+    if let (BuildState::Reused, Some(from)) = (record.state, record.related.first()) {
+        lines.push(format!(
+            "did not run: its build key had already succeeded in {from}"
+        ));
+    }
+    if record.key.is_none() {
+        // Without a key there are no ingredients to compare with an earlier build.
+        return Ok(lines);
+    }
+    let history = views.builds_of_component(&record.component).await?;
+    let previous = history
+        .iter()
+        .rev()
+        .filter(|b| b.id < record.id && b.key.is_some())
+        .find(|b| b.state.has_usable_outputs() || b.state == BuildState::Failed);
+    match previous {
+        None => lines.push("no earlier build of this component: first build".into()),
+        Some(prev) if prev.key == record.key => lines.push(format!(
+            "same build key as the previous build {} ({}): nothing changed",
+            prev.id, prev.state
+        )),
+        Some(prev) => {
+            lines.push(format!(
+                "changed against the previous build {} ({}, key {}):",
+                prev.id,
+                prev.state,
+                short_key(prev.key.as_ref())
+            ));
+            lines.extend(changed_lines(prev, record));
+        }
+    }
+    Ok(lines)
+}
+
+/// What differs between two builds' ingredients, in the words `explain` uses.
+fn changed_lines(prev: &BuildRecord, record: &BuildRecord) -> Vec<String> {
+    // A tarball source's revision is its sha256, which is also its source digest.
+    let tarball = record.inputs.contains_key("source")
+        && record.inputs.get("source") == record.inputs.get("revision");
+    let mut lines = Vec::new();
+    for line in differences(&prev.inputs, &record.inputs) {
+        let line = match line.split_once(' ') {
+            Some(("revision", _)) if tarball => continue,
+            Some(("source", rest)) if tarball => format!("source revision (tarball sha256) {rest}"),
+            Some(("source", rest)) => format!("source revision (tree digest) {rest}"),
+            Some(("recipe", rest)) => format!("recipe (kind commands, params, env) {rest}"),
+            _ => line,
+        };
+        lines.push(format!("  - {line}"));
+    }
+    lines
+}
+
+fn short_key(key: Option<&factory_store::BuildKey>) -> String {
+    key.map(factory_store::BuildKey::short).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -9,12 +9,13 @@
 //!   item for an executor (`factory-exec`).
 //! - [`source`]: git and tarball sources, fetched once, with faults that decide retries.
 //! - [`explain`]: the words of `factory explain` and of every build's reason.
-//! - [`reconcile`]: the watch loop `factory up` runs.
+//! - [`reconcile`]: the watch loop `factory up` runs; [`control`]: how a server steers it.
 //! - [`slots`]: the `--jobs` slots, granted by priority.
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 mod build;
+pub mod control;
 mod dispatch;
 pub mod engine;
 mod error;
@@ -30,12 +31,13 @@ pub mod stamp;
 pub mod stop;
 pub mod wave;
 
-pub use engine::{Engine, Settings, TREE_OUTPUT};
+pub use control::{Control, ControlError, ControlPort, RebuildAccepted, control};
+pub use engine::{Engine, PlannedWave, Settings, TREE_OUTPUT};
 pub use error::EngineError;
 pub use key::{BUILD_KEY_FORMAT_VERSION, KeyMaterial};
 pub use plan::JobGraph;
 pub use recipe::RecipeError;
-pub use reconcile::Watch;
+pub use reconcile::{FirstWave, Watch};
 pub use stop::{Stop, StopReason};
 pub use wave::{BuildReport, Change, ChangeReason, Observer, Quiet, WaveReport};
 

@@ -71,6 +71,17 @@ impl JobGraph {
         Ok(&self.inputs[*i])
     }
 
+    /// The jobs that read `job`'s outputs directly (one step down; [`Self::affected`] goes
+    /// all the way).
+    pub fn dependents(&self, job: &Job) -> Vec<Job> {
+        self.jobs
+            .iter()
+            .zip(&self.inputs)
+            .filter(|(_, inputs)| inputs.values().any(|input| input == job))
+            .map(|(dependent, _)| dependent.clone())
+            .collect()
+    }
+
     /// Everything a change to `changed` makes necessary to rebuild, through the graph
     /// (transitive mode: what is built from it, and what contains that, to the products).
     pub fn affected(&self, changed: &[Job]) -> Vec<Job> {

@@ -10,10 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use factory_def::{Definition, Source};
+use factory_store::WaveId;
 use factory_types::{Job, blocking};
 use notify::Watcher as _;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
+use crate::control::{ControlError, ControlPort, RebuildAccepted, Request};
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::plan::JobGraph;
@@ -29,7 +31,21 @@ pub struct Watch {
     pub store: PathBuf,
     /// How often git sources are asked whether their revision moved.
     pub poll_interval: Duration,
+    /// A wave to run first, before watching (`factory up` brings everything up to date
+    /// this way, so the server can already steer that wave).
+    pub first: Option<FirstWave>,
 }
+
+/// The loop's first wave and, if it completes, the up-to-date stamp to record for it.
+#[derive(Debug, Clone)]
+pub struct FirstWave {
+    pub change: Change,
+    /// The fingerprint and signed source directories taken before anything was read (see
+    /// [`crate::stamp`]).
+    pub stamp: Option<(String, Vec<(PathBuf, String)>)>,
+}
+
+type RebuildReply = oneshot::Sender<Result<RebuildAccepted, ControlError>>;
 
 /// The loop's state between waves.
 struct Reconciler {
@@ -40,6 +56,9 @@ struct Reconciler {
     known_commits: BTreeMap<String, String>,
     pending: Vec<Job>,
     reason: ChangeReason,
+    port: Option<ControlPort>,
+    /// Requesters of the pending change, told its wave once it is planned.
+    waiting: Vec<RebuildReply>,
 }
 
 impl Engine {
@@ -51,9 +70,22 @@ impl Engine {
         watch: Watch,
         shutdown: Stop,
     ) -> Result<(), EngineError> {
+        self.watch_with(graph, watch, None, shutdown).await
+    }
+
+    /// [`Engine::watch`], taking requests from a server through `port` (see
+    /// [`crate::control`]).
+    pub async fn watch_with(
+        &self,
+        graph: Arc<JobGraph>,
+        mut watch: Watch,
+        port: Option<ControlPort>,
+        shutdown: Stop,
+    ) -> Result<(), EngineError> {
         let (tx, events) = mpsc::unbounded_channel();
         let _watcher = watch_files(&watch.root, tx)?;
         let known_commits = poll_git(self, graph.def(), &BTreeMap::new()).await.1;
+        let first = watch.first.take();
         let mut reconciler = Reconciler {
             engine: self.clone(),
             watch,
@@ -62,7 +94,15 @@ impl Engine {
             known_commits,
             pending: Vec::new(),
             reason: ChangeReason::SourceChanged,
+            port,
+            waiting: Vec::new(),
         };
+        if let Some(first) = first {
+            reconciler.run_first(first, &shutdown).await?;
+            if shutdown.is_stopped() {
+                return Ok(());
+            }
+        }
         let note = format!(
             "watching {} for changes; Ctrl-C stops",
             reconciler.watch.root.display()
@@ -70,6 +110,23 @@ impl Engine {
         self.observer().note(&note);
         reconciler.run(shutdown).await
     }
+}
+
+/// What woke the idle loop.
+enum Woke {
+    Path(Option<PathBuf>),
+    Poll,
+    Request(Request),
+}
+
+/// The next request from the server; never, without one (or once it is gone).
+async fn next_request(port: &mut Option<ControlPort>) -> Request {
+    if let Some(port) = port
+        && let Some(request) = port.requests.recv().await
+    {
+        return request;
+    }
+    std::future::pending().await
 }
 
 /// Sends every path that changed below `root` (reads are not changes: builds and digests
@@ -106,25 +163,36 @@ impl Reconciler {
         poll.tick().await;
         loop {
             let mut paths = Vec::new();
+            let mut requested = false;
             if self.pending.is_empty() {
                 let first = tokio::select! {
-                    path = self.events.recv() => Some(path),
-                    _ = poll.tick() => None,
+                    path = self.events.recv() => Woke::Path(path),
+                    _ = poll.tick() => Woke::Poll,
+                    request = next_request(&mut self.port) => Woke::Request(request),
                     () = shutdown.token().cancelled() => return Ok(()),
                 };
                 match first {
-                    Some(Some(path)) => paths.push(path),
-                    Some(None) => return Ok(()),
-                    None => {
+                    Woke::Path(Some(path)) => paths.push(path),
+                    Woke::Path(None) => return Ok(()),
+                    Woke::Poll => {
                         self.poll_git().await;
                         if self.pending.is_empty() {
                             continue;
                         }
                     }
+                    Woke::Request(request) => {
+                        requested = self.take_idle_request(request);
+                        if !requested {
+                            continue;
+                        }
+                    }
                 }
             }
-            // Gather a burst of file events (an editor's save is several) into one change.
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            // Gather a burst of file events (an editor's save is several) into one change;
+            // someone who asked over the API is not kept waiting for that.
+            if !requested {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
             while let Ok(path) = self.events.try_recv() {
                 paths.push(path);
             }
@@ -163,7 +231,12 @@ impl Reconciler {
             classify(&self.engine, &self.watch.root, self.graph.def(), &paths);
         if let Some(new_def) = new_def {
             match JobGraph::new(Arc::new(new_def)) {
-                Ok(graph) => self.graph = Arc::new(graph),
+                Ok(graph) => {
+                    self.graph = Arc::new(graph);
+                    if let Some(port) = &self.port {
+                        port.graph.send_replace(self.graph.clone());
+                    }
+                }
                 // A definition that loads is valid, so this is not expected; if it happens,
                 // the loop keeps serving the previous definition rather than stopping.
                 Err(error) => self.engine.observer().note(&format!(
@@ -193,34 +266,143 @@ impl Reconciler {
         })
     }
 
+    /// Runs the first wave; on success records the up-to-date stamp it was given.
+    async fn run_first(&mut self, first: FirstWave, shutdown: &Stop) -> Result<(), EngineError> {
+        let report = self.run_wave(first.change, shutdown).await?;
+        if let (Some(report), Some((fingerprint, sources))) = (report, first.stamp)
+            && !shutdown.is_stopped()
+        {
+            self.engine
+                .record_up_to_date(&self.graph, fingerprint, sources, &report)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A request that came while no wave runs: a rebuild becomes the pending change (true);
+    /// a cancellation finds nothing to cancel.
+    fn take_idle_request(&mut self, request: Request) -> bool {
+        match request {
+            Request::Rebuild { jobs, by, reply } => {
+                if let Some(error) = self.unknown_job(&jobs) {
+                    let _ = reply.send(Err(error));
+                    return false;
+                }
+                self.reason = ChangeReason::Requested { by };
+                self.pending.extend(jobs);
+                self.waiting.push(reply);
+                true
+            }
+            Request::CancelWave { wave, reply, .. } | Request::CancelJob { wave, reply, .. } => {
+                let _ = reply.send(Err(ControlError::NotRunning { wave }));
+                false
+            }
+        }
+    }
+
+    /// A request that came while `wave` runs.
+    fn take_request_during(&mut self, request: Request, wave: WaveId, wave_stop: &Stop) {
+        match request {
+            Request::Rebuild { jobs, by, reply } => {
+                if let Some(error) = self.unknown_job(&jobs) {
+                    let _ = reply.send(Err(error));
+                    return;
+                }
+                let outdated = self.graph.affected(&jobs);
+                wave_stop.supersede(outdated, &format!("a rebuild requested by {by}"));
+                self.reason = ChangeReason::Requested { by };
+                self.pending.extend(jobs);
+                let _ = reply.send(Ok(RebuildAccepted::Queued { behind: wave }));
+            }
+            Request::CancelWave { wave: w, by, reply } => {
+                let answer = if w == wave {
+                    wave_stop.stop(StopReason::Cancelled(by));
+                    Ok(())
+                } else {
+                    Err(ControlError::NotRunning { wave: w })
+                };
+                let _ = reply.send(answer);
+            }
+            Request::CancelJob {
+                wave: w,
+                job,
+                by,
+                reply,
+            } => {
+                let answer = if w == wave {
+                    wave_stop.cancel_jobs(self.graph.affected(std::slice::from_ref(&job)), &by);
+                    Ok(())
+                } else {
+                    Err(ControlError::NotRunning { wave: w })
+                };
+                let _ = reply.send(answer);
+            }
+        }
+    }
+
+    fn unknown_job(&self, jobs: &[Job]) -> Option<ControlError> {
+        let unknown = jobs.iter().find(|j| !self.graph.contains(j))?;
+        Some(ControlError::UnknownJob {
+            job: unknown.name(),
+        })
+    }
+
     /// Runs one wave, taking what changes meanwhile: a newer change supersedes the builds it
-    /// makes outdated (the changed jobs and what depends on them).
-    async fn run_wave(&mut self, change: Change, shutdown: &Stop) -> Result<(), EngineError> {
-        let wave_stop = Stop::new();
-        let wave = {
-            let (engine, graph, stop) =
-                (self.engine.clone(), self.graph.clone(), wave_stop.clone());
-            tokio::spawn(async move { engine.run_change(&graph, change, stop).await })
+    /// makes outdated (the changed jobs and what depends on them), and requests are served.
+    /// `None` when the wave could not be planned (said to the observer; the loop goes on).
+    async fn run_wave(
+        &mut self,
+        change: Change,
+        shutdown: &Stop,
+    ) -> Result<Option<crate::WaveReport>, EngineError> {
+        let planned = match self.engine.plan_change(&self.graph, change).await {
+            Ok(planned) => planned,
+            Err(error) => {
+                for reply in self.waiting.drain(..) {
+                    let _ = reply.send(Err(ControlError::Gone));
+                }
+                return Err(error);
+            }
         };
-        tokio::pin!(wave);
+        let wave = planned.wave();
+        for reply in self.waiting.drain(..) {
+            let _ = reply.send(Ok(RebuildAccepted::Started(wave)));
+        }
+        self.tell_running(Some(wave));
+        let wave_stop = Stop::new();
+        let task = {
+            let (engine, stop) = (self.engine.clone(), wave_stop.clone());
+            tokio::spawn(async move { engine.run_planned(planned, stop).await })
+        };
+        tokio::pin!(task);
         // Once the wave is told to stop, the shutdown branch is left out: a cancelled token
         // is ready at every turn, and the loop would spin instead of waiting for the wave.
         let mut stopping = false;
         let result = loop {
             tokio::select! {
-                result = &mut wave => break result,
+                result = &mut task => break result,
                 () = shutdown.token().cancelled(), if !stopping => {
                     wave_stop.stop(StopReason::Shutdown);
                     stopping = true;
                 }
                 Some(path) = self.events.recv() => self.supersede(&path, &wave_stop).await?,
+                request = next_request(&mut self.port) => {
+                    self.take_request_during(request, wave, &wave_stop);
+                }
             }
         };
+        self.tell_running(None);
         let joined = result.map_err(|e| factory_types::TaskPanicked {
             what: "running a wave",
             message: e.to_string(),
         })?;
-        joined.map(drop)
+        joined.map(Some)
+    }
+
+    fn tell_running(&self, wave: Option<WaveId>) {
+        if let Some(port) = &self.port {
+            port.running.send_replace(wave);
+        }
     }
 
     async fn supersede(&mut self, path: &Path, wave_stop: &Stop) -> Result<(), EngineError> {

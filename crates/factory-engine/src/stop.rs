@@ -14,6 +14,9 @@ pub enum StopReason {
     Shutdown,
     /// A newer change supersedes the wave's remaining builds.
     Superseded(String),
+    /// Someone cancelled the wave (the API names who): it finishes with its remaining
+    /// builds cancelled, and a later change builds them.
+    Cancelled(String),
 }
 
 /// Stops a running wave (running builds are killed, nothing new is dispatched), or only
@@ -28,7 +31,8 @@ pub struct Stop {
 
 #[derive(Debug, Default)]
 struct JobStops {
-    /// Jobs a newer change made outdated, with the reason.
+    /// Jobs a newer change made outdated or someone cancelled, with the words their builds
+    /// are recorded with.
     outdated: HashMap<Job, String>,
     /// Outdated jobs the wave's dispatcher has not been told about yet.
     untold: Vec<Job>,
@@ -66,19 +70,29 @@ impl Stop {
     /// wave goes on. Pass the change's whole affected set, so what depends on an outdated
     /// job is outdated too.
     pub fn supersede(&self, jobs: impl IntoIterator<Item = Job>, reason: &str) {
+        self.stop_jobs(jobs, &format!("superseded by {reason}"));
+    }
+
+    /// Someone cancelled these jobs (pass a job with everything of the wave that depends
+    /// on it): as [`Stop::supersede`], recorded as cancelled `by` them.
+    pub fn cancel_jobs(&self, jobs: impl IntoIterator<Item = Job>, by: &str) {
+        self.stop_jobs(jobs, &format!("cancelled by {by}"));
+    }
+
+    fn stop_jobs(&self, jobs: impl IntoIterator<Item = Job>, words: &str) {
         let mut stops = self.lock_jobs();
         for job in jobs {
             if let Some(token) = stops.tokens.get(&job) {
                 token.cancel();
             }
             if !stops.outdated.contains_key(&job) {
-                stops.outdated.insert(job.clone(), reason.to_owned());
+                stops.outdated.insert(job.clone(), words.to_owned());
                 stops.untold.push(job);
             }
         }
     }
 
-    /// Why `job` was superseded, if it was.
+    /// Why `job` was superseded or cancelled, if it was.
     pub fn outdated(&self, job: &Job) -> Option<String> {
         self.lock_jobs().outdated.get(job).cloned()
     }
@@ -101,11 +115,12 @@ impl Stop {
 
     /// Why a job of this wave was stopped, in the words its build is recorded with.
     pub(crate) fn describe_cancellation(&self, job: &Job) -> String {
-        if let Some(reason) = self.outdated(job) {
-            return format!("superseded by {reason}");
+        if let Some(words) = self.outdated(job) {
+            return words;
         }
         match self.reason() {
             Some(StopReason::Superseded(by)) => format!("superseded by {by}"),
+            Some(StopReason::Cancelled(by)) => format!("cancelled by {by}"),
             _ => "stopped: the factory shut down (the wave resumes on the next start)".into(),
         }
     }

@@ -17,6 +17,8 @@ pub enum ChangeReason {
     SourceChanged,
     /// `factory rebuild NAME`.
     Manual,
+    /// A rebuild asked for over the API, by the token's name.
+    Requested { by: String },
     /// The definition of the job (its component, kind or image) changed.
     DefinitionChanged,
     /// The wave was interrupted (crash, kill, Ctrl-C) and is run again.
@@ -29,6 +31,7 @@ impl ChangeReason {
             ChangeReason::Reconcile => "bring up to date".into(),
             ChangeReason::SourceChanged => "source changed".into(),
             ChangeReason::Manual => "manual rebuild".into(),
+            ChangeReason::Requested { by } => format!("rebuild requested by {by}"),
             ChangeReason::DefinitionChanged => "definition changed".into(),
             ChangeReason::Resumed(wave) => format!("resuming interrupted wave {wave}"),
         }

@@ -158,6 +158,19 @@ pub enum Event {
     TokenRevoked {
         name: String,
     },
+    /// The server decided whether a caller may do something (an audit record of every
+    /// mutating request, allowed or refused).
+    AccessDecided {
+        /// The token's name, or `anonymous`.
+        who: String,
+        /// What was asked: `rebuild`, `cancel_wave`, `cancel_build`.
+        action: String,
+        /// What it was asked of: a component, `w12`, `b34`.
+        target: String,
+        allowed: bool,
+        /// Why, in words (which owner group, which dependency, or what was missing).
+        why: String,
+    },
 }
 
 impl Event {
@@ -179,6 +192,7 @@ impl Event {
             Event::ArtifactStored { .. } => "artifact_stored",
             Event::TokenCreated { .. } => "token_created",
             Event::TokenRevoked { .. } => "token_revoked",
+            Event::AccessDecided { .. } => "access_decided",
         }
     }
 
@@ -200,7 +214,8 @@ impl Event {
             | Event::WaveFinished { .. }
             | Event::BuildQueued { .. }
             | Event::TokenCreated { .. }
-            | Event::TokenRevoked { .. } => None,
+            | Event::TokenRevoked { .. }
+            | Event::AccessDecided { .. } => None,
         }
     }
 }
@@ -368,7 +383,21 @@ mod tests {
                 scope: "build".into(),
                 owners: vec!["infra".into()],
             },
+            Event::AccessDecided {
+                who: "ci".into(),
+                action: "rebuild".into(),
+                target: "hello".into(),
+                allowed: true,
+                why: "owned by infra".into(),
+            },
             Event::TokenRevoked { name: "ci".into() },
+            Event::AccessDecided {
+                who: "ci".into(),
+                action: "rebuild".into(),
+                target: "hello".into(),
+                allowed: true,
+                why: "owned by infra".into(),
+            },
         ]
     }
 

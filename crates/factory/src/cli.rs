@@ -62,6 +62,12 @@ pub(crate) enum Command {
         /// Builds run at the same time (default: the number of cores).
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
+        /// Serve the API and dashboard while the demo runs, and after it until Ctrl-C.
+        #[arg(long)]
+        serve: bool,
+        /// Where to serve with `--serve` (default 127.0.0.1:8080; port 0 picks a free one).
+        #[arg(long, value_name = "ADDR", requires = "serve")]
+        listen: Option<std::net::SocketAddr>,
     },
     /// Run the factory in the foreground: build what changed, watch for changes.
     Up(crate::cmd::engine::UpArgs),

@@ -20,6 +20,7 @@ fn known_fault(error: &(dyn std::error::Error + 'static)) -> Option<Fault> {
         factory_store::StoreError,
         factory_exec::ExecError,
         factory_types::TaskPanicked,
+        factory_server::ServerError,
         crate::cmd::engine::BuildsFailed
     );
     None

@@ -335,6 +335,9 @@ impl Driver {
             Some(StopReason::Superseded(by)) => {
                 Some(format!("superseded by {by}: {}", report.summary()))
             }
+            Some(StopReason::Cancelled(by)) => {
+                Some(format!("cancelled by {by}: {}", report.summary()))
+            }
             None => Some(report.summary()),
         };
         if let Some(summary) = summary {

@@ -14,10 +14,9 @@ use factory_import::resolve::add_definition;
 use factory_types::Job;
 
 use crate::cli::{AlternativesArg, Format, ModeArg, PlanArgs, Selection};
-use crate::cmd::engine::{RunArgs, engine, latest_outputs, load_graph};
+use crate::cmd::engine::{RunArgs, ServeArgs, Serving, engine, latest_outputs, load_graph};
 use crate::cmd::progress::print_wave;
 use crate::cmd::query::{print_plan, print_trace};
-use crate::cmd::views::explain_lines;
 
 /// The bundled example: next to the sources when run with cargo, else
 /// `examples/demo` under the current directory.
@@ -40,6 +39,7 @@ pub(super) async fn demo(
     definition: Option<&Path>,
     dir: Option<&Path>,
     jobs: Option<usize>,
+    serve: Option<ServeArgs>,
 ) -> Result<()> {
     let example = match definition {
         Some(dir) => std::path::absolute(dir)?,
@@ -73,7 +73,24 @@ pub(super) async fn demo(
         jobs,
         no_sandbox: false,
     };
-    run_demo(graph, &def_dir, &store, &work, &run).await
+    let orch = engine(&store, &run, Arc::new(Quiet)).await?;
+    let serving = match serve.as_ref().and_then(|s| s.address(false)) {
+        Some(addr) => {
+            let services = factory_server::Services {
+                store: orch.store().clone(),
+                control: None,
+                graph: Some(graph.clone()),
+            };
+            Some(Serving::start(serve.as_ref().expect("serving"), addr, services).await?)
+        }
+        None => None,
+    };
+    run_demo(&orch, graph, &def_dir, &store, &work).await?;
+    if let Some(serving) = serving {
+        println!("\n== serving the demo's store until Ctrl-C");
+        serving.until_ctrl_c().await?;
+    }
+    Ok(())
 }
 
 fn print_graph_facts(def: &factory_def::Definition) -> Result<()> {
@@ -107,13 +124,12 @@ fn print_graph_facts(def: &factory_def::Definition) -> Result<()> {
 }
 
 async fn run_demo(
+    orch: &Engine,
     graph: Arc<JobGraph>,
     def_dir: &Path,
     store: &Path,
     work: &Path,
-    run: &RunArgs,
 ) -> Result<()> {
-    let orch = engine(store, run, Arc::new(Quiet)).await?;
     let mut ran = 0;
     for report in orch.resume(&graph, Stop::new()).await? {
         println!("== resumed an interrupted wave");
@@ -123,22 +139,22 @@ async fn run_demo(
 
     println!("== 1. build everything (what already succeeded with the same key is reused)");
     let all = graph.jobs().to_vec();
-    let first = wave(&orch, &graph, all, ChangeReason::Reconcile).await?;
+    let first = wave(orch, &graph, all, ChangeReason::Reconcile).await?;
     ran += first.ran();
-    export(&orch, &graph, &work.join("out")).await?;
+    export(orch, &graph, &work.join("out")).await?;
 
     println!("\n== 2. upstream change to libgreet: version 1.0.0 -> 1.1.0 in {LIBRARY_SOURCE}");
     edit(def_dir, |text| {
         text.replace("return \"1.0.0\";", "return \"1.1.0\";")
     })?;
     let libgreet = vec![Job::Component("libgreet".into())];
-    let second = wave(&orch, &graph, libgreet.clone(), ChangeReason::SourceChanged).await?;
+    let second = wave(orch, &graph, libgreet.clone(), ChangeReason::SourceChanged).await?;
     ran += second.ran();
     if let Some(hello) = second.builds.iter().find(|b| b.job == "hello")
         && let Some(record) = orch.store().db().build(hello.build).await?
     {
         println!("\n   factory explain {}:", hello.build);
-        for line in explain_lines(orch.store(), &record).await? {
+        for line in factory_engine::explain::explain(orch.store().db(), &record).await? {
             println!("     {line}");
         }
     }
@@ -149,9 +165,9 @@ async fn run_demo(
     edit(def_dir, |text| {
         format!("/* greet.c: formats greetings for hello and greet-cli. */\n{text}")
     })?;
-    let third = wave(&orch, &graph, libgreet, ChangeReason::SourceChanged).await?;
+    let third = wave(orch, &graph, libgreet, ChangeReason::SourceChanged).await?;
     ran += third.ran();
-    let exported_after = export(&orch, &graph, &work.join("out")).await?;
+    let exported_after = export(orch, &graph, &work.join("out")).await?;
 
     println!("\n== artifacts in {}", work.join("out").display());
     for path in &exported_after {
@@ -162,7 +178,7 @@ async fn run_demo(
     );
     println!(
         "\n== event log: {} events in {}; `factory --store {} events` prints it",
-        last_seq(&orch).await?,
+        last_seq(orch).await?,
         store.display(),
         store.display()
     );

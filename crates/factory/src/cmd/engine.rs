@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use factory_engine::{
-    Change, ChangeReason, Engine, JobGraph, Observer, Settings, Stop, StopReason, Watch,
+    Change, ChangeReason, Engine, FirstWave, JobGraph, Observer, Settings, Stop, StopReason, Watch,
     WaveReport, stamp,
 };
 use factory_exec::Sandbox;
@@ -40,6 +40,82 @@ pub(crate) struct UpArgs {
     /// How often to look at sources that cannot be watched (seconds).
     #[arg(long, default_value_t = 60)]
     pub poll_interval: u64,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// How the factory serves its API and dashboard.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Address to serve HTTP on (port 0 picks a free one). `up` serves unless `--once` or
+    /// `--no-listen`; the address is printed at start.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Serve nothing.
+    #[arg(long, conflicts_with = "listen")]
+    pub no_listen: bool,
+    /// Reads need a token too (by default only changes do).
+    #[arg(long)]
+    pub read_token_required: bool,
+}
+
+/// Where `up` and `demo --serve` listen unless told.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+impl ServeArgs {
+    /// The address to serve on: the one given, else the default unless `quiet_default`
+    /// (`up --once` serves only when asked).
+    pub(crate) fn address(&self, quiet_default: bool) -> Option<std::net::SocketAddr> {
+        if self.no_listen {
+            return None;
+        }
+        match self.listen {
+            Some(addr) => Some(addr),
+            None if quiet_default => None,
+            None => Some(DEFAULT_LISTEN.parse().expect("a valid address")),
+        }
+    }
+}
+
+/// A server bound and serving on the runtime until `stop` is cancelled.
+pub(crate) struct Serving {
+    task: tokio::task::JoinHandle<Result<(), factory_server::ServerError>>,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl Serving {
+    /// Binds and starts serving; prints the address (on stderr, with the other notes).
+    pub(crate) async fn start(
+        args: &ServeArgs,
+        addr: std::net::SocketAddr,
+        services: factory_server::Services,
+    ) -> Result<Serving> {
+        let mut config = factory_server::ServerConfig::new(addr);
+        config.read_token_required = args.read_token_required;
+        let server = factory_server::Server::bind(config, services).await?;
+        eprintln!(
+            "serving http://{}/ (API at /api/v1, events at /api/v1/events/stream)",
+            server.local_addr()
+        );
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(server.serve(stop.clone()));
+        Ok(Serving { task, stop })
+    }
+
+    /// Stops serving and waits for the requests in flight.
+    pub(crate) async fn stop(self) -> Result<()> {
+        self.stop.cancel();
+        self.task.await.context("the HTTP server panicked")??;
+        Ok(())
+    }
+
+    /// Serves until Ctrl-C.
+    pub(crate) async fn until_ctrl_c(self) -> Result<()> {
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot wait for Ctrl-C")?;
+        self.stop().await
+    }
 }
 
 /// Builds that failed or were blocked, counted by whose fault it was.
@@ -156,7 +232,43 @@ pub(crate) async fn up(store_dir: &Path, args: &UpArgs) -> Result<()> {
     let graph = load_graph(&root)?;
     let sources = stamp::sign_local_dirs(graph.def()).ok();
     let engine = engine_with(store_dir, &args.run, sandbox, Progress::new()).await?;
+    let (control, port) = factory_engine::control(graph.clone());
+    let serving = match args.serve.address(args.once) {
+        Some(addr) => {
+            let services = factory_server::Services {
+                store: engine.store().clone(),
+                control: Some(control),
+                graph: None,
+            };
+            Some(Serving::start(&args.serve, addr, services).await?)
+        }
+        None => None,
+    };
     let shutdown = stop_on_ctrl_c();
+    let stamp = fingerprint.zip(sources);
+    let result = run_up(
+        &engine, graph, root, store_dir, args, port, stamp, &shutdown,
+    )
+    .await;
+    if let Some(serving) = serving {
+        serving.stop().await?;
+    }
+    result
+}
+
+/// `up` after the engine (and the server) started: resume, bring everything up to date,
+/// then watch unless `--once`.
+#[allow(clippy::too_many_arguments)]
+async fn run_up(
+    engine: &Engine,
+    graph: Arc<JobGraph>,
+    root: PathBuf,
+    store_dir: &Path,
+    args: &UpArgs,
+    port: factory_engine::ControlPort,
+    stamp: Option<(String, Vec<(PathBuf, String)>)>,
+    shutdown: &Stop,
+) -> Result<()> {
     engine.resume(&graph, shutdown.clone()).await?;
     if shutdown.is_stopped() {
         return stopped();
@@ -165,24 +277,27 @@ pub(crate) async fn up(store_dir: &Path, args: &UpArgs) -> Result<()> {
         jobs: graph.jobs().to_vec(),
         reason: ChangeReason::Reconcile,
     };
-    let report = engine.run_change(&graph, all, shutdown.clone()).await?;
-    if shutdown.is_stopped() {
-        return stopped();
-    }
-    if let (Some(fingerprint), Some(sources)) = (fingerprint, sources) {
-        engine
-            .record_up_to_date(&graph, fingerprint, sources, &report)
-            .await?;
-    }
     if args.once {
+        let report = engine.run_change(&graph, all, shutdown.clone()).await?;
+        if shutdown.is_stopped() {
+            return stopped();
+        }
+        if let Some((fingerprint, sources)) = stamp {
+            engine
+                .record_up_to_date(&graph, fingerprint, sources, &report)
+                .await?;
+        }
         return Ok(BuildsFailed::check(&report)?);
     }
     let watch = Watch {
         root,
         store: std::path::absolute(store_dir)?,
         poll_interval: Duration::from_secs(args.poll_interval.max(1)),
+        first: Some(FirstWave { change: all, stamp }),
     };
-    engine.watch(graph, watch, shutdown.clone()).await?;
+    engine
+        .watch_with(graph, watch, Some(port), shutdown.clone())
+        .await?;
     if shutdown.is_stopped() {
         return stopped();
     }

@@ -33,7 +33,16 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
             definition,
             dir,
             jobs,
-        } => demo::demo(definition.as_deref(), dir.as_deref(), *jobs).await?,
+            serve,
+            listen,
+        } => {
+            let serve = serve.then(|| engine::ServeArgs {
+                listen: *listen,
+                no_listen: false,
+                read_token_required: false,
+            });
+            demo::demo(definition.as_deref(), dir.as_deref(), *jobs, serve).await?
+        }
         Command::Up(args) => engine::up(store, args).await?,
         Command::Status => views::status(store).await?,
         Command::Log { build, follow } => views::log(store, build, *follow).await?,

@@ -4,7 +4,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use factory_engine::explain::differences;
 use factory_store::{BuildId, BuildKey, BuildRecord, BuildState, Event, RecordedEvent, Seq, Store};
 
 /// The store in `dir`, which must exist: the reading commands create nothing.
@@ -197,77 +196,8 @@ fn essentials(event: &Event) -> String {
 pub(super) async fn explain(store_dir: &Path, build: &str) -> Result<()> {
     let store = open_store(store_dir).await?;
     let record = find_build(&store, build).await?;
-    for line in explain_lines(&store, &record).await? {
+    for line in factory_engine::explain::explain(store.db(), &record).await? {
         println!("{line}");
     }
     Ok(())
-}
-
-/// Why a build ran: what differs from the previous build of the same component.
-pub(super) async fn explain_lines(store: &Store, record: &BuildRecord) -> Result<Vec<String>> {
-    let key = match record.key {
-        Some(key) => format!("key {key}"),
-        None => "no build key (it never got as far as computing one)".into(),
-    };
-    let mut lines = vec![
-        format!(
-            "build {} of {} ({}), {key}",
-            record.id, record.component, record.state
-        ),
-        format!("queued because: {}", record.reason),
-    ];
-    if let Some(detail) = &record.detail {
-        lines.push(format!("outcome: {detail}"));
-    }
-    if let (BuildState::Reused, Some(from)) = (record.state, record.related.first()) {
-        lines.push(format!(
-            "did not run: its build key had already succeeded in {from}"
-        ));
-    }
-    if record.key.is_none() {
-        // Without a key there are no ingredients to compare with an earlier build.
-        return Ok(lines);
-    }
-    let history = store.db().builds_of_component(&record.component).await?;
-    let previous = history
-        .iter()
-        .rev()
-        .filter(|b| b.id < record.id && b.key.is_some())
-        .find(|b| b.state.has_usable_outputs() || b.state == BuildState::Failed);
-    match previous {
-        None => lines.push("no earlier build of this component: first build".into()),
-        Some(prev) if prev.key == record.key => lines.push(format!(
-            "same build key as the previous build {} ({}): nothing changed",
-            prev.id, prev.state
-        )),
-        Some(prev) => {
-            lines.push(format!(
-                "changed against the previous build {} ({}, key {}):",
-                prev.id,
-                prev.state,
-                short_key(prev.key.as_ref())
-            ));
-            lines.extend(changed_lines(prev, record));
-        }
-    }
-    Ok(lines)
-}
-
-/// What differs between two builds' ingredients, in the words `explain` uses.
-fn changed_lines(prev: &BuildRecord, record: &BuildRecord) -> Vec<String> {
-    // A tarball source's revision is its sha256, which is also its source digest.
-    let tarball = record.inputs.contains_key("source")
-        && record.inputs.get("source") == record.inputs.get("revision");
-    let mut lines = Vec::new();
-    for line in differences(&prev.inputs, &record.inputs) {
-        let line = match line.split_once(' ') {
-            Some(("revision", _)) if tarball => continue,
-            Some(("source", rest)) if tarball => format!("source revision (tarball sha256) {rest}"),
-            Some(("source", rest)) => format!("source revision (tree digest) {rest}"),
-            Some(("recipe", rest)) => format!("recipe (kind commands, params, env) {rest}"),
-            _ => line,
-        };
-        lines.push(format!("  - {line}"));
-    }
-    lines
 }

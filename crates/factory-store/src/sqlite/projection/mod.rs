@@ -149,7 +149,9 @@ async fn apply_one(conn: &mut SqliteConnection, seq: Seq, at: i64, event: &Event
         Event::ArtifactStored { .. } => apply_artifact(conn, seq, event).await,
         // Audit records only: the token table is primary state, written by the same
         // transaction, and a replay must not touch it (it has no hash to write).
-        Event::TokenCreated { .. } | Event::TokenRevoked { .. } => Ok(()),
+        Event::TokenCreated { .. } | Event::TokenRevoked { .. } | Event::AccessDecided { .. } => {
+            Ok(())
+        }
     }
 }
 

@@ -1,0 +1,171 @@
+//! One follower of the event log for the whole server, fanned out to every live client.
+//! Each event is encoded once, whoever listens. A client that falls behind the fan-out's
+//! buffer reads what it missed from the log itself and rejoins, so it never loses an event
+//! and a slow client never slows the builds (nor the other clients).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use factory_store::{Backend, RecordedEvent, Seq, Store};
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::metrics::Metrics;
+use crate::wire::EventOut;
+
+/// An event as the stream sends it, encoded once.
+#[derive(Debug)]
+pub struct HubEvent {
+    pub seq: u64,
+    pub topic: String,
+    /// The [`EventOut`] JSON.
+    pub json: String,
+}
+
+impl HubEvent {
+    pub fn encode(recorded: &RecordedEvent) -> HubEvent {
+        let out = EventOut::from(recorded);
+        HubEvent {
+            seq: out.seq,
+            topic: out.topic.clone(),
+            json: serde_json::to_string(&out).unwrap_or_default(),
+        }
+    }
+}
+
+/// Events the fan-out holds for clients that are a moment behind.
+const BUFFER: usize = 16_384;
+/// Events read from the log at once while a client catches up.
+const CATCH_UP_PAGE: u32 = 2_048;
+
+#[derive(Clone)]
+pub struct Hub {
+    tx: broadcast::Sender<Arc<HubEvent>>,
+}
+
+impl Hub {
+    /// Starts following the log after its current end; every event committed from then on
+    /// is counted in `metrics` and sent to the subscribers.
+    pub async fn start(
+        store: &Store,
+        metrics: Arc<Metrics>,
+        kind_of: impl Fn(&str) -> String + Send + Sync + 'static,
+    ) -> Result<Hub, factory_store::StoreError> {
+        let (tx, _) = broadcast::channel(BUFFER);
+        let start = store.db().last_seq().await?;
+        let mut follower = store
+            .follow(start)
+            .with_poll_interval(Duration::from_millis(100));
+        let sender = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                match follower.next().await {
+                    Ok(recorded) => {
+                        metrics.observe_event(&recorded, &kind_of);
+                        // No subscriber is not an error: nobody is watching.
+                        let _ = sender.send(Arc::new(HubEvent::encode(&recorded)));
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "reading the event log for live clients; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(Hub { tx })
+    }
+
+    /// A client's stream of every event after `after`, matching `filter`.
+    pub fn subscribe(&self, log: Arc<dyn Backend>, after: u64) -> Subscription {
+        Subscription {
+            rx: self.tx.subscribe(),
+            log,
+            cursor: after,
+            backlog: VecDeque::new(),
+            catching_up: true,
+        }
+    }
+}
+
+/// One client's position: it reads the log until it is level with the fan-out, then the
+/// fan-out, skipping what it has already seen.
+pub struct Subscription {
+    rx: broadcast::Receiver<Arc<HubEvent>>,
+    log: Arc<dyn Backend>,
+    cursor: u64,
+    backlog: VecDeque<Arc<HubEvent>>,
+    catching_up: bool,
+}
+
+impl Subscription {
+    /// The next event, waiting for it; `Err` only when the log cannot be read.
+    pub async fn next(&mut self) -> Result<Arc<HubEvent>, factory_store::StoreError> {
+        loop {
+            if let Some(event) = self.backlog.pop_front() {
+                self.cursor = event.seq;
+                return Ok(event);
+            }
+            if self.catching_up {
+                let page = self
+                    .log
+                    .events_since(Seq(self.cursor), CATCH_UP_PAGE)
+                    .await?;
+                if page.is_empty() {
+                    self.catching_up = false;
+                }
+                self.backlog
+                    .extend(page.iter().map(|e| Arc::new(HubEvent::encode(e))));
+                continue;
+            }
+            match self.rx.recv().await {
+                Ok(event) if event.seq > self.cursor => {
+                    self.cursor = event.seq;
+                    return Ok(event);
+                }
+                Ok(_) => {}
+                // Behind the fan-out's buffer: what was missed is in the log.
+                Err(RecvError::Lagged(_)) => self.catching_up = true,
+                Err(RecvError::Closed) => std::future::pending::<()>().await,
+            }
+        }
+    }
+}
+
+/// Whether `topic` matches `pattern`, where `*` stands for any run of characters
+/// (`build.*`, `*.failed`). A pattern this small needs no glob crate.
+pub fn topic_matches(pattern: &str, topic: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = topic.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topic_matches;
+
+    #[test]
+    fn topic_patterns() {
+        assert!(topic_matches("build.*", "build.succeeded"));
+        assert!(topic_matches("*.failed", "build.failed"));
+        assert!(topic_matches("*", "wave.planned"));
+        assert!(topic_matches("wave.planned", "wave.planned"));
+        assert!(topic_matches("b*d.*ed", "build.succeeded"));
+        assert!(!topic_matches("build.*", "wave.planned"));
+        assert!(!topic_matches("wave.planned", "wave.planned.x"));
+        assert!(!topic_matches("*.failed", "build.failed.x"));
+    }
+}

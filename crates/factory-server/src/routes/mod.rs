@@ -1,0 +1,8 @@
+//! The routes, by audience: reading the factory ([`read`]), its events ([`events`]) and
+//! blobs ([`blobs`]), operating it ([`health`]), and changing it ([`actions`]).
+
+pub mod actions;
+pub mod blobs;
+pub mod events;
+pub mod health;
+pub mod read;

@@ -1,0 +1,48 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use factory_engine::{Control, JobGraph};
+use factory_store::Store;
+
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+
+/// The handlers' state. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    /// The running loop, when the server runs inside `factory up`; without it the server
+    /// only reads (`factory demo --serve`), and mutations answer 503.
+    pub(crate) control: Option<Control>,
+    /// The definition, when there is no loop to ask for the current one.
+    pub(crate) graph: Option<Arc<JobGraph>>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) hub: Hub,
+    /// Reads need a token too (`--read-token-required`).
+    pub(crate) read_token_required: bool,
+    /// Cancelled when the server shuts down: live streams end so it can.
+    pub(crate) shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl AppState {
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The definition the factory runs now, if the server knows it.
+    pub(crate) fn graph(&self) -> Option<Arc<JobGraph>> {
+        match &self.inner.control {
+            Some(control) => Some(control.graph()),
+            None => self.inner.graph.clone(),
+        }
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+}
