@@ -20,7 +20,8 @@ fn known_fault(error: &(dyn std::error::Error + 'static)) -> Option<Fault> {
         factory_store::StoreError,
         factory_exec::ExecError,
         factory_types::TaskPanicked,
-        crate::cmd::engine::BuildsFailed
+        crate::cmd::engine::BuildsFailed,
+        crate::cmd::token::NoRandomness
     );
     None
 }
