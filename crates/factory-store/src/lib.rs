@@ -2,8 +2,8 @@
 //!
 //! - [`event`]: the domain events and their wire form. The event log is the source of truth.
 //! - [`backend`]: the storage interface, split by audience ([`EventLog`], [`EngineQueries`],
-//!   [`Views`], [`Maintenance`]); SQLite is its first implementation, private to this
-//!   crate, and a PostgreSQL one goes behind the same traits.
+//!   [`Views`], [`Maintenance`], [`Tokens`]); SQLite is its first implementation, private
+//!   to this crate, and a PostgreSQL one goes behind the same traits.
 //! - [`cas`]: the blob files.
 //! - [`token_hash`]: what the store keeps of an API token ([`Tokens`]).
 //! - [`Store`]: all of it in one directory, `<dir>/factory.db` and `<dir>/cas/`; it is also

@@ -103,6 +103,37 @@ pub(crate) enum Command {
     },
     /// Remove stored outputs that no live build references.
     Gc,
+    /// API tokens for the server: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Make a token and print it, this once: the store keeps only its hash.
+    Create {
+        /// Its name, unique among the active tokens.
+        #[arg(long)]
+        name: String,
+        /// What it may do: read; build (read, and rebuild what its owners own); admin
+        /// (anything).
+        #[arg(long, value_enum)]
+        scope: ScopeArg,
+        /// A group whose components it acts for; repeat for several.
+        #[arg(long = "owner", value_name = "GROUP")]
+        owners: Vec<String>,
+    },
+    /// Every token, active and revoked: name, scope, owners, creation, state.
+    List,
+    /// Revoke the active token NAME: from now on it is refused.
+    Revoke { name: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ScopeArg {
+    Read,
+    Build,
+    Admin,
 }
 
 #[derive(Debug, Subcommand)]

@@ -21,7 +21,8 @@ fn known_fault(error: &(dyn std::error::Error + 'static)) -> Option<Fault> {
         factory_exec::ExecError,
         factory_types::TaskPanicked,
         factory_server::ServerError,
-        crate::cmd::engine::BuildsFailed
+        crate::cmd::engine::BuildsFailed,
+        crate::cmd::token::NoRandomness
     );
     None
 }

@@ -5,6 +5,7 @@ pub(crate) mod engine;
 mod import;
 mod progress;
 mod query;
+pub(crate) mod token;
 mod views;
 
 use std::process::ExitCode;
@@ -50,6 +51,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rebuild { names, run } => engine::rebuild(store, run, names).await?,
         Command::Explain { build } => views::explain(store, build).await?,
         Command::Gc => engine::gc(store).await?,
+        Command::Token(what) => token::token(store, what).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -189,6 +189,27 @@ fn essentials(event: &Event) -> String {
             "{name} {digest}{}",
             build.map(|b| format!(" of {b}")).unwrap_or_default()
         ),
+        Event::TokenCreated {
+            name,
+            scope,
+            owners,
+        } if owners.is_empty() => format!("{name} ({scope})"),
+        Event::TokenCreated {
+            name,
+            scope,
+            owners,
+        } => format!("{name} ({scope}) owned by {}", owners.join(", ")),
+        Event::TokenRevoked { name } => name.clone(),
+        Event::AccessDecided {
+            who,
+            action,
+            target,
+            allowed,
+            why,
+        } => {
+            let verdict = if *allowed { "allowed" } else { "refused" };
+            format!("{who} {action} {target}: {verdict}, {why}")
+        }
         other => other.kind().to_owned(),
     }
 }
