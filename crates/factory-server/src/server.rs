@@ -203,13 +203,14 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
             crate::auth::reads,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), measure))
-        .layer(middleware::map_response(problems_everywhere))
         .layer(CatchPanicLayer::custom(panicked))
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
         ))
+        // Outside the layers that answer by themselves (too large, too slow).
+        .layer(middleware::map_response(problems_everywhere))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

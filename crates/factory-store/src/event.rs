@@ -378,6 +378,15 @@ mod tests {
                 size: 1,
                 build: Some(BuildId(4)),
             },
+        ]
+        .into_iter()
+        .chain(audit_variants())
+        .collect()
+    }
+
+    /// The server's audit records.
+    fn audit_variants() -> Vec<Event> {
+        vec![
             Event::TokenCreated {
                 name: "ci".into(),
                 scope: "build".into(),

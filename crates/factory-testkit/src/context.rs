@@ -102,9 +102,16 @@ impl TestContext {
     /// `factory --store STORE up OPTIONS... --definition DEF` in the foreground (after its
     /// first wave it watches), standard output discarded, standard error piped for the
     /// caller (see [`crate::watching`]).
+    /// It serves nothing unless `options` say where (`--listen 127.0.0.1:0`; see
+    /// [`crate::Served`]), so tests running side by side never race for a port.
     pub fn spawn_up(&self, options: &[&str]) -> Child {
+        let serves = options
+            .iter()
+            .any(|o| *o == "--listen" || *o == "--no-listen");
+        let quiet: &[&str] = if serves { &[] } else { &["--no-listen"] };
         self.factory()
             .arg("up")
+            .args(quiet)
             .args(options)
             .arg("--definition")
             .arg(&self.definition)

@@ -11,6 +11,7 @@ mod context;
 mod files;
 mod filter;
 mod process;
+mod served;
 mod snapshot;
 mod store;
 
@@ -19,6 +20,7 @@ pub use context::TestContext;
 pub use files::{command_component, write};
 pub use filter::Filters;
 pub use process::{interrupt, watching};
+pub use served::Served;
 pub use snapshot::{snapshot_settings, sort_build_entries};
 pub use store::{block_on, stored_blobs};
 

@@ -57,13 +57,14 @@ pub async fn blob(
         Some(range) => ranged(reader, digest, range).await?,
         None => streamed(reader, digest),
     };
+    let is_blob = response.status().is_success();
     let response_headers = response.headers_mut();
     response_headers.insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));
     response_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    response_headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    if is_blob {
+        let octets = HeaderValue::from_static("application/octet-stream");
+        response_headers.insert(header::CONTENT_TYPE, octets);
+    }
     Ok(response)
 }
 
