@@ -61,13 +61,13 @@ pub struct Services {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
     },
-    #[error("serving HTTP: {0}")]
+    #[error("serving HTTP")]
     Serve(#[source] std::io::Error),
     #[error(transparent)]
     Store(#[from] factory_store::StoreError),
@@ -211,10 +211,26 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
         ))
         // Outside the layers that answer by themselves (too large, too slow).
         .layer(middleware::map_response(problems_everywhere))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// The span every request's log lines are in: method, path (never the query, which a
+/// client may fill with anything) and the request id.
+fn request_span(request: &Request) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = request.uri().path(),
+        request_id = id
+    )
 }
 
 async fn not_found() -> ApiError {

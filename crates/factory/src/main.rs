@@ -34,6 +34,7 @@ fn return_freed_memory_promptly() {
 
 fn main() -> ExitCode {
     restore_default_sigpipe();
+    log_to_stderr();
     let cli = cli::Cli::parse();
     if matches!(cli.command, cli::Command::Import(_)) {
         return_freed_memory_promptly();
@@ -53,6 +54,18 @@ fn main() -> ExitCode {
             ExitCode::from(fault.exit_code())
         }
     }
+}
+
+/// What the libraries log (`tracing`) goes to standard error, warnings and worse unless
+/// `FACTORY_LOG` says otherwise (`FACTORY_LOG=tower_http=debug` shows every request).
+fn log_to_stderr() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FACTORY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        .init();
 }
 
 /// Rust ignores SIGPIPE, so `factory affected … | head` would see write

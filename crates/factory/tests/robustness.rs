@@ -506,7 +506,14 @@ fn up_watching(ctx: &TestContext, store: &Path) -> (Child, impl BufRead) {
     let mut up = ctx
         .factory()
         .store(store)
-        .args(["up", "--no-sandbox", "-j", "1", "--definition"])
+        .args([
+            "up",
+            "--no-listen",
+            "--no-sandbox",
+            "-j",
+            "1",
+            "--definition",
+        ])
         .arg(ctx.definition())
         .spawn(Stdio::null(), Stdio::piped());
     let stderr = watching(&mut up);
