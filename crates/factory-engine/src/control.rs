@@ -70,6 +70,7 @@ pub struct Control {
     requests: mpsc::Sender<Request>,
     graph: watch::Receiver<Arc<JobGraph>>,
     running: watch::Receiver<Option<WaveId>>,
+    slots: usize,
 }
 
 /// The loop's side, handed to [`crate::Engine::watch_with`].
@@ -82,8 +83,9 @@ pub struct ControlPort {
 /// Requests waiting for the loop; more wait in the sender (HTTP handlers), not in memory.
 const QUEUE: usize = 64;
 
-/// A connected pair, starting from the definition the loop starts with.
-pub fn control(graph: Arc<JobGraph>) -> (Control, ControlPort) {
+/// A connected pair, starting from the definition the loop starts with; `slots` is the
+/// engine's `--jobs` (see [`crate::Engine::slots`]).
+pub fn control(graph: Arc<JobGraph>, slots: usize) -> (Control, ControlPort) {
     let (requests_tx, requests) = mpsc::channel(QUEUE);
     let (graph_tx, graph_rx) = watch::channel(graph);
     let (running_tx, running_rx) = watch::channel(None);
@@ -91,6 +93,7 @@ pub fn control(graph: Arc<JobGraph>) -> (Control, ControlPort) {
         requests: requests_tx,
         graph: graph_rx,
         running: running_rx,
+        slots,
     };
     let port = ControlPort {
         requests,
@@ -104,6 +107,11 @@ impl Control {
     /// The definition's jobs as the loop runs them now (a changed definition replaces it).
     pub fn graph(&self) -> Arc<JobGraph> {
         self.graph.borrow().clone()
+    }
+
+    /// The builds whose work may run at once.
+    pub fn slots(&self) -> usize {
+        self.slots
     }
 
     /// The wave the loop is running, if any.

@@ -139,6 +139,11 @@ impl Engine {
         &self.shared.store
     }
 
+    /// The builds whose work may run at once (`--jobs`).
+    pub fn slots(&self) -> usize {
+        self.shared.settings.jobs
+    }
+
     /// The executor that runs builds on this machine.
     pub fn local(&self) -> &LocalExecutor {
         &self.local

@@ -11,6 +11,7 @@
 //! - [`explain`]: the words of `factory explain` and of every build's reason.
 //! - [`reconcile`]: the watch loop `factory up` runs; [`control`]: how a server steers it.
 //! - [`slots`]: the `--jobs` slots, granted by priority.
+//! - [`why`]: why a build is in its state, a wave's failure groups and its forecast.
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
@@ -30,6 +31,7 @@ pub mod source;
 pub mod stamp;
 pub mod stop;
 pub mod wave;
+pub mod why;
 
 pub use control::{Control, ControlError, ControlPort, RebuildAccepted, control};
 pub use engine::{Engine, PlannedWave, Settings, TREE_OUTPUT};

@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use crate::routes::{actions, blobs, events, health, read};
+use crate::routes::{actions, blobs, events, health, read, why};
 use crate::{problem, wire};
 
 #[derive(OpenApi)]
@@ -31,6 +31,11 @@ use crate::{problem, wire};
         actions::rebuild,
         actions::cancel_wave,
         actions::cancel_build,
+        why::build_why,
+        why::failures,
+        why::job_why,
+        why::forecast,
+        why::queue,
     ),
     modifiers(&BearerAuth),
     components(schemas(problem::Problem, wire::Build, wire::Wave, wire::WaveStory,

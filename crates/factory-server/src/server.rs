@@ -23,7 +23,7 @@ use tower_http::trace::TraceLayer;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::problem::{ApiError, problem_response};
-use crate::routes::{actions, blobs, events, health, read};
+use crate::routes::{actions, blobs, events, health, read, why};
 use crate::state::{AppState, Inner};
 
 /// How the server listens and what it allows.
@@ -184,6 +184,11 @@ fn api_routes() -> Router<AppState> {
         .route("/builds/{id}/artifacts", get(read::artifacts))
         .route("/builds/{id}/log", get(read::log))
         .route("/builds/{id}/cancel", post(actions::cancel_build))
+        .route("/builds/{id}/why", get(why::build_why))
+        .route("/waves/{id}/failures", get(why::failures))
+        .route("/waves/{id}/jobs/{job}/why", get(why::job_why))
+        .route("/waves/{id}/forecast", get(why::forecast))
+        .route("/queue", get(why::queue))
         .route("/blobs/{digest}", get(blobs::blob))
         .route("/events", get(events::list))
         .route("/events/stream", get(events::stream))

@@ -148,7 +148,12 @@ pub struct WaveStory {
     pub wave: Wave,
     /// Builds by state.
     pub counts: BTreeMap<String, usize>,
+    /// Its failed builds, each with the builds it blocked.
+    pub failures: Vec<FailureGroupOut>,
     pub builds: Vec<Build>,
+    /// Jobs of the affected set not queued yet (each is queued once its inputs in the
+    /// wave have succeeded), with what they wait for.
+    pub pending: Vec<PendingJob>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -301,4 +306,202 @@ pub struct Health {
     pub status: String,
     pub last_seq: Option<u64>,
     pub detail: Option<String>,
+}
+
+/// One reason of a `why`, tagged by `kind`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReasonOut {
+    /// An input built in the same wave has not finished.
+    WaitingForInput {
+        input: String,
+        build: Option<u64>,
+        state: Option<String>,
+    },
+    /// Every slot is taken, by these builds.
+    NoFreeSlot {
+        holders: Vec<u64>,
+        slots: usize,
+    },
+    /// Nothing to wait for: it starts in a moment.
+    Ready,
+    /// Its wave was interrupted; it resumes on the next `factory up`.
+    Interrupted {
+        wave: u64,
+    },
+    /// A failure upstream, down to its root (`path` from the direct blocker to the root).
+    BlockedBy {
+        root: u64,
+        root_component: String,
+        root_detail: Option<String>,
+        path: Vec<u64>,
+    },
+    /// Its key had already succeeded in `from`.
+    Reused {
+        from: u64,
+    },
+    /// Early cutoff: its inputs came out as in `previous`.
+    CutOff {
+        detail: String,
+        previous: Option<u64>,
+    },
+    Running {
+        since: String,
+        attempt: u32,
+    },
+    /// Why it was queued.
+    Queued {
+        reason: String,
+    },
+    Failed {
+        detail: String,
+        infrastructure: bool,
+    },
+    Cancelled {
+        detail: String,
+    },
+}
+
+impl From<&factory_engine::why::Reason> for ReasonOut {
+    fn from(reason: &factory_engine::why::Reason) -> Self {
+        use factory_engine::why::Reason as R;
+        match reason.clone() {
+            R::WaitingForInput {
+                input,
+                build,
+                state,
+            } => ReasonOut::WaitingForInput {
+                input,
+                build: build.map(|b| b.0),
+                state: state.map(|s| s.as_str().to_owned()),
+            },
+            R::NoFreeSlot { holders, slots } => ReasonOut::NoFreeSlot {
+                holders: holders.iter().map(|b| b.0).collect(),
+                slots,
+            },
+            R::Ready => ReasonOut::Ready,
+            R::Interrupted { wave } => ReasonOut::Interrupted { wave: wave.0 },
+            R::BlockedBy {
+                root,
+                root_component,
+                root_detail,
+                path,
+            } => ReasonOut::BlockedBy {
+                root: root.0,
+                root_component,
+                root_detail,
+                path: path.iter().map(|b| b.0).collect(),
+            },
+            R::Reused { from } => ReasonOut::Reused { from: from.0 },
+            R::CutOff { detail, previous } => ReasonOut::CutOff {
+                detail,
+                previous: previous.map(|b| b.0),
+            },
+            R::Running { since_ms, attempt } => ReasonOut::Running {
+                since: rfc3339(since_ms),
+                attempt,
+            },
+            R::Queued { reason } => ReasonOut::Queued { reason },
+            R::Failed {
+                detail,
+                infrastructure,
+            } => ReasonOut::Failed {
+                detail,
+                infrastructure,
+            },
+            R::Cancelled { detail } => ReasonOut::Cancelled { detail },
+        }
+    }
+}
+
+/// Why a build is in its state, down to the root cause.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhyOut {
+    pub build: u64,
+    pub component: String,
+    pub state: String,
+    /// The first reason, in words.
+    pub summary: String,
+    pub reasons: Vec<ReasonOut>,
+}
+
+/// A failed build and the builds of its wave it blocked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailureGroupOut {
+    pub root: u64,
+    pub component: String,
+    pub detail: Option<String>,
+    /// The machine failed, not the build.
+    pub infrastructure: bool,
+    pub blocked_count: usize,
+    pub blocked: Vec<u64>,
+    /// "libfoo failed: 312 builds blocked".
+    pub summary: String,
+}
+
+impl From<&factory_engine::why::FailureGroup> for FailureGroupOut {
+    fn from(group: &factory_engine::why::FailureGroup) -> Self {
+        let n = group.blocked.len();
+        let blocked = match n {
+            1 => "1 build blocked".to_owned(),
+            n => format!("{n} builds blocked"),
+        };
+        FailureGroupOut {
+            root: group.root.0,
+            component: group.component.clone(),
+            detail: group.detail.clone(),
+            infrastructure: group.infrastructure,
+            blocked_count: n,
+            blocked: group.blocked.iter().map(|b| b.0).collect(),
+            summary: format!("{} failed: {blocked}", group.component),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailureGroups {
+    pub wave: u64,
+    pub groups: Vec<FailureGroupOut>,
+}
+
+/// When a wave is expected to end.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForecastOut {
+    pub wave: u64,
+    /// running, interrupted or finished.
+    pub state: String,
+    pub remaining_seconds: f64,
+    pub expected_finish: Option<String>,
+    /// The chain of unfinished jobs that takes longest, first to last.
+    pub critical_path: Vec<String>,
+    /// Unfinished builds whose duration comes from their own history, and those guessed
+    /// from the typical duration.
+    pub from_history: usize,
+    pub guessed: usize,
+}
+
+/// Unfinished builds, each with its why.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Queue {
+    /// Unfinished builds by state.
+    pub counts: BTreeMap<String, usize>,
+    pub builds: Vec<WhyOut>,
+}
+
+/// Why a job of a wave is where it is, whether it has a build yet or not.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingWhy {
+    pub wave: u64,
+    pub job: String,
+    /// Its build in the wave, once queued.
+    pub build: Option<u64>,
+    pub summary: String,
+    pub reasons: Vec<ReasonOut>,
+}
+
+/// A job of a wave's affected set that has no build yet, with why.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingJob {
+    pub job: String,
+    pub summary: String,
 }

@@ -601,3 +601,132 @@ fn demo_serves_its_store_read_only_until_ctrl_c() {
     assert_eq!(rebuild.problem(503), "/api/v1/problems/read-only");
     assert!(served.stop().success());
 }
+
+/// base ← mid ← top; base's source says how its build goes: `ok`, `slow` or `fail`.
+fn chain_definition(ctx: &TestContext, mode: &str) {
+    let base = "m=$(cat $FACTORY_SRC/mode); [ $m = fail ] && exit 1; \
+                [ $m = slow ] && sleep 4; echo base > {out}/out.txt";
+    let mut text = command_component("base", &[], base);
+    text += &command_component(
+        "mid",
+        &["base".into()],
+        "cat $FACTORY_INPUT_BASE/out.txt > {out}/out.txt",
+    );
+    text += &command_component(
+        "top",
+        &["mid".into()],
+        "cat $FACTORY_INPUT_MID/out.txt > {out}/out.txt",
+    );
+    ctx.write_definition("components.toml", &text);
+    ctx.write_source("mid", "input", "mid");
+    ctx.write_source("top", "input", "top");
+    ctx.write_source("base", "mode", mode);
+}
+
+/// The newest wave after `after`, once it exists.
+fn wave_after(served: &Served, after: u64) -> u64 {
+    let mut found = 0;
+    wait_until("a new wave", || {
+        let waves = get(served, "/api/v1/waves").json();
+        found = waves["waves"][0]["id"].as_u64().unwrap_or(0);
+        found > after
+    });
+    found
+}
+
+fn finished(served: &Served, wave: u64) {
+    wait_until("the wave ends", || {
+        get(served, &format!("/api/v1/waves/{wave}")).json()["wave"]["state"] == "finished"
+    });
+}
+
+#[test]
+fn why_names_what_a_build_waits_for_and_the_root_of_a_failure() {
+    let ctx = context();
+    chain_definition(&ctx, "ok");
+    let served = serve_up(&ctx, &[]);
+    let first = get(&served, "/api/v1/waves").json()["waves"][0]["id"]
+        .as_u64()
+        .unwrap();
+
+    // While base builds slowly, mid waits for it, and the forecast follows the chain.
+    ctx.write_source("base", "mode", "slow");
+    let slow = wave_after(&served, first);
+    // mid is queued once base has succeeded; until then the wave says what it waits for.
+    let mut mid_why = Value::Null;
+    wait_until("mid waits for base", || {
+        mid_why = get(&served, &format!("/api/v1/waves/{slow}/jobs/mid/why")).json();
+        mid_why["reasons"][0]["kind"] == "waiting_for_input"
+            && mid_why["reasons"][0]["state"] == "building"
+    });
+    assert_eq!(mid_why["reasons"][0]["input"], "base", "{mid_why}");
+    let summary = mid_why["summary"].as_str().unwrap();
+    assert!(summary.starts_with("mid waits for base (b"), "{mid_why}");
+    let story = get(&served, &format!("/api/v1/waves/{slow}")).json();
+    let pending: Vec<&str> = story["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["summary"].as_str().unwrap())
+        .collect();
+    assert!(
+        pending.contains(&"top waits for mid (not queued yet)"),
+        "{story}"
+    );
+    let forecast = get(&served, &format!("/api/v1/waves/{slow}/forecast")).json();
+    assert_eq!(forecast["state"], "running", "{forecast}");
+    assert_eq!(
+        forecast["critical_path"],
+        serde_json::json!(["base", "mid", "top"])
+    );
+    assert!(
+        forecast["remaining_seconds"].as_f64().unwrap() > 0.0,
+        "{forecast}"
+    );
+    let queue = get(&served, "/api/v1/queue").json();
+    assert_eq!(queue["counts"]["building"], 1, "{queue}");
+    assert_eq!(queue["builds"][0]["summary"], "base is building (attempt 1)");
+    finished(&served, slow);
+
+    // base fails: mid and top are blocked, grouped under it, top down to the root.
+    ctx.write_source("base", "mode", "fail");
+    let failing = wave_after(&served, slow);
+    finished(&served, failing);
+    let groups = get(&served, &format!("/api/v1/waves/{failing}/failures")).json();
+    assert_eq!(groups["groups"][0]["component"], "base", "{groups}");
+    assert_eq!(
+        groups["groups"][0]["summary"],
+        "base failed: 2 builds blocked"
+    );
+    let top = build_of(&served, failing, "top");
+    let why_top = get(&served, &format!("/api/v1/builds/{}/why", top["id"])).json();
+    assert_eq!(why_top["reasons"][0]["kind"], "blocked_by", "{why_top}");
+    assert_eq!(why_top["reasons"][0]["root_component"], "base");
+    assert_eq!(
+        why_top["summary"],
+        format!(
+            "top is blocked: base failed (b{})",
+            groups["groups"][0]["root"]
+        )
+    );
+    let story = get(&served, &format!("/api/v1/waves/{failing}")).json();
+    assert_eq!(story["failures"][0]["blocked_count"], 2, "{story}");
+
+    // Fixed: the blocked builds come back by themselves and end usable.
+    ctx.write_source("base", "mode", "ok");
+    let fixed = wave_after(&served, failing);
+    finished(&served, fixed);
+    for name in ["base", "mid", "top"] {
+        let state = build_of(&served, fixed, name)["state"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            ["succeeded", "unchanged", "reused"].contains(&state.as_str()),
+            "{name}: {state}"
+        );
+    }
+    let done = get(&served, &format!("/api/v1/waves/{fixed}/forecast")).json();
+    assert_eq!(done["state"], "finished");
+    assert!(served.stop().success());
+}

@@ -168,9 +168,13 @@ pub async fn wave(
     for build in &builds {
         *counts.entry(build.state.as_str().to_owned()).or_insert(0) += 1;
     }
+    let failures = factory_engine::why::failure_groups(&builds);
+    let pending = crate::routes::why::pending_jobs(&state, &wave, &builds).await?;
     Ok(Json(WaveStory {
+        pending,
         wave: Wave::from(&wave),
         counts,
+        failures: failures.iter().map(Into::into).collect(),
         builds: builds.iter().map(Build::from).collect(),
     }))
 }

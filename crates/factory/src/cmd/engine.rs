@@ -232,7 +232,7 @@ pub(crate) async fn up(store_dir: &Path, args: &UpArgs) -> Result<()> {
     let graph = load_graph(&root)?;
     let sources = stamp::sign_local_dirs(graph.def()).ok();
     let engine = engine_with(store_dir, &args.run, sandbox, Progress::new()).await?;
-    let (control, port) = factory_engine::control(graph.clone());
+    let (control, port) = factory_engine::control(graph.clone(), engine.slots());
     let serving = match args.serve.address(args.once) {
         Some(addr) => {
             let services = factory_server::Services {
