@@ -25,5 +25,6 @@ mod server;
 mod state;
 pub mod wire;
 
+pub use routes::webhooks::WebhookSecrets;
 pub use server::{Server, ServerConfig, ServerError, Services};
 pub use state::AppState;

@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use crate::routes::{actions, blobs, events, health, read, why};
+use crate::routes::{actions, blobs, events, health, read, webhooks, why};
 use crate::{problem, wire};
 
 #[derive(OpenApi)]
@@ -36,6 +36,8 @@ use crate::{problem, wire};
         why::job_why,
         why::forecast,
         why::queue,
+        webhooks::github,
+        webhooks::gitlab,
     ),
     modifiers(&BearerAuth),
     components(schemas(problem::Problem, wire::Build, wire::Wave, wire::WaveStory,
@@ -48,6 +50,7 @@ use crate::{problem, wire};
         (name = "artifacts", description = "Blobs by digest"),
         (name = "events", description = "The event log: history and the live stream"),
         (name = "operations", description = "Health, readiness and metrics"),
+        (name = "hooks", description = "Pushes from forges"),
     )
 )]
 struct ApiDoc;

@@ -23,7 +23,8 @@ use tower_http::trace::TraceLayer;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::problem::{ApiError, problem_response};
-use crate::routes::{actions, blobs, events, health, read, why};
+use crate::routes::webhooks::WebhookSecrets;
+use crate::routes::{actions, blobs, events, health, read, webhooks, why};
 use crate::state::{AppState, Inner};
 
 /// How the server listens and what it allows.
@@ -37,6 +38,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Largest request body accepted.
     pub body_limit: usize,
+    /// The forges' webhook secrets; a forge without one is refused.
+    pub webhooks: WebhookSecrets,
 }
 
 impl ServerConfig {
@@ -46,6 +49,7 @@ impl ServerConfig {
             read_token_required: false,
             request_timeout: Duration::from_secs(30),
             body_limit: 1024 * 1024,
+            webhooks: WebhookSecrets::default(),
         }
     }
 }
@@ -118,6 +122,7 @@ impl Server {
                 metrics,
                 hub,
                 read_token_required: config.read_token_required,
+                webhooks: config.webhooks.clone(),
                 shutdown: shutdown.clone(),
             }),
         };
@@ -189,6 +194,8 @@ fn api_routes() -> Router<AppState> {
         .route("/waves/{id}/jobs/{job}/why", get(why::job_why))
         .route("/waves/{id}/forecast", get(why::forecast))
         .route("/queue", get(why::queue))
+        .route("/hooks/github", post(webhooks::github))
+        .route("/hooks/gitlab", post(webhooks::gitlab))
         .route("/blobs/{digest}", get(blobs::blob))
         .route("/events", get(events::list))
         .route("/events/stream", get(events::stream))

@@ -25,6 +25,7 @@ pub(crate) struct Inner {
     pub(crate) hub: Hub,
     /// Reads need a token too (`--read-token-required`).
     pub(crate) read_token_required: bool,
+    pub(crate) webhooks: crate::routes::webhooks::WebhookSecrets,
     /// Cancelled when the server shuts down: live streams end so it can.
     pub(crate) shutdown: tokio_util::sync::CancellationToken,
 }

@@ -505,3 +505,49 @@ pub struct PendingJob {
     pub job: String,
     pub summary: String,
 }
+
+/// What a forge's delivery did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HookOutcome {
+    /// started (a change of `components` in `wave`), duplicate (this delivery was taken
+    /// before) or ignored (not a push, or nothing follows the pushed ref).
+    pub status: String,
+    pub components: Vec<String>,
+    pub wave: Option<u64>,
+    /// The event that recorded the delivery (the first one, for a duplicate).
+    pub recorded: Option<u64>,
+    pub detail: String,
+}
+
+impl HookOutcome {
+    pub fn ignored(detail: String) -> HookOutcome {
+        HookOutcome {
+            status: "ignored".into(),
+            components: Vec::new(),
+            wave: None,
+            recorded: None,
+            detail,
+        }
+    }
+
+    pub fn duplicate(delivery: &str, seq: u64) -> HookOutcome {
+        HookOutcome {
+            status: "duplicate".into(),
+            components: Vec::new(),
+            wave: None,
+            recorded: Some(seq),
+            detail: format!("delivery {delivery} was taken before; nothing more to do"),
+        }
+    }
+
+    pub fn started(components: Vec<String>, wave: u64, seq: u64) -> HookOutcome {
+        let detail = format!("a change of {} in wave w{wave}", components.join(", "));
+        HookOutcome {
+            status: "started".into(),
+            components,
+            wave: Some(wave),
+            recorded: Some(seq),
+            detail,
+        }
+    }
+}

@@ -129,6 +129,13 @@ pub trait Views: Send + Sync {
 
     fn component_names(&self) -> BoxFuture<'_, Result<Vec<String>>>;
 
+    /// The sequence number of the event that first recorded this forge delivery.
+    fn webhook_delivery<'a>(
+        &'a self,
+        forge: &'a str,
+        delivery: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Seq>>>;
+
     /// Every component as [`Self::component`] gives it, by name, in three queries.
     fn components(&self) -> BoxFuture<'_, Result<Vec<ComponentRecord>>>;
 

@@ -171,6 +171,20 @@ pub enum Event {
         /// Why, in words (which owner group, which dependency, or what was missing).
         why: String,
     },
+    /// A forge told of a push (a webhook delivery with a valid signature).
+    WebhookReceived {
+        /// `github` (also Forgejo and Gitea) or `gitlab`.
+        forge: String,
+        /// The forge's delivery id: a redelivery carries the same one.
+        delivery: String,
+        repository: String,
+        /// The ref pushed (`refs/heads/main`).
+        git_ref: String,
+        /// The commit the ref points to now, when the forge said.
+        commit: Option<String>,
+        /// The components whose git source the push moved (may be none).
+        components: Vec<String>,
+    },
 }
 
 impl Event {
@@ -193,6 +207,7 @@ impl Event {
             Event::TokenCreated { .. } => "token_created",
             Event::TokenRevoked { .. } => "token_revoked",
             Event::AccessDecided { .. } => "access_decided",
+            Event::WebhookReceived { .. } => "webhook_received",
         }
     }
 
@@ -215,7 +230,8 @@ impl Event {
             | Event::BuildQueued { .. }
             | Event::TokenCreated { .. }
             | Event::TokenRevoked { .. }
-            | Event::AccessDecided { .. } => None,
+            | Event::AccessDecided { .. }
+            | Event::WebhookReceived { .. } => None,
         }
     }
 }
@@ -406,6 +422,14 @@ mod tests {
                 target: "hello".into(),
                 allowed: true,
                 why: "owned by infra".into(),
+            },
+            Event::WebhookReceived {
+                forge: "github".into(),
+                delivery: "72d3162e".into(),
+                repository: "https://git.example.org/greet.git".into(),
+                git_ref: "refs/heads/main".into(),
+                commit: Some("9fceb02".into()),
+                components: vec!["libgreet".into()],
             },
         ]
     }

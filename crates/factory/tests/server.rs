@@ -685,32 +685,13 @@ fn why_names_what_a_build_waits_for_and_the_root_of_a_failure() {
     );
     let queue = get(&served, "/api/v1/queue").json();
     assert_eq!(queue["counts"]["building"], 1, "{queue}");
-    assert_eq!(queue["builds"][0]["summary"], "base is building (attempt 1)");
+    assert_eq!(
+        queue["builds"][0]["summary"],
+        "base is building (attempt 1)"
+    );
     finished(&served, slow);
 
-    // base fails: mid and top are blocked, grouped under it, top down to the root.
-    ctx.write_source("base", "mode", "fail");
-    let failing = wave_after(&served, slow);
-    finished(&served, failing);
-    let groups = get(&served, &format!("/api/v1/waves/{failing}/failures")).json();
-    assert_eq!(groups["groups"][0]["component"], "base", "{groups}");
-    assert_eq!(
-        groups["groups"][0]["summary"],
-        "base failed: 2 builds blocked"
-    );
-    let top = build_of(&served, failing, "top");
-    let why_top = get(&served, &format!("/api/v1/builds/{}/why", top["id"])).json();
-    assert_eq!(why_top["reasons"][0]["kind"], "blocked_by", "{why_top}");
-    assert_eq!(why_top["reasons"][0]["root_component"], "base");
-    assert_eq!(
-        why_top["summary"],
-        format!(
-            "top is blocked: base failed (b{})",
-            groups["groups"][0]["root"]
-        )
-    );
-    let story = get(&served, &format!("/api/v1/waves/{failing}")).json();
-    assert_eq!(story["failures"][0]["blocked_count"], 2, "{story}");
+    let failing = blocked_builds_group_under_their_root(&ctx, &served, slow);
 
     // Fixed: the blocked builds come back by themselves and end usable.
     ctx.write_source("base", "mode", "ok");
@@ -729,4 +710,32 @@ fn why_names_what_a_build_waits_for_and_the_root_of_a_failure() {
     let done = get(&served, &format!("/api/v1/waves/{fixed}/forecast")).json();
     assert_eq!(done["state"], "finished");
     assert!(served.stop().success());
+}
+
+/// base fails: mid and top are blocked, grouped under it, top down to the root.
+fn blocked_builds_group_under_their_root(ctx: &TestContext, served: &Served, after: u64) -> u64 {
+    ctx.write_source("base", "mode", "fail");
+    let failing = wave_after(served, after);
+    finished(served, failing);
+    let groups = get(served, &format!("/api/v1/waves/{failing}/failures")).json();
+    assert_eq!(groups["groups"][0]["component"], "base", "{groups}");
+    assert_eq!(
+        groups["groups"][0]["summary"],
+        "base failed: 2 builds blocked"
+    );
+    let top = build_of(served, failing, "top");
+    let why_top = get(served, &format!("/api/v1/builds/{}/why", top["id"])).json();
+    assert_eq!(why_top["reasons"][0]["kind"], "blocked_by", "{why_top}");
+    assert_eq!(why_top["reasons"][0]["root_component"], "base");
+    assert_eq!(
+        why_top["summary"],
+        format!(
+            "top is blocked: base failed (b{})",
+            groups["groups"][0]["root"]
+        )
+    );
+    let story = get(served, &format!("/api/v1/waves/{failing}")).json();
+    assert_eq!(story["failures"][0]["blocked_count"], 2, "{story}");
+
+    failing
 }

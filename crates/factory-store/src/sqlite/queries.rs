@@ -159,6 +159,7 @@ impl SqliteStore {
             ("waves", "id"),
             ("artifacts", "id"),
             ("components", "name"),
+            ("webhook_deliveries", "forge, delivery"),
         ] {
             let rows = sqlx::query(&format!("SELECT * FROM {table} ORDER BY {order}"))
                 .fetch_all(self.readers())
@@ -374,6 +375,22 @@ impl SqliteStore {
                 }
             })
             .collect())
+    }
+
+    pub(super) async fn webhook_delivery(
+        &self,
+        forge: &str,
+        delivery: &str,
+    ) -> Result<Option<Seq>> {
+        let seq: Option<i64> = sqlx::query_scalar(
+            "SELECT seq FROM webhook_deliveries WHERE forge = ?1 AND delivery = ?2",
+        )
+        .bind(forge)
+        .bind(delivery)
+        .fetch_optional(self.readers())
+        .await
+        .map_err(|e| self.db_err(e))?;
+        Ok(seq.map(|s| Seq(s as u64)))
     }
 
     pub(super) async fn component_names(&self) -> Result<Vec<String>> {

@@ -123,6 +123,14 @@ impl Views for SqliteStore {
         Box::pin(SqliteStore::component_names(self))
     }
 
+    fn webhook_delivery<'a>(
+        &'a self,
+        forge: &'a str,
+        delivery: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Seq>>> {
+        Box::pin(SqliteStore::webhook_delivery(self, forge, delivery))
+    }
+
     fn components(&self) -> BoxFuture<'_, Result<Vec<ComponentRecord>>> {
         Box::pin(SqliteStore::components(self))
     }

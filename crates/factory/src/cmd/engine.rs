@@ -57,6 +57,13 @@ pub(crate) struct ServeArgs {
     /// Reads need a token too (by default only changes do).
     #[arg(long)]
     pub read_token_required: bool,
+    /// A file holding the secret of GitHub's (or Forgejo's, Gitea's) webhook; pushes to
+    /// /api/v1/hooks/github are refused without it.
+    #[arg(long, value_name = "FILE", env = "FACTORY_GITHUB_SECRET_FILE")]
+    pub github_secret_file: Option<PathBuf>,
+    /// A file holding the token of GitLab's webhook (/api/v1/hooks/gitlab).
+    #[arg(long, value_name = "FILE", env = "FACTORY_GITLAB_TOKEN_FILE")]
+    pub gitlab_token_file: Option<PathBuf>,
 }
 
 /// Where `up` and `demo --serve` listen unless told.
@@ -77,6 +84,23 @@ impl ServeArgs {
     }
 }
 
+/// A secret from its file (surrounding whitespace is not part of it); an empty file is a
+/// mistake, not an empty secret.
+fn read_secret(path: Option<&Path>) -> Result<Option<String>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let text = fs_err::read_to_string(path)?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        bail!(
+            "{} is empty: write the webhook's secret in it",
+            path.display()
+        );
+    }
+    Ok(Some(secret.to_owned()))
+}
+
 /// A server bound and serving on the runtime until `stop` is cancelled.
 pub(crate) struct Serving {
     task: tokio::task::JoinHandle<Result<(), factory_server::ServerError>>,
@@ -92,6 +116,10 @@ impl Serving {
     ) -> Result<Serving> {
         let mut config = factory_server::ServerConfig::new(addr);
         config.read_token_required = args.read_token_required;
+        config.webhooks = factory_server::WebhookSecrets {
+            github: read_secret(args.github_secret_file.as_deref())?,
+            gitlab: read_secret(args.gitlab_token_file.as_deref())?,
+        };
         let server = factory_server::Server::bind(config, services).await?;
         eprintln!(
             "serving http://{}/ (API at /api/v1, events at /api/v1/events/stream)",

@@ -41,6 +41,8 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
                 listen: *listen,
                 no_listen: false,
                 read_token_required: false,
+                github_secret_file: None,
+                gitlab_token_file: None,
             });
             demo::demo(definition.as_deref(), dir.as_deref(), *jobs, serve).await?
         }

@@ -210,6 +210,17 @@ fn essentials(event: &Event) -> String {
             let verdict = if *allowed { "allowed" } else { "refused" };
             format!("{who} {action} {target}: {verdict}, {why}")
         }
+        Event::WebhookReceived {
+            forge,
+            delivery,
+            repository,
+            git_ref,
+            components,
+            ..
+        } => format!(
+            "{forge} delivery {delivery}: push to {repository} {git_ref} -> [{}]",
+            components.join(", ")
+        ),
         other => other.kind().to_owned(),
     }
 }

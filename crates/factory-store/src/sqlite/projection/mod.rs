@@ -17,7 +17,13 @@ use factory_types::{BuildId, Seq, WaveId};
 mod batched;
 use batched::Segment;
 
-const PROJECTION_TABLES: [&str; 4] = ["builds", "waves", "artifacts", "components"];
+const PROJECTION_TABLES: [&str; 5] = [
+    "builds",
+    "waves",
+    "artifacts",
+    "components",
+    "webhook_deliveries",
+];
 const REPLAY_PAGE: i64 = 4096;
 
 fn json<T: serde::Serialize>(value: &T) -> String {
@@ -147,6 +153,22 @@ async fn apply_one(conn: &mut SqliteConnection, seq: Seq, at: i64, event: &Event
             apply_reuse(conn, seq, at, event).await
         }
         Event::ArtifactStored { .. } => apply_artifact(conn, seq, event).await,
+        Event::WebhookReceived {
+            forge, delivery, ..
+        } => {
+            // The first event of a delivery owns it; a later one is a redelivery, kept in
+            // the log as what happened and changing nothing here.
+            sqlx::query(
+                "INSERT OR IGNORE INTO webhook_deliveries (forge, delivery, seq) VALUES (?1, ?2, ?3)",
+            )
+            .bind(forge)
+            .bind(delivery)
+            .bind(id(seq))
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+            Ok(())
+        }
         // Audit records only: the token table is primary state, written by the same
         // transaction, and a replay must not touch it (it has no hash to write).
         Event::TokenCreated { .. } | Event::TokenRevoked { .. } | Event::AccessDecided { .. } => {
