@@ -52,3 +52,29 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
         axum::Json(self.0).into_response()
     }
 }
+
+/// A page size: `default` when absent, else 1 to 1000 (refused outside, as the schema
+/// says, rather than quietly changed).
+pub(crate) fn page_limit(value: Option<u64>, default: u64) -> Result<usize, ApiError> {
+    match value {
+        None => Ok(default as usize),
+        Some(n @ 1..=1000) => Ok(n as usize),
+        Some(n) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-query",
+            format!("limit {n} is outside 1 to 1000"),
+        )),
+    }
+}
+
+/// A sequence number from a query: the store's are 63-bit (the schema's int64).
+pub(crate) fn seq_param(value: Option<u64>, name: &str) -> Result<Option<u64>, ApiError> {
+    match value {
+        Some(n) if n > i64::MAX as u64 => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-query",
+            format!("{name} {n} is larger than any sequence number"),
+        )),
+        other => Ok(other),
+    }
+}

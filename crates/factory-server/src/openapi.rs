@@ -39,10 +39,10 @@ use crate::{problem, wire};
         webhooks::github,
         webhooks::gitlab,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &BadRequests),
     components(schemas(problem::Problem, wire::Build, wire::Wave, wire::WaveStory,
         wire::Component, wire::ComponentDetail, wire::Artifact, wire::EventOut, wire::EventPage,
-        wire::Accepted, wire::Health)),
+        wire::Accepted, wire::Health, wire::SseMessage)),
     tags(
         (name = "components", description = "What the factory builds"),
         (name = "waves", description = "Rebuilds of an affected set, and their stories"),
@@ -64,6 +64,43 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// Every operation that takes parameters or a body can answer 400 with a problem (a
+/// malformed id, an unknown query parameter): said once here rather than on each route.
+struct BadRequests;
+
+impl utoipa::Modify for BadRequests {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = ResponseBuilder::new()
+            .description("The request is malformed: the problem says how")
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let takes_input = operation.parameters.as_ref().is_some_and(|p| !p.is_empty())
+                    || operation.request_body.is_some();
+                if takes_input {
+                    let responses = &mut operation.responses.responses;
+                    responses
+                        .entry("400".into())
+                        .or_insert_with(|| problem.clone().into());
+                }
+            }
+        }
     }
 }
 

@@ -551,3 +551,14 @@ impl HookOutcome {
         }
     }
 }
+
+/// One Server-Sent Event of `/api/v1/events/stream`, as a client's parser sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SseMessage {
+    /// The event's sequence number (send it back as `Last-Event-ID`).
+    pub id: Option<String>,
+    /// Its topic.
+    pub event: Option<String>,
+    /// The event as JSON, in the form of [`EventOut`].
+    pub data: String,
+}

@@ -18,9 +18,18 @@ use crate::state::AppState;
 
 const CHUNK: usize = 64 * 1024;
 
+/// The path of a blob: its digest (described for the API's schema; the handler parses it).
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct BlobPath {
+    /// `sha256:` and 64 hex digits (the prefix may be left out).
+    #[param(pattern = "^(sha256:)?[0-9a-fA-F]{64}$")]
+    pub digest: String,
+}
+
 /// A blob's bytes.
 #[utoipa::path(get, path = "/api/v1/blobs/{digest}", tag = "artifacts",
-    params(("digest" = String, Path, description = "`sha256:` and 64 hex digits"),
+    params(BlobPath,
         ("Range" = Option<String>, Header, description = "One range: `bytes=START-END`"),
         ("If-None-Match" = Option<String>, Header, description = "The ETag the client has")),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
@@ -52,7 +61,12 @@ pub async fn blob(
         );
     }
     let reader = state.store().open_blob(&digest).await?;
-    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    // A range in another unit (or no unit) is ignored and the whole blob sent, as RFC 9110
+    // §14.2 asks of units a server does not understand.
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|r| r.trim_start().starts_with("bytes="));
     let mut response = match range {
         Some(range) => ranged(reader, digest, range).await?,
         None => streamed(reader, digest),

@@ -24,7 +24,8 @@ pub struct EventsQuery {
     /// Events after this sequence number (the previous page's `next_after`).
     pub after: Option<u64>,
     /// At most this many (default 100, at most 1000).
-    pub limit: Option<u32>,
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u64>,
     /// Only topics matching this pattern; `*` matches anything (`build.*`).
     pub topic: Option<String>,
     /// Only events about this build.
@@ -43,10 +44,11 @@ pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<EventsQuery>,
 ) -> ApiResult<Json<EventPage>> {
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000) as usize;
+    let limit = crate::extract::page_limit(query.limit, 100)?;
+    crate::extract::seq_param(query.build, "build")?;
     let db = state.store().db();
     let last_seq = db.last_seq().await?.0;
-    let mut cursor = query.after.unwrap_or(0);
+    let mut cursor = crate::extract::seq_param(query.after, "after")?.unwrap_or(0);
     let mut events = Vec::new();
     let mut scanned = 0u32;
     while events.len() < limit && scanned < SCAN_LIMIT && cursor < last_seq {
@@ -102,7 +104,7 @@ pub struct StreamQuery {
 /// `event` the topic, `data` the event as `/api/v1/events` gives it. Reconnect with
 /// `Last-Event-ID` to go on where the connection broke; nothing is skipped.
 #[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", params(StreamQuery),
-    responses((status = 200, content_type = "text/event-stream", body = String),
+    responses((status = 200, content_type = "text/event-stream", body = crate::wire::SseMessage),
         (status = 400, body = Problem, content_type = "application/problem+json")))]
 pub async fn stream(
     State(state): State<AppState>,
@@ -114,11 +116,12 @@ pub async fn stream(
             .to_str()
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|v| *v <= i64::MAX as u64)
             .ok_or_else(|| {
                 ApiError::bad_request("Last-Event-ID must be a sequence number")
                     .with_hint("send back the `id` of the last event received")
             })?,
-        None => match query.after {
+        None => match crate::extract::seq_param(query.after, "after")? {
             Some(after) => after,
             None => state.store().db().last_seq().await?.0,
         },

@@ -45,7 +45,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 /// Metrics in the Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, content_type = "text/plain", body = String)))]
+    responses((status = 200, content_type = "application/openmetrics-text", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
     let db = state.store().db();
     let unfinished = db.unfinished_builds().await?;

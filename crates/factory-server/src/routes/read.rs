@@ -90,6 +90,9 @@ fn unknown_component(name: &str) -> ApiError {
 #[serde(deny_unknown_fields)]
 pub struct BuildsQuery {
     /// Only builds in this state.
+    #[param(
+        pattern = "^(scheduled|blocked|building|failed|succeeded|unchanged|cancelled|reused)$"
+    )]
     pub state: Option<String>,
 }
 
@@ -132,7 +135,8 @@ fn parse_state(text: &str) -> ApiResult<factory_store::BuildState> {
 #[serde(deny_unknown_fields)]
 pub struct WavesQuery {
     /// How many, newest first (default 50, at most 1000).
-    pub limit: Option<u32>,
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u64>,
 }
 
 /// The latest waves, newest first.
@@ -142,8 +146,8 @@ pub async fn waves(
     State(state): State<AppState>,
     Query(query): Query<WavesQuery>,
 ) -> ApiResult<Json<WaveList>> {
-    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
-    let waves = state.store().db().recent_waves(limit).await?;
+    let limit = crate::extract::page_limit(query.limit, 50)?;
+    let waves = state.store().db().recent_waves(limit as u32).await?;
     Ok(Json(WaveList {
         waves: waves.iter().map(Wave::from).collect(),
     }))

@@ -211,7 +211,8 @@ async fn history(state: &AppState, jobs: &[String]) -> ApiResult<HashMap<String,
 #[serde(deny_unknown_fields)]
 pub struct QueueQuery {
     /// At most this many builds (default 100, at most 1000); the counts cover all.
-    pub limit: Option<usize>,
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u64>,
 }
 
 /// Every unfinished build with its why: what it waits for, or that it runs.
@@ -221,7 +222,7 @@ pub async fn queue(
     State(state): State<AppState>,
     Query(query): Query<QueueQuery>,
 ) -> ApiResult<Json<Queue>> {
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = crate::extract::page_limit(query.limit, 100)?;
     let unfinished = state.store().db().unfinished_builds().await?;
     let mut counts = BTreeMap::new();
     for build in &unfinished {
