@@ -106,7 +106,7 @@ fn render(p: &BuildPage) -> Markup {
         }
         section #explain .panel aria-labelledby="explain-title" {
             h2 #explain-title { "Why it ran" }
-            ul.explain { @for line in &p.explain { li { (line) } } }
+            ul.explain { @for line in &p.explain { li { (page::linked(line)) } } }
         }
         div.grid {
             (inputs(p))
@@ -208,8 +208,7 @@ fn outputs(p: &BuildPage) -> Markup {
                     thead { tr { th scope="col" { "Name" } th scope="col" { "Kind" }
                         th scope="col" { "Size" } th scope="col" { "Digest" } } }
                     tbody {
-                        @for o in &b.outputs { (blob_row(&o.name, "output", o.size, &o.digest.to_string())) }
-                        @for a in &p.artifacts { (blob_row(&a.name, &a.kind, a.size, &a.digest.to_string())) }
+                        @for s in view::stored(b, &p.artifacts) { (blob_row(&s)) }
                     }
                 }
             }
@@ -217,11 +216,11 @@ fn outputs(p: &BuildPage) -> Markup {
     }
 }
 
-fn blob_row(name: &str, kind: &str, size: u64, digest: &str) -> Markup {
+fn blob_row(s: &view::Stored) -> Markup {
     html! {
         tr {
-            td { a href=(page::blob_href(digest)) download=(name) { (name) } }
-            td { (kind) } td.num { (page::size(size)) } td { (page::short_digest(digest)) }
+            td { a href=(page::blob_href(&s.digest)) download=(s.name) { (s.name) } }
+            td { (s.kind) } td.num { (page::size(s.size)) } td { (page::short_digest(&s.digest)) }
         }
     }
 }

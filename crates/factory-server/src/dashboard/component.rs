@@ -116,9 +116,9 @@ fn about(name: &str, def: &Definition, record: Option<&factory_store::ComponentR
                 dt { "Latest build" } dd { (build_summary(latest)) }
                 dt { "Latest usable" } dd { (build_summary(success)) }
             }
-            @if !def.known { p.note { "This server does not know the definition of " (name)
+            @if def.known { p { a href=(page::graph_href(name)) { "The graph around " (name) } } }
+            @else { p.note { "This server does not know the definition of " (name)
                 " (it may have been removed from it)." } }
-            p { a href=(page::graph_href(name)) { "The graph around " (name) } }
         }
     }
 }
@@ -136,6 +136,14 @@ fn relations(name: &str, def: &Definition) -> Markup {
     html! {
         section #relations .panel aria-labelledby="relations-title" {
             h2 #relations-title { "Built from and into" }
+            @if !def.known { p.empty { "Not known: the server has no definition of " (name) "." } }
+            @else { (relation_lists(name, def)) }
+        }
+    }
+}
+
+fn relation_lists(name: &str, def: &Definition) -> Markup {
+    html! {
             h3 { "Built from (inputs)" }
             @if def.inputs.is_empty() { p.empty { "Nothing: " (name) " has no inputs." } }
             ul { @for (input, job) in &def.inputs {
@@ -149,7 +157,6 @@ fn relations(name: &str, def: &Definition) -> Markup {
                 " when " (name) " changes"
                 @if !def.affected.is_empty() { ": "
                     (page::some_of(&def.affected, AFFECTED_NAMES, |n| component_link(n))) } "." }
-        }
     }
 }
 

@@ -60,11 +60,6 @@ impl PageError {
             hint: hint.map(str::to_owned),
         }
     }
-
-    #[cfg(test)]
-    pub(crate) fn status(&self) -> StatusCode {
-        self.status
-    }
 }
 
 impl From<factory_store::StoreError> for PageError {

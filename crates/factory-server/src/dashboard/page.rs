@@ -88,6 +88,8 @@ pub(crate) fn shell(shell: &Shell<'_>, content: Markup) -> Markup {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                // No favicon request: the page draws everything from its own two assets.
+                link rel="icon" href="data:,";
                 title { (shell.title) " · Factory" }
                 link rel="stylesheet" href=(assets::url("dashboard.css"));
                 script src=(assets::url("dashboard.js")) defer {}
@@ -326,6 +328,41 @@ pub(crate) fn short_digest(digest: &str) -> Markup {
     html! { code title=(digest) { (short) "…" } }
 }
 
+/// Text with each build number in it (`b12`) made a link to that build.
+pub(crate) fn linked(text: &str) -> Markup {
+    let bytes = text.as_bytes();
+    let mut parts: Vec<(&str, Option<u64>)> = Vec::new();
+    let (mut plain, mut i) = (0, 0);
+    while i < bytes.len() {
+        let starts_word = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        if bytes[i] == b'b' && starts_word {
+            let digits = bytes[i + 1..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            let end = i + 1 + digits;
+            let ends_word = end == bytes.len() || !bytes[end].is_ascii_alphanumeric();
+            if digits > 0
+                && ends_word
+                && let Ok(id) = text[i + 1..end].parse()
+            {
+                parts.push((&text[plain..i], None));
+                parts.push((&text[i..end], Some(id)));
+                plain = end;
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    parts.push((&text[plain..], None));
+    html! {
+        @for (part, id) in parts {
+            @match id { Some(id) => { a href=(build_href(id)) { (part) } }, None => { (part) } }
+        }
+    }
+}
+
 /// `items` joined by commas, at most `limit` of them, and how many more.
 pub(crate) fn some_of<T>(items: &[T], limit: usize, each: impl Fn(&T) -> Markup) -> Markup {
     let shown = items.len().min(limit);
@@ -348,6 +385,15 @@ mod tests {
         assert_eq!(segment("image:base"), "image:base");
         assert_eq!(segment("a/../b\"<x>"), "a%2F..%2Fb%22%3Cx%3E");
         assert_eq!(segment("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn build_numbers_in_text_become_links() {
+        let html = linked("against b32 (key ab12), not b3x nor sub7 <b>").into_string();
+        assert_eq!(
+            html,
+            "against <a href=\"/builds/32\">b32</a> (key ab12), not b3x nor sub7 &lt;b&gt;"
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use factory_store::{
-    Backend, BuildId, BuildRecord, BuildState, StoreError, WaveId, WaveRecord, WaveState,
+    ArtifactRecord, Backend, BuildId, BuildRecord, BuildState, StoreError, WaveId, WaveRecord,
+    WaveState,
 };
 
 /// A wave and its builds, in queue order.
@@ -126,6 +127,36 @@ impl<'a> WaveIndex<'a> {
     pub(crate) fn is_waiting(&self, name: &str) -> bool {
         self.view.running() && self.unqueued.contains(name)
     }
+}
+
+/// A blob a build stored, as a page lists it for download.
+pub(crate) struct Stored {
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    pub(crate) size: u64,
+    pub(crate) digest: String,
+}
+
+/// A build's artifacts (with their kinds), then its outputs that are not also artifacts
+/// (a `.deb` is often both): each blob once.
+pub(crate) fn stored(build: &BuildRecord, artifacts: &[ArtifactRecord]) -> Vec<Stored> {
+    let mut seen = HashSet::new();
+    let artifacts = artifacts.iter().map(|a| Stored {
+        name: a.name.clone(),
+        kind: a.kind.clone(),
+        size: a.size,
+        digest: a.digest.to_string(),
+    });
+    let outputs = build.outputs.iter().map(|o| Stored {
+        name: o.name.clone(),
+        kind: "output".into(),
+        size: o.size,
+        digest: o.digest.to_string(),
+    });
+    artifacts
+        .chain(outputs)
+        .filter(|s| seen.insert(s.digest.clone()))
+        .collect()
 }
 
 /// A failed build and the builds of its wave it blocked.

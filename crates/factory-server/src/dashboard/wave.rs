@@ -387,12 +387,7 @@ fn artifact_list(artifacts: &[(BuildRecord, Vec<ArtifactRecord>)]) -> Markup {
                         th scope="col" { "Kind" } th scope="col" { "Size" } th scope="col" { "Digest" } } }
                     tbody {
                         @for (b, stored) in artifacts {
-                            @for o in &b.outputs {
-                                (artifact_row(b, &o.name, "output", o.size, &o.digest.to_string()))
-                            }
-                            @for a in stored {
-                                (artifact_row(b, &a.name, &a.kind, a.size, &a.digest.to_string()))
-                            }
+                            @for s in super::view::stored(b, stored) { (artifact_row(b, &s)) }
                         }
                     }
                 }
@@ -401,14 +396,14 @@ fn artifact_list(artifacts: &[(BuildRecord, Vec<ArtifactRecord>)]) -> Markup {
     }
 }
 
-fn artifact_row(b: &BuildRecord, name: &str, kind: &str, size: u64, digest: &str) -> Markup {
+fn artifact_row(b: &BuildRecord, s: &super::view::Stored) -> Markup {
     html! {
         tr {
             td { (build_link(b.id.0)) " " (b.component) }
-            td { a href=(page::blob_href(digest)) download=(name) { (name) } }
-            td { (kind) }
-            td.num { (page::size(size)) }
-            td { (page::short_digest(digest)) }
+            td { a href=(page::blob_href(&s.digest)) download=(s.name) { (s.name) } }
+            td { (s.kind) }
+            td.num { (page::size(s.size)) }
+            td { (page::short_digest(&s.digest)) }
         }
     }
 }
