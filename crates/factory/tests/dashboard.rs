@@ -27,7 +27,11 @@ fn definition(ctx: &TestContext) {
         let deps: Vec<String> = deps.iter().map(|d| (*d).to_owned()).collect();
         command_component(name, &deps, command)
     };
-    let mut text = component("base", &[], "sleep 2; cat $FACTORY_SRC/input > {out}/out.txt");
+    let mut text = component(
+        "base",
+        &[],
+        "sleep 2; cat $FACTORY_SRC/input > {out}/out.txt",
+    );
     text += &component(
         "lib",
         &["base"],
@@ -61,7 +65,9 @@ fn definition(ctx: &TestContext) {
         "cat $FACTORY_INPUT_VICTIM_A/out.txt > {out}/out.txt",
     );
     ctx.write_definition("components.toml", &text);
-    for name in ["base", "lib", "app", "tool", "broken", "victim-a", "victim-b"] {
+    for name in [
+        "base", "lib", "app", "tool", "broken", "victim-a", "victim-b",
+    ] {
         ctx.write_source(name, "input", &format!("{name} 1\n"));
     }
 }
@@ -86,7 +92,10 @@ fn get(served: &Served, path: &str) -> Page {
         .timeout_global(Some(Duration::from_secs(60)))
         .build()
         .new_agent();
-    let mut response = agent.get(served.url(path)).call().expect("the server answers");
+    let mut response = agent
+        .get(served.url(path))
+        .call()
+        .expect("the server answers");
     let content_type = response
         .headers()
         .get("content-type")
@@ -141,26 +150,52 @@ fn every_page_answers_html_and_unknown_ids_an_error_page() {
     assert!(overview.contains("2 builds blocked"), "{overview}");
     assert!(overview.contains(">broken</a> failed"), "{overview}");
     let story = html(&served, &format!("/waves/{wave}"));
-    for component in ["base", "lib", "app", "tool", "broken", "victim-a", "victim-b"] {
-        assert!(story.contains(&format!("data-job=\"{component}\"")), "{component}: {story}");
+    for component in [
+        "base", "lib", "app", "tool", "broken", "victim-a", "victim-b",
+    ] {
+        assert!(
+            story.contains(&format!("data-job=\"{component}\"")),
+            "{component}: {story}"
+        );
     }
-    assert!(story.contains("/api/v1/blobs/sha256:"), "downloads: {story}");
+    assert!(
+        story.contains("/api/v1/blobs/sha256:"),
+        "downloads: {story}"
+    );
     let failed = html(&served, &format!("/waves/{wave}?state=failed"));
     assert_eq!(failed.matches("<tr id=\"build-").count(), 1, "{failed}");
     let log = html(&served, &format!("/builds/{app}"));
     assert!(log.contains("compiling unit 10 of 10"), "{log}");
-    assert!(log.contains("&lt;script&gt;window.__pwned = 1&lt;/script&gt;"), "{log}");
+    assert!(
+        log.contains("&lt;script&gt;window.__pwned = 1&lt;/script&gt;"),
+        "{log}"
+    );
     let broken_page = html(&served, &format!("/builds/{broken}"));
-    assert!(broken_page.contains("&lt;b&gt;undefined reference&lt;/b&gt;"), "{broken_page}");
+    assert!(
+        broken_page.contains("&lt;b&gt;undefined reference&lt;/b&gt;"),
+        "{broken_page}"
+    );
     let blocked = html(&served, &format!("/builds/{victim}"));
     assert!(blocked.contains("Root cause"), "{blocked}");
-    assert!(blocked.contains(&format!("href=\"/builds/{broken}\"")), "{blocked}");
+    assert!(
+        blocked.contains(&format!("href=\"/builds/{broken}\"")),
+        "{blocked}"
+    );
     let component = html(&served, "/components/lib");
-    assert!(component.contains("href=\"/components/app\""), "dependents: {component}");
-    assert!(component.contains("href=\"/components/base\""), "inputs: {component}");
+    assert!(
+        component.contains("href=\"/components/app\""),
+        "dependents: {component}"
+    );
+    assert!(
+        component.contains("href=\"/components/base\""),
+        "inputs: {component}"
+    );
     let graph = html(&served, "/graph/lib?depth=3");
     for node in ["base", "app", "tool"] {
-        assert!(graph.contains(&format!("href=\"/graph/{node}\"")), "{node}: {graph}");
+        assert!(
+            graph.contains(&format!("href=\"/graph/{node}\"")),
+            "{node}: {graph}"
+        );
     }
     for path in ["/waves", "/components"] {
         html(&served, path);
@@ -177,7 +212,11 @@ fn every_page_answers_html_and_unknown_ids_an_error_page() {
         let page = get(&served, path);
         assert_eq!(page.status, status, "{path}: {}", page.body);
         assert!(page.content_type.starts_with("text/html"), "{path}");
-        assert!(page.body.contains("Back to the overview"), "{path}: {}", page.body);
+        assert!(
+            page.body.contains("Back to the overview"),
+            "{path}: {}",
+            page.body
+        );
     }
     let unrouted = get(&served, "/nothing/here");
     assert_eq!(
@@ -199,14 +238,20 @@ fn browser() -> Result<Browser, String> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
     if !chromium.exists() {
-        return Err(format!("no chromium at {} (apt-get install chromium)", chromium.display()));
+        return Err(format!(
+            "no chromium at {} (apt-get install chromium)",
+            chromium.display()
+        ));
     }
     let node = Command::new("node").arg("--version").output();
     if !node.is_ok_and(|o| o.status.success()) {
         return Err("no node on PATH (apt-get install nodejs npm)".into());
     }
     if !script_dir.join("node_modules/playwright-core").exists() {
-        return Err(format!("no node_modules in {} (npm ci there)", script_dir.display()));
+        return Err(format!(
+            "no node_modules in {} (npm ci there)",
+            script_dir.display()
+        ));
     }
     Ok(Browser {
         chromium,

@@ -104,15 +104,15 @@ fn render(p: &BuildPage) -> Markup {
                 (why)
             }
         }
+        (log(p))
         section #explain .panel aria-labelledby="explain-title" {
-            h2 #explain-title { "Why it ran" }
+            h2 #explain-title { @if b.attempt > 0 { "Why it ran" } @else { "Why it was queued" } }
             ul.explain { @for line in &p.explain { li { (page::linked(line)) } } }
         }
         div.grid {
             (inputs(p))
             (outputs(p))
         }
-        (log(p))
     }
 }
 
@@ -250,11 +250,15 @@ fn log(p: &BuildPage) -> Markup {
             }
             // Thousands of lines would drown a screen reader; the state change is what
             // gets announced, and the log can be read at leisure (it takes focus).
+            @if p.log.is_empty() && !b.state.is_unfinished() {
+                p.empty { "No log: " (if b.attempt == 0 { "it never ran." } else { "it printed nothing." }) }
+            } @else {
             pre #log tabindex="0" aria-label="Build log" data-keep data-log-seq=(last) data-build=(b.id.0) {
                 @for chunk in &p.log[start..] {
                     @if chunk.stream == factory_types::LogStream::Stdout { (chunk.chunk) }
                     @else { span class={"log-" (chunk.stream.as_str())} { (chunk.chunk) } }
                 }
+            }
             }
         }
     }

@@ -223,7 +223,7 @@ fn slots(o: &Overview) -> Markup {
 
 fn failure_groups(o: &Overview) -> Markup {
     html! {
-        section #failures .panel aria-labelledby="failures-title" {
+        section #failures .panel .wide aria-labelledby="failures-title" {
             h2 #failures-title { "Recent failures, by root cause" }
             @if o.failures.is_empty() {
                 p.empty { "No failures in the latest " (FAILURE_WAVES) " waves." }
@@ -244,7 +244,7 @@ pub(crate) fn root_cause(wave: u64, group: &RootCause, fixed: Option<u64>) -> Ma
     html! {
         li.group #{"root-" (root.id.0)} data-root=(root.id.0) {
             p.headline {
-                (badge("failed")) " "
+                span.s-failed { (page::icon("failed")) } " "
                 strong { (component_link(&root.component)) " failed" } ": "
                 span.blocked-count { (n) " " (if n == 1 { "build" } else { "builds" }) " blocked" }
             }

@@ -124,14 +124,14 @@ pub(crate) fn blocked(build: &BuildRecord, root: Option<&BuildRecord>) -> Markup
         p.summary {
             "Blocked: it will not run in this wave because something it is built from failed."
         }
-        @if let Some(detail) = &build.detail { p { (detail) } }
         @match root {
             Some(root) if root.id != build.id => {
                 p.root { "Root cause: " (badge(root.state.as_str())) " "
                     (component_link(&root.component)) " in " (build_link(root.id.0))
                     @if let Some(detail) = &root.detail { ": " (detail) } }
             }
-            _ => {}
+            // The chain leaves what the store knows: the build's own detail is all there is.
+            _ => { @if let Some(detail) = &build.detail { p { (detail) } } }
         }
     }
 }
