@@ -133,6 +133,32 @@ fn build_of(served: &Served, wave: u64, component: &str) -> u64 {
         .unwrap_or_else(|| panic!("no build of {component} in {story}"))
 }
 
+/// What does not exist gets an error page; what is not a page, the API's problem.
+fn error_pages(served: &Served) {
+    for (path, status) in [
+        ("/builds/999999", 404),
+        ("/waves/999999", 404),
+        ("/components/nothing-here", 404),
+        ("/graph/nothing-here", 404),
+        ("/waves/twelve", 400),
+        ("/graph/lib?depth=x", 400),
+    ] {
+        let page = get(served, path);
+        assert_eq!(page.status, status, "{path}: {}", page.body);
+        assert!(page.content_type.starts_with("text/html"), "{path}");
+        assert!(
+            page.body.contains("Back to the overview"),
+            "{path}: {}",
+            page.body
+        );
+    }
+    let unrouted = get(served, "/nothing/here");
+    assert_eq!(
+        (unrouted.status, unrouted.content_type.as_str()),
+        (404, "application/problem+json")
+    );
+}
+
 #[test]
 fn every_page_answers_html_and_unknown_ids_an_error_page() {
     let ctx = context();
@@ -201,28 +227,7 @@ fn every_page_answers_html_and_unknown_ids_an_error_page() {
         html(&served, path);
     }
 
-    for (path, status) in [
-        ("/builds/999999", 404),
-        ("/waves/999999", 404),
-        ("/components/nothing-here", 404),
-        ("/graph/nothing-here", 404),
-        ("/waves/twelve", 400),
-        ("/graph/lib?depth=x", 400),
-    ] {
-        let page = get(&served, path);
-        assert_eq!(page.status, status, "{path}: {}", page.body);
-        assert!(page.content_type.starts_with("text/html"), "{path}");
-        assert!(
-            page.body.contains("Back to the overview"),
-            "{path}: {}",
-            page.body
-        );
-    }
-    let unrouted = get(&served, "/nothing/here");
-    assert_eq!(
-        (unrouted.status, unrouted.content_type.as_str()),
-        (404, "application/problem+json")
-    );
+    error_pages(&served);
     assert!(served.stop().success());
 }
 
