@@ -202,7 +202,7 @@ fn outputs(p: &BuildPage) -> Markup {
     html! {
         section #outputs .panel aria-labelledby="outputs-title" {
             h2 #outputs-title { "Outputs and artifacts" }
-            @if b.outputs.is_empty() && p.artifacts.is_empty() { p.empty { "Nothing stored (yet)." } }
+            @if b.outputs.is_empty() && p.artifacts.is_empty() { p.empty { "Nothing stored" @if b.state.is_unfinished() { " yet" } "." } }
             @else {
                 table {
                     thead { tr { th scope="col" { "Name" } th scope="col" { "Kind" }
@@ -243,7 +243,7 @@ fn log(p: &BuildPage) -> Markup {
             p.log-meta {
                 span #log-status aria-live="polite" {
                     @if b.state.is_unfinished() { "Following the log as it is written." }
-                    @else { (page::size(total as u64)) " in all." }
+                    @else if total > 0 { (page::size(total as u64)) " in all." }
                 }
                 " " a href=(raw) { "Plain text" }
                 @if skipped > 0 { " · the first " (page::size(skipped as u64)) " are not shown here" }

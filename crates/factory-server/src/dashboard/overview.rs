@@ -15,8 +15,9 @@ use super::page::{self, Live, Shell, badge, build_link, component_link, wave_lin
 use super::view::{Cache, RootCause, WaveView};
 use crate::state::AppState;
 
-/// Waves listed; failures are looked for in the first [`FAILURE_WAVES`] of them.
-const RECENT_WAVES: u32 = 15;
+/// Waves listed, and looked for failures in (a wave record carries its whole affected
+/// set and plan, so a page reads only a few).
+const RECENT_WAVES: u32 = 10;
 const FAILURE_WAVES: usize = 10;
 /// Root-cause groups shown; rows of running builds shown.
 const GROUPS: usize = 10;
@@ -42,11 +43,12 @@ pub(crate) async fn page(
         let builds = db.builds_of_wave(wave.id).await?;
         running.push(WaveView::new(wave.clone(), builds));
     }
-    let mut building: Vec<BuildRecord> = db
-        .unfinished_builds()
-        .await?
-        .into_iter()
+    // Every build is queued in a wave, so the running waves' builds are all that run.
+    let mut building: Vec<BuildRecord> = running
+        .iter()
+        .flat_map(|view| view.builds.iter())
         .filter(|b| b.state == BuildState::Building)
+        .cloned()
         .collect();
     building.sort_by_key(|b| (b.started_at_ms, b.id));
     let failures = failures(&state, &cache, &waves, &running).await?;

@@ -408,17 +408,45 @@ fn artifact_row(b: &BuildRecord, s: &super::view::Stored) -> Markup {
     }
 }
 
-pub(crate) async fn list(State(state): State<AppState>) -> PageResult<Markup> {
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    /// 1-based page of the list, newest first.
+    page: Option<usize>,
+}
+
+/// Waves on a page of the list, and the pages there are (each wave record carries its
+/// affected set and plan, which may be thousands of names: the list reads few at a time).
+const LIST_ROWS: usize = 50;
+const LIST_PAGES: usize = 20;
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> PageResult<Markup> {
+    let Query(query) = query.map_err(|e| PageError::bad_request(e.body_text()))?;
+    let page_no = query.page.unwrap_or(1).clamp(1, LIST_PAGES);
     let db = state.store().db();
     let after = db.last_seq().await?.0;
-    let waves = db.recent_waves(200).await?;
+    let read = db.recent_waves((page_no * LIST_ROWS + 1) as u32).await?;
+    let more = read.len() > page_no * LIST_ROWS && page_no < LIST_PAGES;
+    let waves: Vec<_> = read
+        .into_iter()
+        .skip((page_no - 1) * LIST_ROWS)
+        .take(LIST_ROWS)
+        .collect();
     let now = state.store().clock().wall_ms();
     let content = html! {
         h1 { "Waves" }
         section #waves .panel aria-labelledby="waves-title" {
             h2 #waves-title .visually-hidden { "The latest waves" }
-            p { "The latest " (waves.len()) " waves, newest first." }
+            p { "Newest first." }
             (super::overview::wave_table(&waves, now))
+            nav.pager aria-label="Pages of waves" {
+                @if page_no > 1 { a rel="prev" href={"/waves?page=" (page_no - 1)} { "← Newer" } }
+                span { "Page " (page_no) }
+                @if more { a rel="next" href={"/waves?page=" (page_no + 1)} { "Older →" } }
+            }
         }
     };
     let shell = Shell::new("Waves", "list", "waves").after(after, Live::Always);
