@@ -232,8 +232,10 @@
       return;
     }
     if (response.status === 404) {
-      // The build exists (the page shows it): a 404 means this server has no such route.
-      whyAbsent = true;
+      // The server's answer for a route it does not have (an older server, or one without
+      // the why engine): stop asking. Any other 404 concerns this build only.
+      const problem = await response.json().catch(() => ({}));
+      if (problem.detail === 'no such route') whyAbsent = true;
       return;
     }
     if (!response.ok) return;

@@ -89,10 +89,40 @@ async function storyShowsWhyAJobWaits(page, wave) {
   const why = await page.textContent(panel);
   assert(/Waiting for 1 of its 1 input/.test(why) && why.includes('app'), 'tool waits for app: ' + why);
   await shot(page, '03-story-why-waiting');
+  await whyFromTheApi(page);
   // The panel stays open while the page follows the wave.
   await page.waitForSelector(`tr[data-job="app"][data-state="building"]`, { timeout: STEP_MS });
   assert(await page.isVisible(panel) || !(await page.isVisible(tool)), 'the why panel stayed open');
   return await page.getAttribute('tr[data-job="app"] td a[href^="/builds/"]', 'href');
+}
+
+// Where the server answers GET /api/v1/builds/{id}/why, a build's panel shows that
+// answer (here a stand-in, markup included, which must stay text).
+async function whyFromTheApi(page) {
+  const broken = await page.getAttribute('tr[data-job="broken"] td a[href^="/builds/"]', 'href');
+  const id = Number(broken.split('/').pop());
+  const answer = {
+    build: id + 1,
+    state: 'blocked',
+    summary: 'blocked by broken, which failed <img src=x onerror="window.__pwned=2">',
+    reasons: [{ kind: 'blocked_by', build: id, component: 'broken', detail: '<b>exit 1</b>' }],
+  };
+  await page.route('**/api/v1/builds/*/why', (route) =>
+    route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(answer) }),
+  );
+  const victim = 'tr[data-job="victim-a"]';
+  await page.click(`${victim} details.why summary`);
+  const box = `${victim} .why-api[data-source="api"]`;
+  await page.waitForSelector(box, { timeout: STEP_MS });
+  const text = await page.textContent(box);
+  assert(text.includes('blocked by broken, which failed <img'), 'the summary, as text: ' + text);
+  assert(text.includes('blocked by') && text.includes('<b>exit 1</b>'), 'the reasons: ' + text);
+  assert((await page.$$(`${box} img, ${box} b`)).length === 0, 'no element made from the answer');
+  assert((await page.$$(`${box} a[href="/builds/${id}"]`)).length === 1, 'the blocking build is a link');
+  assert(await page.evaluate(() => window.__pwned === undefined), 'nothing from the answer ran');
+  await shot(page, '03b-story-why-from-api');
+  await page.unrouteAll();
+  await page.click(`${victim} details.why summary`);
 }
 
 async function logGrowsLive(page, href) {
