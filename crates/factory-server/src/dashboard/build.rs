@@ -8,10 +8,9 @@ use factory_store::{ArtifactRecord, BuildId, BuildRecord, BuildState, LogChunk, 
 use factory_types::Job;
 use maud::{Markup, html};
 
-use super::error::{PageError, PageResult};
+use super::error::{PageError, PageResult, parse_id};
 use super::page::{self, Live, Shell, badge, build_link, component_link, wave_link};
 use super::view::{self, WaveIndex, WaveView};
-use super::wave::parse_id;
 use super::why;
 use crate::state::AppState;
 
@@ -90,7 +89,7 @@ async fn why_panel(state: &AppState, build: &BuildRecord) -> PageResult<Option<M
         }
         _ => None,
     };
-    Ok(content.map(|c| why::panel("build", Some(build.id.0), true, c)))
+    Ok(content.map(|c| why::panel(&build.component, Some(build.id.0), true, c)))
 }
 
 fn render(p: &BuildPage) -> Markup {

@@ -2,6 +2,8 @@
 //! wrong and what to do, in the dashboard's frame (the API answers problem documents;
 //! a page answers a page). The status follows the fault, as in the API.
 
+use axum::extract::Path;
+use axum::extract::rejection::PathRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use factory_types::{Fault, HasFault};
@@ -86,6 +88,18 @@ impl IntoResponse for PageError {
 }
 
 pub(crate) type PageResult<T> = Result<T, PageError>;
+
+/// A wave's or build's number from its path (`12`, or `w12`/`b12` as pages write them).
+pub(crate) fn parse_id(path: Result<Path<String>, PathRejection>, what: &str) -> PageResult<u64> {
+    let Path(text) = path.map_err(|e| PageError::bad_request(e.body_text()))?;
+    let digits = text
+        .strip_prefix(what.chars().next().unwrap_or('x'))
+        .unwrap_or(&text);
+    digits.parse().map_err(|_| {
+        PageError::bad_request(format!("`{text}` is not a {what} number"))
+            .with_hint("numbers are as the API gives them: /waves/12, /builds/34")
+    })
+}
 
 /// A page handler panicked: the page says so, the log has it.
 pub(crate) fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

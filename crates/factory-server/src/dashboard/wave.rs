@@ -9,7 +9,7 @@ use factory_store::{ArtifactRecord, BuildId, BuildRecord};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::error::{PageError, PageResult};
+use super::error::{PageError, PageResult, parse_id};
 use super::page::{self, Live, Shell, badge, build_link, component_link};
 use super::view::{WaveIndex, WaveView};
 use super::why;
@@ -46,17 +46,6 @@ impl Row<'_> {
             Row::Job(job) => job,
         }
     }
-}
-
-pub(crate) fn parse_id(path: Result<Path<String>, PathRejection>, what: &str) -> PageResult<u64> {
-    let Path(text) = path.map_err(|e| PageError::bad_request(e.body_text()))?;
-    let digits = text
-        .strip_prefix(what.chars().next().unwrap_or('x'))
-        .unwrap_or(&text);
-    digits.parse().map_err(|_| {
-        PageError::bad_request(format!("`{text}` is not a {what} number"))
-            .with_hint("numbers are as the API gives them: /waves/12, /builds/34")
-    })
 }
 
 pub(crate) async fn page(
@@ -274,7 +263,7 @@ fn job_row(story: &Story<'_>, row: &Row<'_>) -> Markup {
                     td {} td {}
                     td { @if state == "waiting" { "not queued yet" } @else { "found up to date" } }
                     td { @if state == "waiting" {
-                        (why::panel(&key, None, false, why::waiting(inputs.as_deref(), building)))
+                        (why::panel(job, None, false, why::waiting(inputs.as_deref(), building)))
                     } }
                 }
             }
@@ -301,7 +290,7 @@ fn build_row(story: &Story<'_>, b: &BuildRecord) -> Markup {
             td { (b.reason) }
             td { (why::detail(b))
                 @if let Some(panel) = panel {
-                    (why::panel(&b.id.0.to_string(), Some(b.id.0), false, panel))
+                    (why::panel(&b.component, Some(b.id.0), false, panel))
                 }
             }
         }

@@ -57,11 +57,16 @@ pub(crate) fn inputs_in_wave<'a>(
     Some(out)
 }
 
-/// The disclosure every such job gets. `open`: shown unfolded (the build's own page).
-pub(crate) fn panel(key: &str, build: Option<u64>, open: bool, content: Markup) -> Markup {
+/// The disclosure every such job gets, named for `job` (a table has many). `open`: shown
+/// unfolded (the build's own page).
+pub(crate) fn panel(job: &str, build: Option<u64>, open: bool, content: Markup) -> Markup {
+    let key = match build {
+        Some(id) => id.to_string(),
+        None => key_of(job),
+    };
     html! {
         details.why #{"why-" (key)} data-why-build=[build] open[open] {
-            summary { "Why?" }
+            summary { "Why?" span.visually-hidden { " (" (job) ")" } }
             div.why-body {
                 div.why-api hidden {}
                 div.why-fallback { (content) }
