@@ -135,11 +135,16 @@ async function logGrowsLive(page, href) {
   await page.waitForFunction(() => document.querySelector('#log').textContent.includes('compiling unit 10 of 10'), null, { timeout: STEP_MS });
   const last = await lines();
   assert(first < last && last === 10, `the log grew while watched: ${first} then ${last} lines`);
+  const text = await page.textContent('#log');
+  for (let i = 1; i <= 10; i++) {
+    const n = text.split(`compiling unit ${i} of 10\n`).length - 1;
+    assert(n === 1, `line ${i} once (what the page came with, then the stream), not ${n} times`);
+  }
   await page.waitForSelector('#build-state[data-state="succeeded"]', { timeout: STEP_MS });
   const log = await page.textContent('#log');
   assert(log.includes('<script>window.__pwned = 1</script>'), 'the markup in the log is shown as text');
   assert(await page.evaluate(() => window.__pwned === undefined), 'the markup in the log did not run');
-  console.log(`build page: the log grew from ${first} to ${last} lines, state went to succeeded without a reload`);
+  console.log(`build page: the log grew from ${first} to ${last} lines, each line once; the state went to succeeded without a reload`);
   await shot(page, '05-build-succeeded');
 }
 
