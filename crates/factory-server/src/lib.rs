@@ -7,6 +7,7 @@
 //! - [`hub`]: one follower of the event log, fanned out to every live client.
 //! - [`metrics`]: what `/metrics` exports.
 //! - [`openapi`]: the API's description, generated from the handlers.
+//! - `dashboard`: the live web pages at `/`, over the same projections.
 //!
 //! Invariant: the server never writes the store itself except through the engine's
 //! [`factory_engine::Control`] (waves) and the token and decision records; a read never
@@ -15,6 +16,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod auth;
+mod dashboard;
 mod extract;
 pub mod hub;
 pub mod metrics;

@@ -223,6 +223,7 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
         ))
         // Outside the layers that answer by themselves (too large, too slow).
         .layer(middleware::map_response(problems_everywhere))
+        .merge(crate::dashboard::routes(state.clone())) // pages: HTML errors, not problems
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
