@@ -685,7 +685,10 @@ fn why_names_what_a_build_waits_for_and_the_root_of_a_failure() {
     );
     let queue = get(&served, "/api/v1/queue").json();
     assert_eq!(queue["counts"]["building"], 1, "{queue}");
-    assert_eq!(queue["builds"][0]["summary"], "base is building (attempt 1)");
+    assert_eq!(
+        queue["builds"][0]["summary"],
+        "base is building (attempt 1)"
+    );
     finished(&served, slow);
 
     // base fails: mid and top are blocked, grouped under it, top down to the root.

@@ -210,8 +210,44 @@ fn essentials(event: &Event) -> String {
             let verdict = if *allowed { "allowed" } else { "refused" };
             format!("{who} {action} {target}: {verdict}, {why}")
         }
+        Event::HookRan {
+            hook,
+            event_seq,
+            topic,
+            attempt,
+            outcome,
+            detail,
+            duration_ms,
+            retry_in_ms,
+        } => {
+            let retry = retry_in_ms
+                .map(|ms| {
+                    format!(
+                        ", again in {}",
+                        humantime::format_duration(Duration::from_millis(ms))
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "{hook} for #{} {topic} attempt {attempt}: {} in {duration_ms} ms{retry}: {}",
+                event_seq.0,
+                outcome.as_str(),
+                one_line(detail)
+            )
+        }
         other => other.kind().to_owned(),
     }
+}
+
+/// A multi-line detail (a status, then the end of an output) on the event's one line.
+fn one_line(detail: &str) -> String {
+    const LIMIT: usize = 240;
+    let joined = detail.lines().collect::<Vec<_>>().join(" | ");
+    if joined.chars().count() <= LIMIT {
+        return joined;
+    }
+    let cut: String = joined.chars().take(LIMIT).collect();
+    format!("{cut}…")
 }
 
 pub(super) async fn explain(store_dir: &Path, build: &str) -> Result<()> {
