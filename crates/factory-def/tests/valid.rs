@@ -399,7 +399,7 @@ network = false
     assert_eq!(notify.components, ["hello"]);
     assert_eq!(notify.timeout, factory_def::DEFAULT_HOOK_TIMEOUT);
     assert_eq!(notify.tries, factory_def::DEFAULT_HOOK_TRIES);
-    assert_eq!(notify.origin.line, 7);
+    assert_eq!(notify.origin.line, 6);
     assert_eq!(
         notify.action,
         factory_def::HookAction::Command {

@@ -54,11 +54,7 @@ impl Reader<'_> {
             name: self.name_of(&entry),
             description: self.string(&entry, "description"),
             on,
-            components: self.one_or_many(
-                &entry,
-                "component",
-                "\"hello\"` or `[\"hello\", \"libgreet\"]",
-            ),
+            components: self.hook_components(&entry),
             action: self.hook_action(&entry),
             timeout: self.timeout(&entry, DEFAULT_HOOK_TIMEOUT),
             tries: self.tries(&entry),
@@ -85,6 +81,30 @@ impl Reader<'_> {
                 Vec::new()
             }
         }
+    }
+
+    /// `component`: one component or several; an empty list would read as "any", which is
+    /// what leaving it out says.
+    fn hook_components(&mut self, entry: &Entry<'_, '_>) -> Vec<L<String>> {
+        let components = self.one_or_many(
+            entry,
+            "component",
+            "\"hello\"` or `[\"hello\", \"libgreet\"]",
+        );
+        if let Some(value) = self.get(entry, "component")
+            && components.is_empty()
+            && value.get_ref().is_array()
+        {
+            let at = self.at(value.span());
+            self.invalid(
+                &at,
+                ErrorCode::InvalidValue,
+                format!("{} is for no component", entry.what),
+                "expected at least one component",
+                "name the components it is about, or remove `component` to take events about anything".into(),
+            );
+        }
+        components
     }
 
     /// `on`: one topic pattern or several, each well formed and matching some topic.
