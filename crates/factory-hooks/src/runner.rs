@@ -205,7 +205,7 @@ impl HookTask {
                 outcome,
                 detail,
                 duration_ms: started.elapsed().as_millis() as u64,
-                retry_in_ms: again.then(|| pause.as_millis() as u64),
+                retry_in_ms: again.then_some(pause.as_millis() as u64),
             };
             if !again {
                 return self.finish(recorded.seq, ran).await;

@@ -210,33 +210,40 @@ fn essentials(event: &Event) -> String {
             let verdict = if *allowed { "allowed" } else { "refused" };
             format!("{who} {action} {target}: {verdict}, {why}")
         }
-        Event::HookRan {
-            hook,
-            event_seq,
-            topic,
-            attempt,
-            outcome,
-            detail,
-            duration_ms,
-            retry_in_ms,
-        } => {
-            let retry = retry_in_ms
-                .map(|ms| {
-                    format!(
-                        ", again in {}",
-                        humantime::format_duration(Duration::from_millis(ms))
-                    )
-                })
-                .unwrap_or_default();
-            format!(
-                "{hook} for #{} {topic} attempt {attempt}: {} in {duration_ms} ms{retry}: {}",
-                event_seq.0,
-                outcome.as_str(),
-                one_line(detail)
-            )
-        }
+        Event::HookRan { .. } => hook_ran(event),
         other => other.kind().to_owned(),
     }
+}
+
+/// `notify for #12 build.failed attempt 1: failed in 40 ms, again in 1s: exit code 75`.
+fn hook_ran(event: &Event) -> String {
+    let Event::HookRan {
+        hook,
+        event_seq,
+        topic,
+        attempt,
+        outcome,
+        detail,
+        duration_ms,
+        retry_in_ms,
+    } = event
+    else {
+        return event.kind().to_owned();
+    };
+    let retry = retry_in_ms
+        .map(|ms| {
+            format!(
+                ", again in {}",
+                humantime::format_duration(Duration::from_millis(ms))
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "{hook} for #{} {topic} attempt {attempt}: {} in {duration_ms} ms{retry}: {}",
+        event_seq.0,
+        outcome.as_str(),
+        one_line(detail)
+    )
 }
 
 /// A multi-line detail (a status, then the end of an output) on the event's one line.
