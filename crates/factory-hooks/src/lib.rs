@@ -229,6 +229,7 @@ impl Supervisor {
             stop: stop.clone(),
             drain: self.draining.clone(),
             builds: Default::default(),
+            drain_gone: false,
         };
         let handle = tokio::spawn(task.run());
         self.running.insert(

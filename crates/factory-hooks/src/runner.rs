@@ -25,8 +25,11 @@ const FIRST_PAUSE: Duration = Duration::from_secs(1);
 const LONGEST_PAUSE: Duration = Duration::from_secs(60);
 /// How long to wait before asking the store again when it fails.
 const STORE_PAUSE: Duration = Duration::from_secs(1);
-/// Events passed over (not for this hook) before the cursor is stored even while busy;
-/// when the log is quiet it is stored at once.
+/// Events passed over (not for this hook) leave the cursor to be stored when the log is
+/// quiet, at most this often: each store is a commit of its own, and a busy wave is quiet
+/// between most of its commits. Until then a restart only reads those events again.
+const STORE_CURSOR_AFTER: Duration = Duration::from_secs(1);
+/// ... or at once after this many, busy or not.
 const STORE_CURSOR_EVERY: u64 = 4096;
 /// Components of builds, remembered for a `component` filter; forgotten when this many.
 const KNOWN_BUILDS: usize = 65_536;
@@ -43,13 +46,23 @@ pub(crate) struct HookTask {
     /// with every event up to this one.
     pub(crate) drain: watch::Receiver<Option<Seq>>,
     pub(crate) builds: HashMap<BuildId, String>,
+    /// No one will ask this task to drain any more (the handle is gone).
+    pub(crate) drain_gone: bool,
 }
 
-/// Where the task is: the last event dealt with, and the last cursor stored.
+/// Where the task is: the last event dealt with, and the last cursor stored (and when).
 #[derive(Clone, Copy)]
 struct Position {
     done: Seq,
     stored: Seq,
+    stored_at: Instant,
+}
+
+impl Position {
+    /// When the cursor is to be stored, if it moved.
+    fn store_due(&self) -> Option<Instant> {
+        (self.done > self.stored).then_some(self.stored_at + STORE_CURSOR_AFTER)
+    }
 }
 
 /// The stop came: leave now, the cursor where it is (what was under way is done again
@@ -64,6 +77,7 @@ impl HookTask {
         let mut at = Position {
             done: start,
             stored: start,
+            stored_at: Instant::now(),
         };
         let mut follower = self.store.follow(start);
         while self.step(&mut follower, &mut at).await.is_ok() {}
@@ -94,14 +108,21 @@ impl HookTask {
             }
         };
         if batch.is_empty() {
-            self.store_cursor(at).await?;
             if self.drained(at.done) {
+                self.store_cursor(at).await?;
                 return Err(Stopped);
             }
+            let due = at.store_due();
             let next = tokio::select! {
                 () = self.stop.cancelled() => return Err(Stopped),
-                // Asked to drain: look again whether that is done.
-                _ = self.drain.changed() => return Ok(()),
+                // Asked to drain (or no one will ask any more): look again.
+                changed = self.drain.changed(), if !self.drain_gone => {
+                    self.drain_gone = changed.is_err();
+                    return Ok(());
+                }
+                () = sleep_until(due), if due.is_some() => {
+                    return self.store_cursor(at).await;
+                }
                 next = follower.next() => next,
             };
             match next {
@@ -130,6 +151,7 @@ impl HookTask {
         if self.wants(recorded).await? {
             self.deliver(recorded).await?;
             at.stored = recorded.seq;
+            at.stored_at = Instant::now();
         }
         at.done = recorded.seq;
         Ok(())
@@ -253,6 +275,7 @@ impl HookTask {
         })
         .await?;
         at.stored = at.done;
+        at.stored_at = Instant::now();
         Ok(())
     }
 
@@ -289,6 +312,13 @@ impl HookTask {
 
     fn warn(&self, what: &str, error: &StoreError) {
         tracing::warn!(hook = %self.hook.name, %error, "hook: {what} failed; trying again");
+    }
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
     }
 }
 
