@@ -1,30 +1,22 @@
 //! The hooks' cursors in the SQLite store: the `hook_cursors` table (see
-//! `0006_hook_cursors.sql`), moved by the writer task in the transaction that appends the
-//! hook's outcome, and read through the pool.
+//! `0006_hook_cursors.sql`), read through the pool. A cursor moves with the events of its
+//! hook's outcome as one append: the writer commits it in the group it joins (a hook's
+//! records share the engine's commits and their fsync), in the same transaction as those
+//! events, so one is never durable without the other.
 
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, Row};
 use tokio::sync::oneshot;
 
-use super::{
-    Alone, Batch, SqliteStore, Writer, WriterRequest, db_err_unnamed as db, seq_to_sql, write_group,
-};
+use super::{Alone, Batch, SqliteStore, Writer, WriterRequest, db_err_unnamed as db, seq_to_sql};
 use crate::error::Result;
 use crate::event::{Event, WireEvent};
 use factory_types::Seq;
 
-/// A change of a hook's cursor, as the writer receives it.
-pub(super) enum HookWrite {
-    Advance {
-        name: String,
-        to: Seq,
-        events: Vec<(Event, WireEvent)>,
-        reply: oneshot::Sender<Result<Vec<Seq>>>,
-    },
-    Forget {
-        name: String,
-        reply: oneshot::Sender<Result<()>>,
-    },
+/// A hook forgotten, as the writer receives it (moves go as appends).
+pub(super) struct Forget {
+    name: String,
+    reply: oneshot::Sender<Result<()>>,
 }
 
 impl SqliteStore {
@@ -63,18 +55,22 @@ impl SqliteStore {
             })
             .collect();
         let (reply, answer) = oneshot::channel();
-        self.send(WriterRequest::Alone(Alone::Hook(HookWrite::Advance {
-            name: name.to_owned(),
-            to,
-            events,
+        self.send(WriterRequest::Append {
+            batch: Batch {
+                events,
+                blobs: Vec::new(),
+                cursor: Some((name.to_owned(), to)),
+            },
             reply,
-        })))?;
+            // A hook is in no hurry: its outcome may wait a moment for company.
+            lazy: true,
+        })?;
         answer.await.map_err(|_| self.stopped())?
     }
 
     pub(super) async fn forget_hook(&self, name: &str) -> Result<()> {
         let (reply, answer) = oneshot::channel();
-        self.send(WriterRequest::Alone(Alone::Hook(HookWrite::Forget {
+        self.send(WriterRequest::Alone(Alone::Hook(Forget {
             name: name.to_owned(),
             reply,
         })))?;
@@ -83,73 +79,34 @@ impl SqliteStore {
 }
 
 impl Writer {
-    /// Carries out a cursor change in one write transaction (with the events that go with
-    /// it) and answers once it is durable, or failed leaving nothing behind.
-    pub(super) async fn write_hook(&mut self, write: HookWrite) {
-        let at = self.clock.wall_ms();
-        match write {
-            HookWrite::Advance {
-                name,
-                to,
-                events,
-                reply,
-            } => {
-                let batch = Batch {
-                    events,
-                    blobs: Vec::new(),
-                };
-                let result = self
-                    .hook_transaction(async |conn| advance_on(conn, &name, to, &batch, at).await)
-                    .await;
-                if let Some(last) = result.as_ref().ok().and_then(|seqs| seqs.last()) {
-                    self.commits.send_replace(*last);
-                }
-                let _ = reply.send(result);
-            }
-            HookWrite::Forget { name, reply } => {
-                let result = self
-                    .hook_transaction(async |conn| {
-                        sqlx::query("DELETE FROM hook_cursors WHERE name = ?")
-                            .bind(&name)
-                            .execute(conn)
-                            .await
-                            .map(drop)
-                            .map_err(db)
-                    })
-                    .await;
-                let _ = reply.send(result);
-            }
-        }
-    }
-
-    /// [`Writer::in_write_transaction`]; after a failure, as after a failed commit of
-    /// appends, a connection left inside a transaction is replaced.
-    async fn hook_transaction<T>(
-        &mut self,
-        work: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T>,
-    ) -> Result<T> {
-        let result = self.in_write_transaction(work).await;
+    /// Forgets a hook's cursor in a transaction of its own.
+    pub(super) async fn forget_hook(&mut self, forget: Forget) {
+        let result = self
+            .in_write_transaction(async |conn| {
+                sqlx::query("DELETE FROM hook_cursors WHERE name = ?")
+                    .bind(&forget.name)
+                    .execute(conn)
+                    .await
+                    .map(drop)
+                    .map_err(db)
+            })
+            .await;
         if result.is_err() && self.conn.is_in_transaction() {
+            // As after a failed commit of appends: a fresh connection is the sure way back.
             self.reconnect().await;
         }
-        result
+        let _ = forget.reply.send(result);
     }
 }
 
-/// Appends the events (numbered after the last one, projected as every append is) and moves
-/// the cursor forward, inside the caller's transaction.
-async fn advance_on(
+/// Moves hook `name`'s cursor forward to `to` (never back), inside the caller's
+/// transaction: the one that appends the events it goes with.
+pub(super) async fn move_cursor(
     conn: &mut SqliteConnection,
     name: &str,
     to: Seq,
-    batch: &Batch,
     at: i64,
-) -> Result<Vec<Seq>> {
-    let seqs = if batch.events.is_empty() {
-        Vec::new()
-    } else {
-        write_group(&mut *conn, &[batch], at).await?.remove(0)
-    };
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO hook_cursors (name, seq, updated_at_ms) VALUES (?1, ?2, ?3) \
          ON CONFLICT (name) DO UPDATE SET seq = MAX(seq, excluded.seq), \
@@ -158,8 +115,8 @@ async fn advance_on(
     .bind(name)
     .bind(seq_to_sql(to))
     .bind(at)
-    .execute(&mut *conn)
+    .execute(conn)
     .await
-    .map_err(db)?;
-    Ok(seqs)
+    .map(drop)
+    .map_err(db)
 }
