@@ -31,6 +31,10 @@ const STORE_PAUSE: Duration = Duration::from_secs(1);
 const STORE_CURSOR_AFTER: Duration = Duration::from_secs(1);
 /// ... or at once after this many, busy or not.
 const STORE_CURSOR_EVERY: u64 = 4096;
+/// Once woken by a commit, how long a hook lets more come before it reads them: a hook is
+/// in no hurry, and reading the log at every commit of a busy wave would take the engine's
+/// time (they share one thread) for events a hook mostly passes over.
+const GATHER: Duration = Duration::from_millis(100);
 /// Components of builds, remembered for a `component` filter; forgotten when this many.
 const KNOWN_BUILDS: usize = 65_536;
 
@@ -132,6 +136,10 @@ impl HookTask {
                     self.pause(STORE_PAUSE).await?;
                     return Ok(());
                 }
+            }
+            self.pause(GATHER).await?;
+            if let Ok(more) = follower.next_available().await {
+                batch.extend(more);
             }
         }
         for recorded in batch {
