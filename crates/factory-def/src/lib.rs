@@ -1,5 +1,5 @@
 //! Factory's declarative definition: a directory of TOML files describing components,
-//! kinds, modules, images, products (and, for later, tests and policies).
+//! kinds, modules, images, products, hooks (and, for later, tests and policies).
 //!
 //! [`load`] reads and validates a whole directory; [`parse_str`] one file. Both return
 //! either a [`Definition`] (plain domain types) or [`Diagnostics`]: every problem found,
@@ -23,9 +23,10 @@ use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Diagnostics, ErrorCode, Location, Note};
 pub use model::{
-    BuildSteps, BuiltinKind, Component, ComponentStream, DEFAULT_TIMEOUT, DebPackage, Definition,
-    Image, ImageBase, Kind, Module, ModuleStream, Origin, Policy, Product, ProductStream, Profile,
-    Recipe, Source, Summary, TarballSpec, Test,
+    BuildSteps, BuiltinKind, Component, ComponentStream, DEFAULT_HOOK_TIMEOUT, DEFAULT_HOOK_TRIES,
+    DEFAULT_TIMEOUT, DebPackage, Definition, Hook, HookAction, Image, ImageBase, Kind, Module,
+    ModuleStream, Origin, Policy, Product, ProductStream, Profile, Recipe, Source, Summary,
+    TarballSpec, Test,
 };
 pub use template::{Part, Template, VAR_NAMES, Var};
 
@@ -225,6 +226,7 @@ fn merge(into: &mut RawDefinition, from: RawDefinition) {
     into.modules.extend(from.modules);
     into.images.extend(from.images);
     into.products.extend(from.products);
+    into.hooks.extend(from.hooks);
     into.tests.extend(from.tests);
     into.policies.extend(from.policies);
 }

@@ -4,15 +4,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::check::{packaged_components, produced_packages};
 use crate::model::{
-    BuiltinKind, Component, ComponentStream, DebPackage, Definition, Image, ImageBase, Kind,
-    Module, ModuleStream, Policy, Product, ProductStream, Profile, Recipe, Source, TarballSpec,
-    Test,
+    BuiltinKind, Component, ComponentStream, DebPackage, Definition, Hook, HookAction, Image,
+    ImageBase, Kind, Module, ModuleStream, Policy, Product, ProductStream, Profile, Recipe, Source,
+    TarballSpec, Test,
 };
 use crate::source::Sources;
 use crate::template::{self, Template};
 use crate::wire::{
-    L, Pairs, RawBase, RawComponent, RawDeb, RawDefinition, RawImage, RawKind, RawModule,
-    RawOpaque, RawProduct, RawSource,
+    L, Pairs, RawBase, RawComponent, RawDeb, RawDefinition, RawHook, RawHookAction, RawImage,
+    RawKind, RawModule, RawOpaque, RawProduct, RawSource,
 };
 
 /// Only called on a definition without problems.
@@ -43,6 +43,12 @@ pub(crate) fn lower(sources: &Sources, raw: RawDefinition) -> Definition {
     for p in raw.products {
         let product = lower_product(sources, p);
         def.products.insert(product.name.clone(), product);
+    }
+    for h in raw.hooks {
+        // A hook without an action was reported; a definition with problems is not lowered.
+        if let Some(hook) = lower_hook(sources, h) {
+            def.hooks.insert(hook.name.clone(), hook);
+        }
     }
     for t in raw.tests {
         let (name, origin, description, fields) = lower_opaque(sources, t);
@@ -205,6 +211,29 @@ fn lower_product(sources: &Sources, p: RawProduct) -> Product {
             .collect(),
         name: p.name.value,
     }
+}
+
+fn lower_hook(sources: &Sources, h: RawHook) -> Option<Hook> {
+    let action = match h.action? {
+        RawHookAction::Command { argv, network } => HookAction::Command {
+            argv: values(argv),
+            network,
+        },
+        RawHookAction::Post { url, headers } => HookAction::Post {
+            url: url.value,
+            headers: map(headers),
+        },
+    };
+    Some(Hook {
+        origin: sources.origin(&h.name.at),
+        description: text(h.description),
+        on: values(h.on),
+        components: values(h.components),
+        action,
+        timeout: h.timeout,
+        tries: h.tries,
+        name: h.name.value,
+    })
 }
 
 type Opaque = (

@@ -34,6 +34,7 @@ pub struct Definition {
     pub modules: BTreeMap<String, Module>,
     pub images: BTreeMap<String, Image>,
     pub products: BTreeMap<String, Product>,
+    pub hooks: BTreeMap<String, Hook>,
     pub tests: BTreeMap<String, Test>,
     pub policies: BTreeMap<String, Policy>,
 }
@@ -47,6 +48,7 @@ pub struct Summary {
     pub modules: usize,
     pub images: usize,
     pub products: usize,
+    pub hooks: usize,
     pub tests: usize,
     pub policies: usize,
 }
@@ -57,13 +59,21 @@ impl fmt::Display for Summary {
             |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         write!(
             f,
-            "{}: {}, {}, {}, {}, {}, {}, {}",
+            "{}: {}, {}, {}, {}, {}, ",
             plural(self.files, "file", "files"),
             plural(self.components, "component", "components"),
             plural(self.kinds, "kind", "kinds"),
             plural(self.modules, "module", "modules"),
             plural(self.images, "image", "images"),
             plural(self.products, "product", "products"),
+        )?;
+        // Only a definition with hooks says so: most have none.
+        if self.hooks > 0 {
+            write!(f, "{}, ", plural(self.hooks, "hook", "hooks"))?;
+        }
+        write!(
+            f,
+            "{}, {}",
             plural(self.tests, "test", "tests"),
             plural(self.policies, "policy", "policies"),
         )
@@ -79,6 +89,7 @@ impl Definition {
             modules: self.modules.len(),
             images: self.images.len(),
             products: self.products.len(),
+            hooks: self.hooks.len(),
             tests: self.tests.len(),
             policies: self.policies.len(),
         }
@@ -102,6 +113,10 @@ impl Definition {
 
     pub fn product(&self, name: &str) -> Option<&Product> {
         self.products.get(name)
+    }
+
+    pub fn hook(&self, name: &str) -> Option<&Hook> {
+        self.hooks.get(name)
     }
 
     /// The component that produces package `name`.
@@ -479,6 +494,43 @@ pub struct ProductStream {
     pub end_of_life: time::Date,
     /// Which stream of each of the product's modules this product stream ships.
     pub modules: BTreeMap<String, String>,
+}
+
+/// A hook: what the factory runs or posts when an event of its log matches, as Loopabull
+/// runs playbooks on bus messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    pub name: String,
+    pub origin: Origin,
+    pub description: Option<String>,
+    /// Topic patterns (`build.failed`, `build.*`, `*.finished`): an event whose topic
+    /// matches one of them runs the hook.
+    pub on: Vec<String>,
+    /// Only events about these components run it; empty: events about anything.
+    pub components: Vec<String>,
+    pub action: HookAction,
+    /// How long one attempt may take.
+    pub timeout: Duration,
+    /// How many times one event is tried when it fails for a passing reason.
+    pub tries: u32,
+}
+
+/// How long one attempt of a hook may take when it says nothing.
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many times a hook is tried for one event, when it says nothing.
+pub const DEFAULT_HOOK_TRIES: u32 = 3;
+
+/// What a hook does with an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookAction {
+    /// A program and its arguments, run directly (no shell), sandboxed, in the definition
+    /// directory, with the event's JSON on standard input.
+    Command { argv: Vec<String>, network: bool },
+    /// An HTTP POST of the event's JSON to `url`, with these extra headers.
+    Post {
+        url: String,
+        headers: BTreeMap<String, String>,
+    },
 }
 
 /// A test (placeholder until the test issue): its fields are kept, not interpreted.

@@ -352,4 +352,75 @@ fn the_documented_complete_example_is_valid() {
         (4, 1, 1, 1, 1)
     );
     assert_eq!(def.tests.len() + def.policies.len(), 2);
+    assert_eq!(def.hooks.len(), 2);
+}
+
+#[test]
+fn hooks_lower_with_their_defaults() {
+    let text = r#"
+[component.hello]
+kind = "command"
+commands = ["true"]
+
+[hook.notify]
+description = "tell the team"
+on = "build.failed"
+component = "hello"
+command = ["./hooks/notify.sh", "--channel", "releng"]
+
+[hook.chat]
+on = ["build.*", "wave.finished"]
+post = "https://chat.example.org/hooks/releng"
+headers = { Authorization = "Bearer abc" }
+timeout = "30s"
+tries = 5
+network = false
+"#;
+    // `network` with a post is an error; without it the definition is valid.
+    let invalid = factory_def::parse_str("hooks.toml", text).expect_err("network on a post");
+    assert_eq!(invalid.len(), 1, "{invalid}");
+    let def = factory_def::parse_str(
+        "hooks.toml",
+        &text.replace(
+            "network = false
+",
+            "",
+        ),
+    )
+    .unwrap_or_else(|d| panic!("{d}"));
+    assert!(
+        def.summary().to_string().contains("2 hooks"),
+        "{}",
+        def.summary()
+    );
+
+    let notify = def.hook("notify").expect("notify");
+    assert_eq!(notify.on, ["build.failed"]);
+    assert_eq!(notify.components, ["hello"]);
+    assert_eq!(notify.timeout, factory_def::DEFAULT_HOOK_TIMEOUT);
+    assert_eq!(notify.tries, factory_def::DEFAULT_HOOK_TRIES);
+    assert_eq!(notify.origin.line, 6);
+    assert_eq!(
+        notify.action,
+        factory_def::HookAction::Command {
+            argv: vec![
+                "./hooks/notify.sh".into(),
+                "--channel".into(),
+                "releng".into()
+            ],
+            network: false
+        }
+    );
+
+    let chat = def.hook("chat").expect("chat");
+    assert_eq!(chat.on, ["build.*", "wave.finished"]);
+    assert!(chat.components.is_empty());
+    assert_eq!((chat.timeout, chat.tries), (Duration::from_secs(30), 5));
+    assert_eq!(
+        chat.action,
+        factory_def::HookAction::Post {
+            url: "https://chat.example.org/hooks/releng".into(),
+            headers: BTreeMap::from([("Authorization".into(), "Bearer abc".into())]),
+        }
+    );
 }

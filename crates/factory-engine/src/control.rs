@@ -109,6 +109,12 @@ impl Control {
         self.graph.borrow().clone()
     }
 
+    /// Follows the definition's jobs: the receiver sees each replacement (a changed
+    /// definition), for what must act on a reload as it happens (the hooks).
+    pub fn graphs(&self) -> watch::Receiver<Arc<JobGraph>> {
+        self.graph.clone()
+    }
+
     /// The builds whose work may run at once.
     pub fn slots(&self) -> usize {
         self.slots

@@ -7,6 +7,7 @@
 //! would kill a running build.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -108,6 +109,13 @@ pub struct ExecRequest<'a> {
     pub dirs: &'a HostDirs,
     pub sink: Option<Arc<dyn LogSink>>,
     pub cancel: CancellationToken,
+    /// A file every command reads as its standard input; without one they read nothing
+    /// (`/dev/null`). A file rather than a pipe: a command that never reads it cannot stall,
+    /// and nothing writes to a pipe whose reader is gone (the binary keeps SIGPIPE's default
+    /// action, which would end it).
+    pub stdin: Option<&'a Path>,
+    /// Run the commands in the source directory (read-only) instead of the work directory.
+    pub in_source: bool,
 }
 
 /// Runs every command of the spec in order; stops at the first failure.
@@ -143,7 +151,11 @@ async fn run_all(
             build: spec.name.clone(),
             source,
         })?;
-    let env = build_env(spec, layout);
+    let cwd = match &layout.source {
+        Some(source) if request.in_source => source,
+        _ => &layout.work,
+    };
+    let env = build_env(spec, layout, cwd);
     let deadline = spec.timeout.map(|limit| started + limit);
     for (index, command) in spec.commands.iter().enumerate() {
         if request.cancel.is_cancelled() {
@@ -165,16 +177,18 @@ async fn run_all(
             env: &env,
             dirs: request.dirs,
             log,
+            stdin: request.stdin,
+            in_source: request.in_source,
         };
         run.run(deadline, &request.cancel).await?;
     }
     Ok(())
 }
 
-/// The fixed, clean environment plus the declared one.
-fn build_env(spec: &BuildSpec, layout: &Layout) -> BTreeMap<String, String> {
+/// The fixed, clean environment plus the declared one; `cwd` is where the commands run.
+fn build_env(spec: &BuildSpec, layout: &Layout, cwd: &Path) -> BTreeMap<String, String> {
     let mut env: BTreeMap<String, String> = BTreeMap::new();
-    let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let path = |p: &Path| p.to_string_lossy().into_owned();
     env.insert("PATH".into(), BUILD_PATH.into());
     env.insert("LANG".into(), "C.UTF-8".into());
     env.insert("LC_ALL".into(), "C.UTF-8".into());
@@ -183,7 +197,7 @@ fn build_env(spec: &BuildSpec, layout: &Layout) -> BTreeMap<String, String> {
     env.insert("HOME".into(), path(&layout.work));
     // bubblewrap exports PWD after --chdir; set it in both modes so the
     // environment is the same with and without the sandbox.
-    env.insert("PWD".into(), path(&layout.work));
+    env.insert("PWD".into(), path(cwd));
     env.insert(
         "SOURCE_DATE_EPOCH".into(),
         spec.source_date_epoch.to_string(),
@@ -279,6 +293,8 @@ struct CommandRun<'a> {
     env: &'a BTreeMap<String, String>,
     dirs: &'a HostDirs,
     log: &'a Arc<LogCollector>,
+    stdin: Option<&'a Path>,
+    in_source: bool,
 }
 
 impl CommandRun<'_> {
@@ -324,10 +340,20 @@ impl CommandRun<'_> {
     }
 
     fn spawn(&self, argv: &[String]) -> Result<Child, BuildError> {
-        let mut cmd = self
-            .sandbox
-            .command(argv, self.env, self.dirs, self.spec.network);
-        cmd.stdin(Stdio::null())
+        let mut cmd =
+            self.sandbox
+                .command(argv, self.env, self.dirs, self.spec.network, self.in_source);
+        let stdin = match self.stdin {
+            Some(path) => fs_err::File::open(path)
+                .map(|file| Stdio::from(file.into_parts().0))
+                .map_err(|source| InfraError::Io {
+                    action: "opening standard input",
+                    path: path.to_path_buf(),
+                    source,
+                })?,
+            None => Stdio::null(),
+        };
+        cmd.stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)

@@ -184,6 +184,8 @@ impl BuildRunner {
             dirs: &dirs,
             sink: request.sink.clone(),
             cancel: request.cancel.clone(),
+            stdin: None,
+            in_source: false,
         };
         let report = execute(&self.sandbox, exec).await;
         if let Err(error) = report.result {

@@ -145,26 +145,29 @@ impl Sandbox {
         }
     }
 
-    /// The command that runs `argv` for a build with this environment.
+    /// The command that runs `argv` for a build with this environment, in the work
+    /// directory, or in the source directory with `in_source` (when there is one).
     pub(crate) fn command(
         &self,
         argv: &[String],
         env: &BTreeMap<String, String>,
         host: &HostDirs,
         network: bool,
+        in_source: bool,
     ) -> Command {
         match &self.kind {
             SandboxKind::Plain => {
+                let cwd = match &host.source {
+                    Some(source) if in_source => source,
+                    _ => &host.work,
+                };
                 let mut cmd = Command::new(&argv[0]);
-                cmd.args(&argv[1..])
-                    .env_clear()
-                    .envs(env)
-                    .current_dir(&host.work);
+                cmd.args(&argv[1..]).env_clear().envs(env).current_dir(cwd);
                 cmd
             }
             SandboxKind::Bubblewrap(bwrap) => {
                 let mut cmd = Command::new(bwrap);
-                cmd.args(self.bwrap_args(env, host, network))
+                cmd.args(self.bwrap_args(env, host, network, in_source))
                     .arg("--")
                     .args(argv)
                     .env_clear();
@@ -178,6 +181,7 @@ impl Sandbox {
         env: &BTreeMap<String, String>,
         host: &HostDirs,
         network: bool,
+        in_source: bool,
     ) -> Vec<OsString> {
         let layout = self.layout(host);
         let mut args = BwrapArgs::default();
@@ -208,9 +212,13 @@ impl Sandbox {
         for (name, path) in &host.inputs {
             args.triple("--ro-bind", path, &layout.inputs[name]);
         }
+        let cwd = match &layout.source {
+            Some(source) if in_source => source,
+            _ => &layout.work,
+        };
         args.triple("--bind", &host.work, &layout.work)
             .triple("--bind", &host.out, &layout.out)
-            .pair("--chdir", &layout.work)
+            .pair("--chdir", cwd)
             .flag("--clearenv");
         for (name, value) in env {
             args.triple("--setenv", name, value);
@@ -290,7 +298,7 @@ async fn probe(bwrap: &Path) -> Result<(), String> {
     let sandbox = Sandbox::bubblewrap(bwrap);
     let env = BTreeMap::from([("PATH".to_string(), BUILD_PATH.to_string())]);
     let output = sandbox
-        .command(&["true".to_string()], &env, &host, false)
+        .command(&["true".to_string()], &env, &host, false, false)
         .stdin(Stdio::null())
         .output()
         .await

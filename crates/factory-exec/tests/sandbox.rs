@@ -514,6 +514,8 @@ async fn broken_sandbox_setup_is_an_infrastructure_failure() {
             dirs: &dirs,
             sink: None,
             cancel: CancellationToken::new(),
+            stdin: None,
+            in_source: false,
         },
     )
     .await;
@@ -533,6 +535,8 @@ async fn broken_sandbox_setup_is_an_infrastructure_failure() {
             dirs: &dirs,
             sink: None,
             cancel: CancellationToken::new(),
+            stdin: None,
+            in_source: false,
         },
     )
     .await;
@@ -655,4 +659,59 @@ async fn a_build_cancelled_before_it_starts_runs_nothing() {
     let failure = runner.run(request).await.unwrap_err();
     assert!(matches!(failure.error, BuildError::Cancelled { .. }));
     assert!(!out.join("ran").exists());
+}
+
+/// A command may read a file as its standard input and run in its (read-only) source
+/// directory: what a hook of the definition is given, in both kinds of sandbox.
+#[tokio::test]
+async fn standard_input_from_a_file_and_the_source_as_working_directory() {
+    for sandbox in [bwrap().await, Sandbox::plain()] {
+        let scratch = tempfile::tempdir().unwrap();
+        let source = scratch.path().join("def");
+        write(&source.join("hooks/say.sh"), "echo script:ran\n");
+        let input = scratch.path().join("event.json");
+        write(&input, "{\"topic\":\"build.failed\"}\n");
+        let dirs = HostDirs {
+            work: scratch.path().join("work"),
+            out: scratch.path().join("out"),
+            source: Some(source.clone()),
+            inputs: BTreeMap::new(),
+        };
+        fs_err::create_dir_all(&dirs.work).unwrap();
+        fs_err::create_dir_all(&dirs.out).unwrap();
+        let spec = shell(
+            "hook",
+            &[
+                "cat",
+                "sh hooks/say.sh",
+                "test \"$PWD\" = \"$FACTORY_SRC\" && echo pwd:ok",
+                "touch here 2>/dev/null && echo write:ok || echo write:denied",
+            ],
+        );
+        let report = execute(
+            &sandbox,
+            ExecRequest {
+                spec: &spec,
+                dirs: &dirs,
+                sink: None,
+                cancel: CancellationToken::new(),
+                stdin: Some(&input),
+                in_source: true,
+            },
+        )
+        .await;
+        report.result.unwrap();
+        let out = stdout_of(&report.log);
+        assert_eq!(
+            out[..3],
+            ["{\"topic\":\"build.failed\"}", "script:ran", "pwd:ok"]
+        );
+        // bubblewrap shows the source read-only; a plain process is not isolated.
+        let write = if sandbox.is_isolated() {
+            "write:denied"
+        } else {
+            "write:ok"
+        };
+        assert_eq!(out[3], write, "{}", sandbox.describe());
+    }
 }

@@ -5,26 +5,21 @@
 use std::collections::BTreeMap;
 
 use factory_store::{
-    ArtifactRecord, BuildOutput, BuildRecord, ComponentRecord, RecordedEvent, WaveRecord,
-    WaveState, WireEvent,
+    ArtifactRecord, BuildOutput, BuildRecord, ComponentRecord, PublishedEvent, RecordedEvent,
+    WaveRecord, WaveState,
 };
 use serde::Serialize;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
 /// Milliseconds since the epoch as RFC 3339 in UTC (`2026-12-03T12:50:43.123Z`).
 pub fn rfc3339(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
+    factory_store::rfc3339(ms)
 }
 
 /// An event's topic: its type with the subject and the verb split by a dot
 /// (`build_succeeded` → `build.succeeded`), as bus routing keys and filters use it.
 pub fn topic(kind: &str) -> String {
-    kind.replacen('_', ".", 1)
+    factory_types::topic::topic(kind)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -263,19 +258,16 @@ pub struct EventOut {
     pub data: serde_json::Value,
 }
 
+/// Made from the store's published form, which hooks (and the bus) send too: one shape.
 impl From<&RecordedEvent> for EventOut {
     fn from(recorded: &RecordedEvent) -> Self {
-        let wire = WireEvent::encode(&recorded.event);
+        let published = PublishedEvent::of(recorded);
         EventOut {
-            seq: recorded.seq.0,
-            topic: topic(&wire.kind),
-            recorded_at: rfc3339(recorded.recorded_at_ms),
-            // A build's id is the sequence number of the event that queued it.
-            build: match &recorded.event {
-                factory_store::Event::BuildQueued { .. } => Some(recorded.seq.0),
-                event => event.build().map(|b| b.0),
-            },
-            data: serde_json::from_str(&wire.body).unwrap_or(serde_json::Value::Null),
+            seq: published.seq,
+            topic: published.topic,
+            recorded_at: published.recorded_at,
+            build: published.build,
+            data: published.data,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`InlineBlobs`]: the small blobs the database keeps (the blob store's business; see
 //!   [`crate::Store`], which is the only one that asks).
 //! - [`Tokens`]: the API tokens of the server (primary state, not a projection).
+//! - [`HookState`]: where each hook of the definition is in the log (primary state too).
 //!
 //! The traits are object safe (their futures are boxed): the store is chosen at run time,
 //! and one boxed future per call costs nothing beside a commit.
@@ -218,8 +219,38 @@ pub trait Tokens: Send + Sync {
     fn token_by_hash<'a>(&'a self, hash: &'a Digest) -> BoxFuture<'a, Result<Option<TokenRecord>>>;
 }
 
+/// Where each hook of the definition is in the log: the last event it has dealt with (run
+/// for, or found not to concern it). Hooks deliver at least once: a hook's cursor moves past
+/// an event only once its outcome is recorded, in the same transaction.
+///
+/// Cursors are primary state, not a projection: most events a hook passes leave no trace
+/// in the log, so the log could not rebuild them, and
+/// [`Maintenance::rebuild_projections`] leaves them alone.
+pub trait HookState: Send + Sync {
+    /// The cursor of hook `name`; none for a hook never started (or forgotten).
+    fn hook_cursor<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Seq>>>;
+
+    /// Every hook's cursor, by name.
+    fn hook_cursors(&self) -> BoxFuture<'_, Result<Vec<(String, Seq)>>>;
+
+    /// Appends `events` (a hook's outcome, or nothing) and moves the cursor of hook `name` to
+    /// `to`, in one transaction: durable together when this returns, or not at all. A cursor
+    /// never moves back: a `to` behind it leaves it where it is.
+    fn advance_hook<'a>(
+        &'a self,
+        name: &'a str,
+        to: Seq,
+        events: Vec<Event>,
+    ) -> BoxFuture<'a, Result<Vec<Seq>>>;
+
+    /// Forgets hook `name` (it left the definition): added again, it starts afresh.
+    fn forget_hook<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<()>>;
+}
+
 /// A whole storage backend: every audience's part.
-pub trait Backend: EventLog + EngineQueries + Views + Maintenance + InlineBlobs + Tokens {
+pub trait Backend:
+    EventLog + EngineQueries + Views + Maintenance + InlineBlobs + Tokens + HookState
+{
     /// Closes the connections used for reading; the writer stops when the last handle goes.
     fn close(&self) -> BoxFuture<'_, ()>;
 }

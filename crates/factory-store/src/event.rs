@@ -18,7 +18,8 @@ use crate::error::StoreError;
 /// - 2: adds `token_created` and `token_revoked`. Every version-1 row reads the same under
 ///   version 2 (no variant changed), so no upcast is needed; the bump is for an older
 ///   Factory, which must stop at a token event rather than fail to decode it.
-pub const SCHEMA_VERSION: u32 = 2;
+/// - 3: adds `hook_ran`. As for 2, older rows read the same (no variant changed).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// One named output of a build, stored in the content-addressed store.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Debug)]
@@ -54,6 +55,23 @@ impl FailureKind {
             "user" => Some(FailureKind::User),
             "infrastructure" => Some(FailureKind::Infrastructure),
             _ => None,
+        }
+    }
+}
+
+/// How one attempt to run a hook for an event ended.
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Debug)]
+#[serde(rename_all = "snake_case")]
+pub enum HookOutcome {
+    Succeeded,
+    Failed,
+}
+
+impl HookOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookOutcome::Succeeded => "succeeded",
+            HookOutcome::Failed => "failed",
         }
     }
 }
@@ -185,6 +203,24 @@ pub enum Event {
         /// The components whose git source the push moved (may be none).
         components: Vec<String>,
     },
+    /// A hook of the definition was run for an event (one record per attempt).
+    HookRan {
+        hook: String,
+        /// The event it ran for.
+        event_seq: Seq,
+        /// That event's topic (`build.failed`): a hook never runs for the outcome of a hook
+        /// that ran for a hook's outcome, so hooks on hooks cannot loop.
+        topic: String,
+        /// 1 for the first try.
+        attempt: u32,
+        outcome: HookOutcome,
+        /// What happened: the exit status or the HTTP status, and the end of the output.
+        detail: String,
+        duration_ms: u64,
+        /// When a failed attempt will be tried again; none once this event is done with
+        /// (succeeded, or failed for good).
+        retry_in_ms: Option<u64>,
+    },
 }
 
 impl Event {
@@ -208,6 +244,7 @@ impl Event {
             Event::TokenRevoked { .. } => "token_revoked",
             Event::AccessDecided { .. } => "access_decided",
             Event::WebhookReceived { .. } => "webhook_received",
+            Event::HookRan { .. } => "hook_ran",
         }
     }
 
@@ -231,7 +268,8 @@ impl Event {
             | Event::TokenCreated { .. }
             | Event::TokenRevoked { .. }
             | Event::AccessDecided { .. }
-            | Event::WebhookReceived { .. } => None,
+            | Event::WebhookReceived { .. }
+            | Event::HookRan { .. } => None,
         }
     }
 }
@@ -304,7 +342,7 @@ impl WireEvent {
                 supported: SCHEMA_VERSION,
             });
         }
-        // Versions 1 and 2 share every payload (2 only added variants); an upcast from an
+        // Versions 1 to 3 share every payload (2 and 3 only added variants); an upcast from an
         // older version whose payload changed goes here.
         let corrupt = |reason: String| StoreError::CorruptEvent {
             seq,
@@ -431,7 +469,30 @@ mod tests {
                 commit: Some("9fceb02".into()),
                 components: vec!["libgreet".into()],
             },
+            Event::HookRan {
+                hook: "notify".into(),
+                event_seq: Seq(9),
+                topic: "build.failed".into(),
+                attempt: 1,
+                outcome: HookOutcome::Failed,
+                detail: "HTTP 503".into(),
+                duration_ms: 12,
+                retry_in_ms: Some(1000),
+            },
         ]
+    }
+
+    #[test]
+    fn the_shared_list_of_kinds_is_the_events_kinds() {
+        let mut kinds: Vec<&str> = every_variant().iter().map(Event::kind).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let mut listed = factory_types::topic::EVENT_KINDS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(
+            kinds, listed,
+            "factory_types::topic::EVENT_KINDS lists every kind"
+        );
     }
 
     #[test]
@@ -469,7 +530,10 @@ mod tests {
             assert_eq!(event.kind(), kind);
             // Written again today, it keeps its body and gets the current version.
             let again = WireEvent::encode(&event);
-            assert_eq!((again.body.as_str(), again.schema_version), (body, 2));
+            assert_eq!(
+                (again.body.as_str(), again.schema_version),
+                (body, SCHEMA_VERSION)
+            );
         }
     }
 

@@ -6,6 +6,7 @@
 //!   to this crate, and a PostgreSQL one goes behind the same traits.
 //! - [`cas`]: the blob files.
 //! - [`token_hash`]: what the store keeps of an API token ([`Tokens`]).
+//! - [`PublishedEvent`]: an event as it leaves the factory (API, stream, hooks).
 //! - [`Store`]: all of it in one directory, `<dir>/factory.db` and `<dir>/cas/`; it is also
 //!   the [`BlobStore`] that decides where a blob lives (small ones in the database).
 //!
@@ -51,20 +52,24 @@ pub mod backend;
 pub mod cas;
 pub mod error;
 pub mod event;
+mod published;
 pub mod records;
 mod sqlite;
 mod store;
 mod tokens;
 
 pub use backend::{
-    Backend, EngineQueries, EventFollower, EventLog, InlineBlobs, LogFollower, Maintenance, Tokens,
-    Views,
+    Backend, EngineQueries, EventFollower, EventLog, HookState, InlineBlobs, LogFollower,
+    Maintenance, Tokens, Views,
 };
 pub use cas::{Cas, GcReport, INLINE_LIMIT, InlineBlob, Verify};
 pub use error::StoreError;
-pub use event::{BuildOutput, Event, FailureKind, RecordedEvent, SCHEMA_VERSION, WireEvent};
+pub use event::{
+    BuildOutput, Event, FailureKind, HookOutcome, RecordedEvent, SCHEMA_VERSION, WireEvent,
+};
 pub use factory_types::{BlobError, BlobStore, BlobWriter, PendingBlob, PutOutcome};
 pub use factory_types::{BuildId, BuildKey, Digest, Hasher, LogStream, Seq, WaveId};
+pub use published::{PublishedEvent, rfc3339};
 pub use records::{
     ArtifactRecord, BuildRecord, BuildState, ComponentRecord, LogChunk, Scope, TokenRecord,
     WaveRecord, WaveState,

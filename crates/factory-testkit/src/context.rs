@@ -128,6 +128,11 @@ impl TestContext {
         self.factory().arg("status").ok()
     }
 
+    /// The cursor of every hook the store knows (see [`crate::hook_cursors`]).
+    pub fn hook_cursors(&self) -> Vec<(String, u64)> {
+        crate::store::hook_cursors(&self.store)
+    }
+
     /// Every blob of the store (its factory stopped), by digest.
     pub fn stored_blobs(&self) -> BTreeMap<String, Vec<u8>> {
         crate::store::stored_blobs(&self.store)

@@ -22,7 +22,7 @@ pub use filter::Filters;
 pub use process::{interrupt, watching};
 pub use served::Served;
 pub use snapshot::{snapshot_settings, sort_build_entries};
-pub use store::{block_on, stored_blobs};
+pub use store::{block_on, hook_cursors, stored_blobs};
 
 /// insta itself, for [`assert_filtered_snapshot!`], which expands in the tests' crate.
 pub use insta;

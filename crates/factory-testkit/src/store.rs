@@ -35,3 +35,19 @@ pub fn stored_blobs(store: &Path) -> BTreeMap<String, Vec<u8>> {
         blobs
     })
 }
+
+/// The cursor of every hook the store knows, by name: whether a running factory has
+/// started a hook yet (a hook starts at the end of the log, so a test that adds one waits
+/// for this before it makes events for it). Reading beside a running factory is safe: the
+/// database is shared between processes.
+pub fn hook_cursors(store: &Path) -> Vec<(String, u64)> {
+    block_on(async {
+        let opened = factory_store::Store::open(store).await.unwrap();
+        let cursors = opened.db().hook_cursors().await.unwrap();
+        opened.close().await;
+        cursors
+            .into_iter()
+            .map(|(name, seq)| (name, seq.0))
+            .collect()
+    })
+}

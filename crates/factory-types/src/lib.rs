@@ -10,6 +10,7 @@
 //! - [`Clock`]: where time comes from, so tests can move it.
 //! - [`blocking`]: the one way to run blocking work from async code.
 //! - [`disk`]: whether an error or a file system means "no space left".
+//! - [`topic`]: how events are named where they leave the factory, and topic patterns.
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
@@ -21,6 +22,7 @@ mod fault;
 mod ids;
 mod job;
 mod task;
+pub mod topic;
 
 pub use blob::{BlobError, BlobStore, BlobWriter, PendingBlob, PendingBody, PutOutcome};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -28,4 +30,4 @@ pub use digest::{Digest, DigestError, Hasher};
 pub use fault::{Fault, HasFault};
 pub use ids::{BuildId, BuildKey, LogStream, Seq, WaveId};
 pub use job::Job;
-pub use task::{BoxFuture, TaskPanicked, blocking};
+pub use task::{BoxFuture, TaskPanicked, blocking, detached};

@@ -38,9 +38,59 @@ where
     })
 }
 
+/// Runs blocking `work` that its caller may stop waiting for (an HTTP request to someone
+/// else's server) on a thread of its own. Unlike [`blocking`], neither the runtime's shutdown
+/// nor the process's exit waits for it: a caller that gives up (Ctrl-C) leaves at once, and
+/// the thread ends with its work or with the process. A panic is a Factory fault, as there.
+pub async fn detached<T, F>(what: &'static str, work: F) -> Result<T, TaskPanicked>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name(what.to_owned())
+        .spawn(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            let _ = tx.send(outcome.map_err(|panic| panic_message(panic.as_ref())));
+        });
+    if let Err(error) = spawned {
+        return Err(TaskPanicked {
+            what,
+            message: format!("cannot start a thread: {error}"),
+        });
+    }
+    match rx.await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(message)) => Err(TaskPanicked { what, message }),
+        Err(_) => Err(TaskPanicked {
+            what,
+            message: "the thread ended without an answer".to_owned(),
+        }),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn detached_work_answers_and_its_panic_is_a_factory_fault() {
+        assert_eq!(detached("adding", || 2 + 2).await.unwrap(), 4);
+        let error = detached("exploding", || -> u8 { panic!("boom") })
+            .await
+            .unwrap_err();
+        assert_eq!(error.fault(), Fault::Factory);
+        assert!(error.to_string().contains("boom"), "{error}");
+    }
 
     #[tokio::test]
     async fn a_panic_becomes_a_factory_fault_that_names_the_work() {

@@ -645,9 +645,8 @@ fn why_names_what_a_build_waits_for_and_the_root_of_a_failure() {
     let ctx = context();
     chain_definition(&ctx, "ok");
     let served = serve_up(&ctx, &[]);
-    let first = get(&served, "/api/v1/waves").json()["waves"][0]["id"]
-        .as_u64()
-        .unwrap();
+    let waves = get(&served, "/api/v1/waves").json();
+    let first = waves["waves"][0]["id"].as_u64().unwrap();
 
     // While base builds slowly, mid waits for it, and the forecast follows the chain.
     ctx.write_source("base", "mode", "slow");
@@ -685,10 +684,8 @@ fn why_names_what_a_build_waits_for_and_the_root_of_a_failure() {
     );
     let queue = get(&served, "/api/v1/queue").json();
     assert_eq!(queue["counts"]["building"], 1, "{queue}");
-    assert_eq!(
-        queue["builds"][0]["summary"],
-        "base is building (attempt 1)"
-    );
+    let building = &queue["builds"][0];
+    assert_eq!(building["summary"], "base is building (attempt 1)");
     finished(&served, slow);
 
     let failing = blocked_builds_group_under_their_root(&ctx, &served, slow);

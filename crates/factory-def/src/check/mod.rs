@@ -4,7 +4,7 @@
 //! How the parts fit: [`Checker::check`] first indexes every section's names (a name
 //! defined twice is reported here, and only its first definition counts), then checks
 //! each section in turn, one module per section (`kind`, `component` with its `deb`
-//! table in `deb`, `module`, `image`, `product`), and last looks for cycles among
+//! table in `deb`, `module`, `image`, `product`, `hook`), and last looks for cycles among
 //! components and among images (`cycles`). The section checks share three helpers:
 //! `references` (a name must resolve, else "did you mean"), `placeholders` (the `{...}`
 //! of commands and environment values) and `packages` (which component produces which
@@ -13,6 +13,7 @@
 mod component;
 mod cycles;
 mod deb;
+mod hook;
 mod image;
 mod kind;
 mod module;
@@ -73,6 +74,7 @@ impl<'s> Checker<'s> {
         self.modules = self.index("module", raw.modules.iter().map(|m| &m.name));
         self.images = self.index("image", raw.images.iter().map(|i| &i.name));
         self.products = self.index("product", raw.products.iter().map(|p| &p.name));
+        self.index("hook", raw.hooks.iter().map(|h| &h.name));
         self.index("test", raw.tests.iter().map(|t| &t.name));
         self.index("policy", raw.policies.iter().map(|p| &p.name));
         self.builtin_kind_names(raw);
@@ -91,6 +93,9 @@ impl<'s> Checker<'s> {
         }
         for product in &raw.products {
             self.check_product(product, raw);
+        }
+        for hook in &raw.hooks {
+            self.check_hook(hook);
         }
         self.component_cycles(raw);
         self.image_cycles(raw);

@@ -53,7 +53,7 @@ impl Reader<'_> {
                 Vec::new()
             }
         };
-        let timeout = self.timeout(&entry);
+        let timeout = self.timeout(&entry, crate::model::DEFAULT_TIMEOUT);
         let kind = RawKind {
             name: self.name_of(&entry),
             description: self.string(&entry, "description"),
@@ -67,9 +67,11 @@ impl Reader<'_> {
         raw.kinds.push(kind);
     }
 
-    fn timeout(&mut self, entry: &Entry<'_, '_>) -> Duration {
+    /// `timeout`: a positive duration (`"90s"`, `"1h 30m"`); `default` when absent or
+    /// invalid (then reported).
+    pub(super) fn timeout(&mut self, entry: &Entry<'_, '_>, default: Duration) -> Duration {
         let Some(text) = self.string(entry, "timeout") else {
-            return crate::model::DEFAULT_TIMEOUT;
+            return default;
         };
         match humantime::parse_duration(&text.value) {
             Ok(d) if !d.is_zero() => d,
@@ -81,7 +83,7 @@ impl Reader<'_> {
                     "expected a positive duration",
                     "write e.g. `timeout = \"10m\"`".into(),
                 );
-                crate::model::DEFAULT_TIMEOUT
+                default
             }
             Err(e) => {
                 self.invalid(
@@ -91,7 +93,7 @@ impl Reader<'_> {
                     "expected a duration",
                     "write a number and a unit, e.g. `\"90s\"`, `\"10m\"` or `\"1h 30m\"`".into(),
                 );
-                crate::model::DEFAULT_TIMEOUT
+                default
             }
         }
     }

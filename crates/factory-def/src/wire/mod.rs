@@ -8,7 +8,7 @@
 //!
 //! How the parts fit: this module reads a file's top level and hands each `[SECTION.NAME]`
 //! table, as an [`Entry`] carrying its section's field table, to that section's reader
-//! (`component`, `kind`, `module`, `image`, `product`, `test_policy`); `source` reads the
+//! (`component`, `kind`, `module`, `image`, `product`, `hook`, `test_policy`); `source` reads the
 //! `source` table components and their streams share. Every reader is built from the
 //! typed accessors of `fields`, which report a wrong type, a missing or an unknown field
 //! where it was written, so a section module only says which fields it has and what
@@ -16,6 +16,7 @@
 
 mod component;
 mod fields;
+mod hook;
 mod image;
 mod kind;
 mod module;
@@ -34,6 +35,7 @@ use crate::suggest::did_you_mean;
 
 pub(crate) use component::{RawComponent, RawDeb};
 pub(crate) use fields::is_valid_name;
+pub(crate) use hook::{RawHook, RawHookAction};
 pub(crate) use image::{RawBase, RawImage};
 pub(crate) use kind::RawKind;
 pub(crate) use module::RawModule;
@@ -60,6 +62,7 @@ pub(crate) struct RawDefinition {
     pub(crate) modules: Vec<RawModule>,
     pub(crate) images: Vec<RawImage>,
     pub(crate) products: Vec<RawProduct>,
+    pub(crate) hooks: Vec<RawHook>,
     pub(crate) tests: Vec<RawOpaque>,
     pub(crate) policies: Vec<RawOpaque>,
 }
@@ -70,6 +73,7 @@ const SECTIONS: &[&str] = &[
     "module",
     "image",
     "product",
+    "hook",
     "test",
     "policy",
 ];
@@ -137,6 +141,7 @@ impl<'s> Reader<'s> {
                 "module" => self.section(value, "module", module::FIELDS, raw, Self::module),
                 "image" => self.section(value, "image", image::FIELDS, raw, Self::image),
                 "product" => self.section(value, "product", product::FIELDS, raw, Self::product),
+                "hook" => self.section(value, "hook", hook::FIELDS, raw, Self::hook),
                 // Tests and policies are kept whole (see `test_policy`): no field is unknown.
                 "test" => self.section(value, "test", &[], raw, |r, e, raw| {
                     let opaque = r.opaque(e);

@@ -7,6 +7,7 @@
 //! who appended meanwhile. Reads go through a separate pool (WAL lets readers run during a
 //! write).
 
+mod hooks;
 mod projection;
 mod queries;
 mod tokens;
@@ -75,10 +76,12 @@ struct Inner {
     commits: watch::Receiver<Seq>,
 }
 
-/// What one append writes in one transaction: its events, and the small blobs they refer to.
+/// What one append writes in one transaction: its events, the small blobs they refer to,
+/// and the hook cursor they move (a hook's outcome, see [`hooks`]).
 struct Batch {
     events: Vec<(Event, WireEvent)>,
     blobs: Vec<InlineBlob>,
+    cursor: Option<(String, Seq)>,
 }
 
 enum WriterRequest {
@@ -105,6 +108,8 @@ enum Alone {
     },
     /// A change of the API tokens, in a transaction of its own (see [`tokens`]).
     Token(tokens::TokenWrite),
+    /// A hook forgotten (see [`hooks`]).
+    Hook(hooks::Forget),
 }
 
 impl SqliteStore {
@@ -238,7 +243,11 @@ impl SqliteStore {
             Ok(())
         } else {
             self.send(WriterRequest::Append {
-                batch: Batch { events, blobs },
+                batch: Batch {
+                    events,
+                    blobs,
+                    cursor: None,
+                },
                 reply,
                 lazy,
             })
@@ -451,6 +460,7 @@ impl Writer {
             // the flush.
             Alone::Flush { reply } => drop(reply.send(())),
             Alone::Token(write) => self.write_token(write).await,
+            Alone::Hook(forget) => self.forget_hook(forget).await,
         }
     }
 
@@ -606,7 +616,10 @@ async fn write_group(
         .iter()
         .map(|(seq, event, _)| (*seq, recorded_at, *event))
         .collect();
-    projection::apply_all(conn, &events).await?;
+    projection::apply_all(&mut *conn, &events).await?;
+    for (name, to) in batches.iter().filter_map(|batch| batch.cursor.as_ref()) {
+        hooks::move_cursor(&mut *conn, name, *to, recorded_at).await?;
+    }
     Ok(assigned)
 }
 

@@ -233,6 +233,7 @@ async fn append_audit(conn: &mut SqliteConnection, event: Event, at: i64) -> Res
     let batch = Batch {
         events: vec![(event, wire)],
         blobs: Vec::new(),
+        cursor: None,
     };
     let seqs = write_group(conn, &[&batch], at).await?;
     Ok(seqs[0][0])

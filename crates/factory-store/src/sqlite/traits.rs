@@ -7,7 +7,9 @@ use factory_types::{BoxFuture, BuildId, BuildKey, Digest, Seq, WaveId};
 use tokio::sync::watch;
 
 use super::SqliteStore;
-use crate::backend::{Backend, EngineQueries, EventLog, InlineBlobs, Maintenance, Tokens, Views};
+use crate::backend::{
+    Backend, EngineQueries, EventLog, HookState, InlineBlobs, Maintenance, Tokens, Views,
+};
 use crate::cas::{GcReport, InlineBlob};
 use crate::error::Result;
 use crate::event::{Event, RecordedEvent};
@@ -200,6 +202,29 @@ impl Tokens for SqliteStore {
 
     fn token_by_hash<'a>(&'a self, hash: &'a Digest) -> BoxFuture<'a, Result<Option<TokenRecord>>> {
         Box::pin(SqliteStore::token_by_hash(self, hash))
+    }
+}
+
+impl HookState for SqliteStore {
+    fn hook_cursor<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Seq>>> {
+        Box::pin(SqliteStore::hook_cursor(self, name))
+    }
+
+    fn hook_cursors(&self) -> BoxFuture<'_, Result<Vec<(String, Seq)>>> {
+        Box::pin(SqliteStore::hook_cursors(self))
+    }
+
+    fn advance_hook<'a>(
+        &'a self,
+        name: &'a str,
+        to: Seq,
+        events: Vec<Event>,
+    ) -> BoxFuture<'a, Result<Vec<Seq>>> {
+        Box::pin(SqliteStore::advance_hook(self, name, to, events))
+    }
+
+    fn forget_hook<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteStore::forget_hook(self, name))
     }
 }
 

@@ -259,8 +259,9 @@ pub(crate) async fn up(store_dir: &Path, args: &UpArgs) -> Result<()> {
     }
     let graph = load_graph(&root)?;
     let sources = stamp::sign_local_dirs(graph.def()).ok();
-    let engine = engine_with(store_dir, &args.run, sandbox, Progress::new()).await?;
+    let engine = engine_with(store_dir, &args.run, sandbox.clone(), Progress::new()).await?;
     let (control, port) = factory_engine::control(graph.clone(), engine.slots());
+    let hooks = crate::cmd::hooks::start(&engine, &control, sandbox).await?;
     let serving = match args.serve.address(args.once) {
         Some(addr) => {
             let services = factory_server::Services {
@@ -278,6 +279,7 @@ pub(crate) async fn up(store_dir: &Path, args: &UpArgs) -> Result<()> {
         &engine, graph, root, store_dir, args, port, stamp, &shutdown,
     )
     .await;
+    crate::cmd::hooks::stop(hooks, &engine, args.once, &shutdown).await;
     if let Some(serving) = serving {
         serving.stop().await?;
     }

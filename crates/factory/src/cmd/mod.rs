@@ -2,6 +2,7 @@
 
 mod demo;
 pub(crate) mod engine;
+mod hooks;
 mod import;
 mod progress;
 mod query;

@@ -142,6 +142,24 @@ pub(super) fn describe_event(recorded: &RecordedEvent) -> String {
     )
 }
 
+fn webhook_received(event: &Event) -> String {
+    let Event::WebhookReceived {
+        forge,
+        delivery,
+        repository,
+        git_ref,
+        components,
+        ..
+    } = event
+    else {
+        return event.kind().to_owned();
+    };
+    format!(
+        "{forge} delivery {delivery}: push to {repository} {git_ref} -> [{}]",
+        components.join(", ")
+    )
+}
+
 fn essentials(event: &Event) -> String {
     match event {
         Event::ChangeDetected {
@@ -210,19 +228,52 @@ fn essentials(event: &Event) -> String {
             let verdict = if *allowed { "allowed" } else { "refused" };
             format!("{who} {action} {target}: {verdict}, {why}")
         }
-        Event::WebhookReceived {
-            forge,
-            delivery,
-            repository,
-            git_ref,
-            components,
-            ..
-        } => format!(
-            "{forge} delivery {delivery}: push to {repository} {git_ref} -> [{}]",
-            components.join(", ")
-        ),
+        Event::WebhookReceived { .. } => webhook_received(event),
+        Event::HookRan { .. } => hook_ran(event),
         other => other.kind().to_owned(),
     }
+}
+
+/// `notify for #12 build.failed attempt 1: failed in 40 ms, again in 1s: exit code 75`.
+fn hook_ran(event: &Event) -> String {
+    let Event::HookRan {
+        hook,
+        event_seq,
+        topic,
+        attempt,
+        outcome,
+        detail,
+        duration_ms,
+        retry_in_ms,
+    } = event
+    else {
+        return event.kind().to_owned();
+    };
+    let retry = retry_in_ms
+        .map(|ms| {
+            format!(
+                ", again in {}",
+                humantime::format_duration(Duration::from_millis(ms))
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "{hook} for #{} {topic} attempt {attempt}: {} in {duration_ms} ms{retry}: {}",
+        event_seq.0,
+        outcome.as_str(),
+        one_line(detail)
+    )
+}
+
+/// A multi-line detail (a status, then the end of an output) on the event's one line.
+fn one_line(detail: &str) -> String {
+    const LIMIT: usize = 240;
+    let joined = detail.lines().collect::<Vec<_>>().join(" | ");
+    if joined.chars().count() <= LIMIT {
+        return joined;
+    }
+    let cut: String = joined.chars().take(LIMIT).collect();
+    format!("{cut}…")
 }
 
 pub(super) async fn explain(store_dir: &Path, build: &str) -> Result<()> {

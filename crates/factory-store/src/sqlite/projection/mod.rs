@@ -174,6 +174,8 @@ async fn apply_one(conn: &mut SqliteConnection, seq: Seq, at: i64, event: &Event
         Event::TokenCreated { .. } | Event::TokenRevoked { .. } | Event::AccessDecided { .. } => {
             Ok(())
         }
+        // The hooks' cursors are primary state, moved in the transaction of the outcome.
+        Event::HookRan { .. } => Ok(()),
     }
 }
 
