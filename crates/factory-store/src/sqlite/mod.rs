@@ -7,6 +7,7 @@
 //! who appended meanwhile. Reads go through a separate pool (WAL lets readers run during a
 //! write).
 
+mod cursors;
 mod projection;
 mod queries;
 mod tokens;
@@ -105,6 +106,8 @@ enum Alone {
     },
     /// A change of the API tokens, in a transaction of its own (see [`tokens`]).
     Token(tokens::TokenWrite),
+    /// A durable cursor moved (see [`cursors`]).
+    Cursor(cursors::CursorWrite),
 }
 
 impl SqliteStore {
@@ -451,6 +454,7 @@ impl Writer {
             // the flush.
             Alone::Flush { reply } => drop(reply.send(())),
             Alone::Token(write) => self.write_token(write).await,
+            Alone::Cursor(write) => self.write_cursor(write).await,
         }
     }
 

@@ -7,7 +7,9 @@ use factory_types::{BoxFuture, BuildId, BuildKey, Digest, Seq, WaveId};
 use tokio::sync::watch;
 
 use super::SqliteStore;
-use crate::backend::{Backend, EngineQueries, EventLog, InlineBlobs, Maintenance, Tokens, Views};
+use crate::backend::{
+    Backend, Cursors, EngineQueries, EventLog, InlineBlobs, Maintenance, Tokens, Views,
+};
 use crate::cas::{GcReport, InlineBlob};
 use crate::error::Result;
 use crate::event::{Event, RecordedEvent};
@@ -192,6 +194,20 @@ impl Tokens for SqliteStore {
 
     fn token_by_hash<'a>(&'a self, hash: &'a Digest) -> BoxFuture<'a, Result<Option<TokenRecord>>> {
         Box::pin(SqliteStore::token_by_hash(self, hash))
+    }
+}
+
+impl Cursors for SqliteStore {
+    fn cursor<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Seq>> {
+        Box::pin(SqliteStore::cursor(self, name))
+    }
+
+    fn set_cursor<'a>(&'a self, name: &'a str, seq: Seq) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteStore::set_cursor(self, name, seq))
+    }
+
+    fn store_identity(&self) -> BoxFuture<'_, Result<[u8; 16]>> {
+        Box::pin(SqliteStore::store_identity(self))
     }
 }
 
