@@ -21,5 +21,5 @@ pub mod wire;
 
 pub use error::{BusError, redact};
 pub use message::{Encoder, Message, Severity, message_id, seq_of_message_id};
-pub use relay::{Relay, RelayConfig, Stopped};
+pub use relay::{Relay, RelayConfig, RelayStatus, Stopped};
 pub use wire::{Body, Envelope, topic};

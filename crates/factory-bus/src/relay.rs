@@ -8,8 +8,11 @@
 //! the log, so it never slows a build; events wait in the log, which is durable anyway.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use factory_store::{Backend, EventFollower, Seq};
@@ -73,6 +76,14 @@ pub struct Relay {
     published: watch::Receiver<u64>,
 }
 
+/// What a server shows of a running relay: how far it got, and the prefix its topics have.
+#[derive(Debug, Clone)]
+pub struct RelayStatus {
+    /// The last event the broker acknowledged (see [`Relay::progress`]).
+    pub published: watch::Receiver<u64>,
+    pub prefix: String,
+}
+
 /// What a stopped relay got done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stopped {
@@ -119,6 +130,14 @@ impl Relay {
         self.published.clone()
     }
 
+    /// Its progress and prefix, for a server.
+    pub fn status(&self, config: &RelayConfig) -> RelayStatus {
+        RelayStatus {
+            published: self.progress(),
+            prefix: config.prefix.clone(),
+        }
+    }
+
     /// Publishes what the log holds now, for up to `drain`, makes the cursor durable and
     /// stops. What is left goes out with the next relay on this store.
     pub async fn stop(self, drain: Duration) -> Result<Stopped, BusError> {
@@ -151,7 +170,29 @@ struct State {
 struct InFlight {
     seq: Seq,
     sent: Instant,
-    confirm: PublisherConfirm,
+    stage: Stage,
+}
+
+/// lapin's `basic_publish` numbers the message and queues its frames when first polled,
+/// then waits for its I/O thread to write them. Waiting for that before publishing the
+/// next message costs a round trip between threads per message; instead the relay polls
+/// it once (which fixes the message's place in the channel's order) and waits later, with
+/// the confirm.
+enum Stage {
+    Writing(Pin<Box<dyn Future<Output = lapin::Result<PublisherConfirm>> + Send>>),
+    Confirming(PublisherConfirm),
+}
+
+impl Stage {
+    async fn confirmation(&mut self) -> lapin::Result<Confirmation> {
+        if let Stage::Writing(writing) = self {
+            *self = Stage::Confirming(writing.await?);
+        }
+        match self {
+            Stage::Confirming(confirm) => confirm.await,
+            Stage::Writing(_) => unreachable!("written above"),
+        }
+    }
 }
 
 /// What one turn of a session's loop saw.
@@ -298,11 +339,11 @@ impl State {
                 }
                 Step::Read(recorded) => {
                     let message = self.encoder.encode(&recorded?);
-                    let confirm = self.publish(channel, &message).await?;
+                    let stage = self.publish(channel, message.clone()).await?;
                     in_flight.push_back(InFlight {
                         seq: message.seq,
                         sent: Instant::now(),
-                        confirm,
+                        stage,
                     });
                 }
                 Step::Persist => self.persist().await?,
@@ -340,7 +381,7 @@ impl State {
         let oldest = front.as_ref().map(|f| (f.seq, f.sent + timeout));
         tokio::select! {
             biased;
-            confirmation = async { (&mut front.expect("guarded").confirm).await }, if oldest.is_some() => {
+            confirmation = confirmation_of(front), if oldest.is_some() => {
                 Step::Confirmed(oldest.expect("guarded").0, confirmation)
             }
             _ = tick.tick() => Step::Persist,
@@ -372,23 +413,36 @@ impl State {
         }
     }
 
-    async fn publish(
-        &self,
-        channel: &lapin::Channel,
-        message: &Message,
-    ) -> Result<PublisherConfirm, BusError> {
-        channel
-            .basic_publish(
-                self.config.exchange.as_str().into(),
-                message.routing_key.as_str().into(),
-                // Not mandatory: a topic nobody is bound to is not an error for a relay (the
-                // event stays in the log and in datagrepper's view of it).
-                BasicPublishOptions::default(),
-                &message.body,
-                self.properties.of(message),
-            )
-            .await
-            .map_err(self.broker())
+    /// Queues the message on the channel, in order; see [`Stage`].
+    async fn publish(&self, channel: &lapin::Channel, message: Message) -> Result<Stage, BusError> {
+        let channel = channel.clone();
+        let exchange: ShortString = self.config.exchange.as_str().into();
+        let properties = self.properties.of(&message);
+        let mut writing = Box::pin(async move {
+            channel
+                .basic_publish(
+                    exchange,
+                    message.routing_key.as_str().into(),
+                    // Not mandatory: a topic nobody is bound to is not an error for a relay
+                    // (the event stays in the log and in datagrepper's view of it).
+                    BasicPublishOptions::default(),
+                    &message.body,
+                    properties,
+                )
+                .await
+        });
+        match futures_util::poll!(&mut writing) {
+            Poll::Ready(confirm) => Ok(Stage::Confirming(confirm.map_err(self.broker())?)),
+            Poll::Pending => Ok(Stage::Writing(writing)),
+        }
+    }
+}
+
+/// The confirmation of the oldest message in flight (never, when there is none).
+async fn confirmation_of(front: Option<&mut InFlight>) -> lapin::Result<Confirmation> {
+    match front {
+        Some(front) => front.stage.confirmation().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -32,12 +32,16 @@ impl Topic {
 
     /// A message body of this topic, as published.
     pub fn example(&self) -> Value {
+        serde_json::to_value(self.example_body()).expect("bodies are JSON")
+    }
+
+    fn example_body(&self) -> wire::Body {
         let recorded = RecordedEvent {
             seq: Seq(42),
             recorded_at_ms: 1_796_278_495_123,
             event: (self.example)(),
         };
-        serde_json::to_value(wire::Body::from_recorded(&recorded)).expect("bodies are JSON")
+        wire::Body::from_recorded(&recorded)
     }
 }
 
@@ -257,7 +261,7 @@ pub fn topic(name: &str) -> Option<&'static Topic> {
 /// The section of `docs/events.md` between its markers: every topic with its fields and an
 /// example, rendered from [`TOPICS`].
 pub fn render_topics(prefix: &str) -> String {
-    let mut out = String::new();
+    let mut out = render_envelope();
     for topic in TOPICS {
         let schema = topic.schema();
         out += &format!("### `{}`\n\n{}\n\n", topic.name, topic.meaning);
@@ -275,7 +279,7 @@ pub fn render_topics(prefix: &str) -> String {
                 .as_array()
                 .is_some_and(|r| r.iter().any(|n| n == name.as_str()));
             let kind = type_of(&schema, field);
-            let kind = if required {
+            let kind = if required || kind.ends_with("or null") {
                 kind
             } else {
                 format!("{kind}, optional")
@@ -283,10 +287,27 @@ pub fn render_topics(prefix: &str) -> String {
             let meaning = description(&schema, field);
             out += &format!("| `{name}` | {kind} | {meaning} |\n");
         }
-        let example = serde_json::to_string_pretty(&topic.example()).expect("JSON");
+        // The body itself, not a JSON value: its fields in the order they are sent.
+        let example = serde_json::to_string_pretty(&topic.example_body()).expect("JSON");
         out += &format!("\nExample body:\n\n```json\n{example}\n```\n\n");
     }
     out
+}
+
+/// The envelope every body shares, from the schema of any topic.
+fn render_envelope() -> String {
+    let schema = TOPICS[0].schema();
+    let mut out = String::from("Every body has the same envelope; `data` is the topic's own.\n\n");
+    out += "| Field | Type | Meaning |\n|---|---|---|\n";
+    for (name, field) in properties(&schema) {
+        let kind = match name.as_str() {
+            "topic" => "string".to_owned(),
+            "data" => "object".to_owned(),
+            _ => type_of(&schema, field),
+        };
+        out += &format!("| `{name}` | {kind} | {} |\n", description(&schema, field));
+    }
+    out + "\n"
 }
 
 fn properties(schema: &Value) -> Vec<(String, &Value)> {

@@ -65,6 +65,7 @@ impl Body {
 /// A component changed upstream, in the definition, or by hand.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ChangeDetected {
+    /// The component that changed.
     pub component: String,
     /// Why, in words (`upstream commit`, `definition changed`, `rebuild asked by ci`).
     pub reason: String,
@@ -95,7 +96,9 @@ pub struct WaveFinished {
 /// A build was scheduled; its id is this message's `seq`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BuildQueued {
+    /// The wave it belongs to (none for a build asked for outside a wave).
     pub wave: Option<u64>,
+    /// The component it builds.
     pub component: String,
     /// The build key (64 hex digits); null for a build that never had one (blocked before
     /// it was prepared).
@@ -109,15 +112,18 @@ pub struct BuildQueued {
 /// A dependency failed: the build will not run in its wave.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BuildBlocked {
+    /// The build.
     pub build: u64,
     /// The builds that failed.
     pub by: Vec<u64>,
+    /// Why, in words.
     pub reason: String,
 }
 
 /// A build's attempt started running.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BuildStarted {
+    /// The build.
     pub build: u64,
     /// 1 for the first try; retries after a fault of the machine count up.
     pub attempt: u32,
@@ -136,7 +142,9 @@ pub enum Stream {
 /// Lines of a running build's log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BuildLog {
+    /// The build.
     pub build: u64,
+    /// Which stream the lines came from.
     pub stream: Stream,
     /// Whole lines, each ending in a newline.
     pub chunk: String,
@@ -145,16 +153,20 @@ pub struct BuildLog {
 /// One output of a build, in the content-addressed store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Output {
+    /// The output's name in the definition.
     pub name: String,
     /// `sha256:` and 64 hex digits; download at `/api/v1/blobs/{digest}`.
     pub digest: String,
+    /// In bytes.
     pub size: u64,
 }
 
 /// A build ran and its outputs are stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BuildSucceeded {
+    /// The build.
     pub build: u64,
+    /// What it stored, by name.
     pub outputs: Vec<Output>,
 }
 
@@ -171,21 +183,27 @@ pub enum Failure {
 /// A build failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BuildFailed {
+    /// The build.
     pub build: u64,
+    /// Why, in words (the exit status, the fault of the machine).
     pub reason: String,
+    /// Whose fault it is.
     pub kind: Failure,
 }
 
 /// A build was cancelled (superseded by a newer change, asked for, or shut down).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BuildCancelled {
+    /// The build.
     pub build: u64,
+    /// Why, in words.
     pub reason: String,
 }
 
 /// The build key already succeeded: its outputs are reused and nothing runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BuildReused {
+    /// The build.
     pub build: u64,
     /// The build whose outputs are reused.
     pub from: u64,
@@ -194,8 +212,11 @@ pub struct BuildReused {
 /// Early cutoff: the inputs turned out identical to those of an earlier build.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BuildCutOff {
+    /// The build.
     pub build: u64,
+    /// Why, in words.
     pub reason: String,
+    /// The earlier build whose outputs stand.
     pub previous: Option<u64>,
 }
 
@@ -204,24 +225,31 @@ pub struct BuildCutOff {
 pub struct ArtifactStored {
     /// `sha256:` and 64 hex digits.
     pub digest: String,
+    /// The artifact's name.
     pub name: String,
+    /// What it is (`deb`, `rpm`, `oci`, `tarball`, ...).
     pub kind: String,
+    /// In bytes.
     pub size: u64,
+    /// The build that made it, if a build did.
     pub build: Option<u64>,
 }
 
 /// An API token was made (never the token nor its hash).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TokenCreated {
+    /// The token's name (never the token).
     pub name: String,
     /// read, build or admin.
     pub scope: String,
+    /// The groups whose components a `build` token may rebuild.
     pub owners: Vec<String>,
 }
 
 /// The active API token of this name was revoked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TokenRevoked {
+    /// The token's name.
     pub name: String,
 }
 
@@ -234,6 +262,7 @@ pub struct AccessDecided {
     pub action: String,
     /// A component, `w12`, `b34`.
     pub target: String,
+    /// Whether it was allowed.
     pub allowed: bool,
     /// Why, in words.
     pub why: String,

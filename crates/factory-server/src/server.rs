@@ -23,7 +23,7 @@ use tower_http::trace::TraceLayer;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::problem::{ApiError, problem_response};
-use crate::routes::{actions, blobs, events, health, read};
+use crate::routes::{actions, blobs, datagrepper, events, health, read, schemas};
 use crate::state::{AppState, Inner};
 
 /// How the server listens and what it allows.
@@ -57,6 +57,9 @@ pub struct Services {
     pub control: Option<Control>,
     /// The definition, when there is no loop.
     pub graph: Option<Arc<JobGraph>>,
+    /// The bus relay running beside the server (`up --amqp`), for `/metrics` and the topics
+    /// datagrepper's routes show.
+    pub relay: Option<factory_bus::RelayStatus>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +118,7 @@ impl Server {
                 store: services.store,
                 control: services.control,
                 graph: services.graph,
+                relay: services.relay,
                 metrics,
                 hub,
                 read_token_required: config.read_token_required,
@@ -187,6 +191,8 @@ fn api_routes() -> Router<AppState> {
         .route("/blobs/{digest}", get(blobs::blob))
         .route("/events", get(events::list))
         .route("/events/stream", get(events::stream))
+        .route("/schemas", get(schemas::index))
+        .route("/schemas/{topic}", get(schemas::topic))
 }
 
 fn router(state: AppState, config: &ServerConfig) -> Router {
@@ -196,6 +202,7 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .nest("/api/v1", api_routes())
+        .nest("/datagrepper", datagrepper::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -285,7 +292,13 @@ async fn problems_everywhere(response: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v == HeaderValue::from_static("application/problem+json"));
-    if is_problem {
+    // datagrepper's routes answer errors as datagrepper does, for its clients.
+    if is_problem
+        || response
+            .extensions()
+            .get::<datagrepper::OwnErrors>()
+            .is_some()
+    {
         return response;
     }
     let (slug, detail, hint) = match status {

@@ -5,8 +5,7 @@
 use std::collections::BTreeMap;
 
 use factory_store::{
-    ArtifactRecord, BuildOutput, BuildRecord, ComponentRecord, RecordedEvent, WaveRecord,
-    WaveState, WireEvent,
+    ArtifactRecord, BuildOutput, BuildRecord, ComponentRecord, RecordedEvent, WaveRecord, WaveState,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -24,7 +23,7 @@ pub fn rfc3339(ms: i64) -> String {
 /// An event's topic: its type with the subject and the verb split by a dot
 /// (`build_succeeded` → `build.succeeded`), as bus routing keys and filters use it.
 pub fn topic(kind: &str) -> String {
-    kind.replacen('_', ".", 1)
+    factory_bus::topic(kind)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -244,7 +243,8 @@ pub struct Explanation {
     pub lines: Vec<String>,
 }
 
-/// One event of the log.
+/// One event of the log: the same fields, in the same order, as a bus message's body
+/// ([`factory_bus::Body`], which this is made from).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventOut {
     /// Its sequence number: the log's order, and the cursor to page and resume by.
@@ -260,17 +260,13 @@ pub struct EventOut {
 
 impl From<&RecordedEvent> for EventOut {
     fn from(recorded: &RecordedEvent) -> Self {
-        let wire = WireEvent::encode(&recorded.event);
+        let body = factory_bus::Body::from_recorded(recorded);
         EventOut {
-            seq: recorded.seq.0,
-            topic: topic(&wire.kind),
-            recorded_at: rfc3339(recorded.recorded_at_ms),
-            // A build's id is the sequence number of the event that queued it.
-            build: match &recorded.event {
-                factory_store::Event::BuildQueued { .. } => Some(recorded.seq.0),
-                event => event.build().map(|b| b.0),
-            },
-            data: serde_json::from_str(&wire.body).unwrap_or(serde_json::Value::Null),
+            seq: body.seq,
+            topic: body.topic,
+            recorded_at: body.recorded_at,
+            build: body.build,
+            data: serde_json::to_value(&body.data).unwrap_or(serde_json::Value::Null),
         }
     }
 }

@@ -1,8 +1,12 @@
 //! The routes, by audience: reading the factory ([`read`]), its events ([`events`]) and
-//! blobs ([`blobs`]), operating it ([`health`]), and changing it ([`actions`]).
+//! blobs ([`blobs`]), operating it ([`health`]), and changing it ([`actions`]); the bus
+//! messages' schemas ([`schemas`]) and their history as datagrepper serves it
+//! ([`datagrepper`]).
 
 pub mod actions;
 pub mod blobs;
+pub mod datagrepper;
 pub mod events;
 pub mod health;
 pub mod read;
+pub mod schemas;

@@ -42,6 +42,8 @@ pub(crate) struct UpArgs {
     pub poll_interval: u64,
     #[command(flatten)]
     pub serve: ServeArgs,
+    #[command(flatten)]
+    pub bus: crate::cmd::bus::BusArgs,
 }
 
 /// How the factory serves its API and dashboard.
@@ -218,7 +220,9 @@ pub(crate) async fn up(store_dir: &Path, args: &UpArgs) -> Result<()> {
     let sandbox = sandbox_for(&args.run).await;
     // Taken before anything is read, so a change made while the wave runs is not missed.
     let fingerprint = stamp::fingerprint(&root, &factory_exec::local::platform(&sandbox)).ok();
+    // With a bus, events from before may still wait to be published: open the store.
     if args.once
+        && args.bus.amqp.is_none()
         && let Some(fingerprint) = &fingerprint
         && let Some(stamp) = stamp::fresh(store_dir, fingerprint)
     {
@@ -233,12 +237,14 @@ pub(crate) async fn up(store_dir: &Path, args: &UpArgs) -> Result<()> {
     let sources = stamp::sign_local_dirs(graph.def()).ok();
     let engine = engine_with(store_dir, &args.run, sandbox, Progress::new()).await?;
     let (control, port) = factory_engine::control(graph.clone());
+    let relay = crate::cmd::bus::Publishing::start(&args.bus, engine.store()).await?;
     let serving = match args.serve.address(args.once) {
         Some(addr) => {
             let services = factory_server::Services {
                 store: engine.store().clone(),
                 control: Some(control),
                 graph: None,
+                relay: relay.as_ref().map(crate::cmd::bus::Publishing::status),
             };
             Some(Serving::start(&args.serve, addr, services).await?)
         }
@@ -250,6 +256,9 @@ pub(crate) async fn up(store_dir: &Path, args: &UpArgs) -> Result<()> {
         &engine, graph, root, store_dir, args, port, stamp, &shutdown,
     )
     .await;
+    if let Some(relay) = relay {
+        relay.stop().await;
+    }
     if let Some(serving) = serving {
         serving.stop().await?;
     }
