@@ -3,7 +3,9 @@
 //! queue, timed from the relay's start to the broker's last ack. Then the peer: pika
 //! publishing the same messages with confirms and the same window (`pika_publish.py`), when
 //! python3 has pika. `cargo bench -p factory-bus --bench publish`; FACTORY_BENCH_EVENTS sets N
-//! (default 200,000).
+//! (default 200,000), FACTORY_BENCH_QUEUE the queue the messages go to: `durable` (the
+//! default, as a consumer that must not miss a message binds), `transient`, or `none` (no
+//! queue: the broker drops them, which measures the publishers rather than the broker).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -91,17 +93,22 @@ async fn fill(store: &Store, total: u64) {
     }
 }
 
-async fn queue() -> (Connection, lapin::Channel) {
+/// The queue of the run, declared (or deleted, for `none`) and empty.
+async fn queue(kind: &str) -> (Connection, lapin::Channel) {
     let connection = Connection::connect(URL, ConnectionProperties::default())
         .await
         .expect("RabbitMQ on 127.0.0.1:5672");
     let channel = connection.create_channel().await.unwrap();
+    let _ = channel
+        .queue_delete(QUEUE.into(), QueueDeleteOptions::default())
+        .await;
+    let options = match kind {
+        "none" => return (connection, channel),
+        "transient" => QueueDeclareOptions::default(),
+        _ => QueueDeclareOptions::durable(),
+    };
     channel
-        .queue_declare(
-            QUEUE.into(),
-            QueueDeclareOptions::durable(),
-            FieldTable::default(),
-        )
+        .queue_declare(QUEUE.into(), options, FieldTable::default())
         .await
         .unwrap();
     channel
@@ -121,39 +128,66 @@ async fn queue() -> (Connection, lapin::Channel) {
     (connection, channel)
 }
 
+/// CPU seconds this process used so far (user and system, every thread: lapin's I/O
+/// thread and SQLite's included).
+fn cpu_seconds() -> f64 {
+    let stat = fs_err::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 async fn bench(events: u64) {
+    let kind = std::env::var("FACTORY_BENCH_QUEUE").unwrap_or_else(|_| "durable".into());
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
     fill(&store, events).await;
-    let (_connection, channel) = queue().await;
+    let (connection, channel) = queue(&kind).await;
 
     let mut config = RelayConfig::new(URL);
     config.prefix = PREFIX.into();
+    let cpu = cpu_seconds();
     let started = Instant::now();
     let relay = Relay::start(store.backend(), config.clone()).await.unwrap();
     let mut progress = relay.progress();
     progress.wait_for(|p| *p >= events).await.unwrap();
     let took = started.elapsed();
+    let cpu = cpu_seconds() - cpu;
     relay.stop(Duration::from_secs(5)).await.unwrap();
     let rate = events as f64 / took.as_secs_f64();
     println!(
-        "factory relay: {events} events in {:.3} s: {rate:.0} events/s (window {})",
+        "factory relay: {events} events in {:.3} s: {rate:.0} events/s, {:.1} µs of CPU per event \
+         (queue {kind}, window {})",
         took.as_secs_f64(),
+        cpu * 1e6 / events as f64,
         config.window
     );
-    channel
-        .queue_purge(QUEUE.into(), QueuePurgeOptions::default())
-        .await
-        .unwrap();
+    if kind != "none" {
+        channel
+            .queue_purge(QUEUE.into(), QueuePurgeOptions::default())
+            .await
+            .unwrap();
+    }
+    // Nothing of ours runs beside the peer (this thread waits for it).
+    let _ = connection.close(200, "measured".into()).await;
 
     if let Some(pika) = pika_peer(&store, events, config.window, dir.path()).await {
         println!("pika (SelectConnection, confirms, same window): {pika:.0} events/s");
         println!("ratio factory / pika: {:.2}", rate / pika);
     }
-    channel
-        .queue_delete(QUEUE.into(), QueueDeleteOptions::default())
-        .await
-        .unwrap();
+    let (_connection, channel) = queue("none").await;
+    let _ = channel;
 }
 
 /// The same messages through pika; None when python3 has no pika.

@@ -197,7 +197,8 @@ impl Stage {
 
 /// What one turn of a session's loop saw.
 enum Step {
-    Confirmed(Seq, lapin::Result<Confirmation>),
+    /// The oldest message in flight was acknowledged (true) or refused.
+    Confirmed(Seq, lapin::Result<bool>),
     Read(Result<factory_store::RecordedEvent, factory_store::StoreError>),
     Persist,
     StopAsked,
@@ -375,41 +376,41 @@ impl State {
             None => true,
         };
         let reading = in_flight.len() < self.config.window && wants_more;
-        let timeout = self.config.confirm_timeout;
         let deadline = *self.stop.borrow();
         let front = in_flight.front_mut();
-        let oldest = front.as_ref().map(|f| (f.seq, f.sent + timeout));
+        let oldest = front.as_ref().map(|f| (f.seq, f.sent));
         tokio::select! {
             biased;
             confirmation = confirmation_of(front), if oldest.is_some() => {
-                Step::Confirmed(oldest.expect("guarded").0, confirmation)
+                let acked = confirmation.map(|c| matches!(c, Confirmation::Ack(_)));
+                Step::Confirmed(oldest.expect("guarded").0, acked)
             }
-            _ = tick.tick() => Step::Persist,
+            _ = tick.tick() => match oldest {
+                // Checked on the tick rather than with a timer per message.
+                Some((seq, sent)) if sent.elapsed() > self.config.confirm_timeout => {
+                    Step::Unconfirmed(seq)
+                }
+                _ => Step::Persist,
+            },
             changed = self.stop.changed(), if deadline.is_none() => {
                 match changed { Ok(()) => Step::StopAsked, Err(_) => Step::GaveUp }
             }
             _ = sleep_until_some(deadline) => Step::GaveUp,
-            _ = sleep_until_some(oldest.map(|o| o.1)) => Step::Unconfirmed(oldest.expect("guarded").0),
             recorded = follower.next(), if reading => Step::Read(recorded),
         }
     }
 
     /// Takes the broker's answer for the oldest message in flight.
-    fn confirmed(
-        &mut self,
-        seq: Seq,
-        confirmation: lapin::Result<Confirmation>,
-    ) -> Result<(), BusError> {
-        match confirmation.map_err(self.broker())? {
-            Confirmation::Ack(_) => {
-                self.acked = seq;
-                self.published.send_replace(seq.0);
-                Ok(())
-            }
-            Confirmation::Nack(_) | Confirmation::NotRequested => Err(BusError::Refused {
+    fn confirmed(&mut self, seq: Seq, acked: lapin::Result<bool>) -> Result<(), BusError> {
+        if acked.map_err(self.broker())? {
+            self.acked = seq;
+            self.published.send_replace(seq.0);
+            Ok(())
+        } else {
+            Err(BusError::Refused {
                 url: self.config.shown_url(),
                 seq,
-            }),
+            })
         }
     }
 

@@ -380,8 +380,12 @@ fn enum_values(schema: &Value) -> Vec<String> {
     let listed = schema["enum"].as_array().cloned().unwrap_or_default();
     let constants = schema["oneOf"]
         .as_array()
-        .map(|one| one.iter().flat_map(|s| enum_values_or_const(s)).collect())
-        .unwrap_or_else(Vec::new);
+        .map(|one| {
+            one.iter()
+                .flat_map(enum_values_or_const)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
     listed
         .iter()
         .filter_map(|v| v.as_str().map(|s| format!("`{s}`")))

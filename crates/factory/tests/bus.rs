@@ -256,6 +256,20 @@ fn the_stock_cli_receives_every_event_of_a_wave_in_order() {
     wait_until("the bus caught up", Duration::from_secs(30), || {
         metric(&served, "factory_bus_outbox_lag") == Some(0.0)
     });
+    let (_, index) = get(&served, "/api/v1/schemas");
+    let topics = index["topics"].as_array().unwrap();
+    assert!(
+        topics
+            .iter()
+            .any(|t| t["topic"] == "build.succeeded" && t["severity"] == 20)
+    );
+    assert!(
+        topics
+            .iter()
+            .any(|t| t["topic"] == "build.failed" && t["severity"] == 40)
+    );
+    let (status, _) = get(&served, "/api/v1/schemas/no.such");
+    assert_eq!(status, 404);
     datagrepper(&served, &ctx, &config, &messages);
     served.stop();
 }
@@ -447,15 +461,44 @@ fn a_broker_stopped_for_a_minute_during_a_wave_loses_nothing() {
         Duration::from_secs(120),
         || metric(&served, "factory_bus_outbox_lag") == Some(0.0),
     );
+    let said = served.stderr();
     served.stop();
     let (last_seq, identity) = store_state(ctx.store());
+    // The outage is reported, without the password, and without flooding the log: the
+    // retries back off to one every 5 s.
+    assert!(said.contains("the broker is unreachable"), "{said}");
+    assert!(!said.contains("guest:guest"), "{said}");
+    let warnings = said.lines().filter(|l| l.contains("WARN")).count();
+    assert!(warnings < 40, "{warnings} warnings:\n{said}");
 
-    let waiting = durable_queue(&queue, &format!("{prefix}.#"), false);
-    assert!(
-        waiting as u64 >= last_seq,
-        "{waiting} messages for {last_seq} events"
+    let out = record_durable(&ctx, &queue, &prefix, last_seq);
+    let seqs: Vec<u64> = recorded(&out)
+        .iter()
+        .map(|m| {
+            let seq = m["body"]["seq"].as_u64().unwrap();
+            let id = factory_bus::message_id(&identity, factory_store::Seq(seq));
+            // The same event published again has the same id.
+            assert_eq!(m["id"], id.to_string());
+            seq
+        })
+        .collect();
+    let restarts = check_at_least_once_in_order(&seqs, last_seq);
+    eprintln!(
+        "{} messages for {last_seq} events, {restarts} restart(s)",
+        seqs.len()
     );
-    let config = consumer_config(&ctx, &queue, &format!("{prefix}.#"), true);
+}
+
+/// Everything waiting in the durable `queue`, as the stock CLI records it (then the queue is
+/// deleted); at least `events` messages are expected.
+fn record_durable(ctx: &TestContext, queue: &str, prefix: &str, events: u64) -> std::path::PathBuf {
+    let key = format!("{prefix}.#");
+    let waiting = durable_queue(queue, &key, false);
+    assert!(
+        u64::from(waiting) >= events,
+        "{waiting} messages for {events} events"
+    );
+    let config = consumer_config(ctx, queue, &key, true);
     let out = ctx.path("after-outage.jsonl");
     let status = Command::new("fedora-messaging")
         .arg("--conf")
@@ -467,25 +510,15 @@ fn a_broker_stopped_for_a_minute_during_a_wave_loses_nothing() {
         .stderr(Stdio::null())
         .status()
         .unwrap();
-    durable_queue(&queue, &format!("{prefix}.#"), true);
+    durable_queue(queue, &key, true);
     assert!(status.success());
-    let seqs: Vec<u64> = recorded(&out)
-        .iter()
-        .map(|m| {
-            let seq = m["body"]["seq"].as_u64().unwrap();
-            let id = factory_bus::message_id(&identity, factory_store::Seq(seq));
-            // The same event published again has the same id.
-            assert_eq!(m["id"], id.to_string());
-            seq
-        })
-        .collect();
-    check_at_least_once_in_order(&seqs, last_seq);
+    out
 }
 
 /// Every event 1..=last arrived; in order, except that after a reconnect the relay goes back
 /// to the last acknowledged event, so some arrive twice: each repetition starts where an
 /// outage cut the stream and never skips.
-fn check_at_least_once_in_order(seqs: &[u64], last: u64) {
+fn check_at_least_once_in_order(seqs: &[u64], last: u64) -> usize {
     let mut seen = BTreeMap::new();
     let mut restarts = 0;
     let mut previous = 0;
@@ -507,4 +540,5 @@ fn check_at_least_once_in_order(seqs: &[u64], last: u64) {
     assert_eq!(seen.keys().next(), Some(&1));
     // One outage, and maybe a failed attempt or two while the broker came back.
     assert!(restarts <= 3, "{restarts} restarts: {seqs:?}");
+    restarts
 }

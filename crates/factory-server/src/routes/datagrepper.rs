@@ -40,14 +40,30 @@ const DEFAULT_ROWS: u64 = 25;
 const SCAN_PAGE: u32 = 2_000;
 
 /// A datagrepper error: its status and `{"error": ..., "detail": ...}`.
-fn error(status: StatusCode, code: &str, detail: impl Into<String>) -> Response {
-    let body = json!({"error": code, "detail": detail.into()});
-    let mut response = (status, axum::Json(body)).into_response();
-    response.extensions_mut().insert(OwnErrors);
-    response
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> Response {
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.code, "detail": self.detail});
+        let mut response = (self.status, axum::Json(body)).into_response();
+        response.extensions_mut().insert(OwnErrors);
+        response
+    }
+}
+
+fn error(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Refusal {
+    Refusal {
+        status,
+        code,
+        detail: detail.into(),
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Refusal {
     tracing::warn!(error = %e, "datagrepper: the store failed");
     error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -56,7 +72,7 @@ fn unavailable(e: impl std::fmt::Display) -> Response {
     )
 }
 
-async fn encoder(state: &AppState) -> Result<Encoder, Response> {
+async fn encoder(state: &AppState) -> Result<Encoder, Refusal> {
     let identity = state
         .store()
         .db()
@@ -72,7 +88,7 @@ async fn encoder(state: &AppState) -> Result<Encoder, Response> {
 }
 
 /// The query's pairs, in order, repeated names kept.
-fn pairs(query: Option<String>) -> Result<Vec<(String, String)>, Response> {
+fn pairs(query: Option<String>) -> Result<Vec<(String, String)>, Refusal> {
     serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
         .map_err(|e| error(StatusCode::BAD_REQUEST, "invalid_argument", e.to_string()))
 }
@@ -105,12 +121,12 @@ async fn by_id(State(state): State<AppState>, RawQuery(query): RawQuery) -> Resp
         let seq =
             factory_bus::seq_of_message_id(encoder.identity(), &uuid).ok_or_else(not_found)?;
         let event = event_at(&state, seq).await?.ok_or_else(not_found)?;
-        Ok::<_, Response>(axum::Json(encoder.encode(&event).serialized()).into_response())
+        Ok::<_, Refusal>(axum::Json(encoder.encode(&event).serialized()).into_response())
     };
-    result.await.unwrap_or_else(|response| response)
+    result.await.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn event_at(state: &AppState, seq: Seq) -> Result<Option<RecordedEvent>, Response> {
+async fn event_at(state: &AppState, seq: Seq) -> Result<Option<RecordedEvent>, Refusal> {
     if seq.0 == 0 {
         return Ok(None);
     }
@@ -173,9 +189,9 @@ async fn page(State(state): State<AppState>, RawQuery(query): RawQuery, shape: S
             "pages": pages,
             "arguments": search.arguments(),
         });
-        Ok::<_, Response>(axum::Json(body).into_response())
+        Ok::<_, Refusal>(axum::Json(body).into_response())
     };
-    result.await.unwrap_or_else(|response| response)
+    result.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 fn shaped(message: &Message, event: &RecordedEvent, shape: Shape) -> Value {
@@ -205,7 +221,7 @@ async fn matching(
     state: &AppState,
     encoder: &Encoder,
     search: &Search,
-) -> Result<Vec<Seq>, Response> {
+) -> Result<Vec<Seq>, Refusal> {
     let db = state.store().db();
     let mut matches = Vec::new();
     let mut after = Seq(0);
