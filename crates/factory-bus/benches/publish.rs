@@ -5,7 +5,8 @@
 //! python3 has pika. `cargo bench -p factory-bus --bench publish`; FACTORY_BENCH_EVENTS sets N
 //! (default 200,000), FACTORY_BENCH_QUEUE the queue the messages go to: `durable` (the
 //! default, as a consumer that must not miss a message binds), `transient`, or `none` (no
-//! queue: the broker drops them, which measures the publishers rather than the broker).
+//! queue: the broker drops them, which measures the publishers rather than the broker);
+//! FACTORY_BENCH_WINDOW the messages in flight (default the relay's, 4,096).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -157,6 +158,12 @@ async fn bench(events: u64) {
 
     let mut config = RelayConfig::new(URL);
     config.prefix = PREFIX.into();
+    if let Some(window) = std::env::var("FACTORY_BENCH_WINDOW")
+        .ok()
+        .and_then(|w| w.parse().ok())
+    {
+        config.window = window;
+    }
     let cpu = cpu_seconds();
     let started = Instant::now();
     let relay = Relay::start(store.backend(), config.clone()).await.unwrap();

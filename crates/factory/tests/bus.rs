@@ -472,16 +472,7 @@ fn a_broker_stopped_for_a_minute_during_a_wave_loses_nothing() {
     assert!(warnings < 40, "{warnings} warnings:\n{said}");
 
     let out = record_durable(&ctx, &queue, &prefix, last_seq);
-    let seqs: Vec<u64> = recorded(&out)
-        .iter()
-        .map(|m| {
-            let seq = m["body"]["seq"].as_u64().unwrap();
-            let id = factory_bus::message_id(&identity, factory_store::Seq(seq));
-            // The same event published again has the same id.
-            assert_eq!(m["id"], id.to_string());
-            seq
-        })
-        .collect();
+    let seqs = seqs_with_their_ids(&out, &identity);
     let restarts = check_at_least_once_in_order(&seqs, last_seq);
     eprintln!(
         "{} messages for {last_seq} events, {restarts} restart(s)",
@@ -513,6 +504,76 @@ fn record_durable(ctx: &TestContext, queue: &str, prefix: &str, events: u64) -> 
     durable_queue(queue, &key, true);
     assert!(status.success());
     out
+}
+
+/// The sequence numbers of the recorded messages, each checked to have its event's id: an
+/// event published again has the id it had.
+fn seqs_with_their_ids(out: &Path, identity: &[u8; 16]) -> Vec<u64> {
+    recorded(out)
+        .iter()
+        .map(|m| {
+            let seq = m["body"]["seq"].as_u64().unwrap();
+            let id = factory_bus::message_id(identity, factory_store::Seq(seq));
+            assert_eq!(m["id"], id.to_string());
+            seq
+        })
+        .collect()
+}
+
+/// `count` events in the log of the store at `store` before any factory runs there.
+fn backlog(store: &Path, count: usize) {
+    factory_testkit::block_on(async {
+        let store = factory_store::Store::open(store).await.unwrap();
+        for chunk in (0..count).collect::<Vec<_>>().chunks(10_000) {
+            let events = chunk.iter().map(|i| factory_store::Event::ChangeDetected {
+                component: format!("upstream-{i}"),
+                reason: "upstream commit".into(),
+                revision: Some(format!("{i:08x}")),
+            });
+            store.db().append(events.collect()).await.unwrap();
+        }
+        store.close().await;
+    });
+}
+
+#[test]
+fn a_factory_killed_while_publishing_goes_on_from_its_cursor() {
+    let _broker = BROKER.lock().unwrap_or_else(|e| e.into_inner());
+    if !have_bus() {
+        return;
+    }
+    let ctx = context();
+    definition(&ctx, 1, 0.0);
+    backlog(ctx.store(), 50_000);
+    let prefix = unique("crash").replace('-', "");
+    let queue = unique("crash");
+    durable_queue(&queue, &format!("{prefix}.#"), false);
+    let up = || {
+        let options = [
+            "--listen", "127.0.0.1:0", "--no-sandbox", "--amqp", URL, "--amqp-prefix", &prefix,
+        ];
+        Served::new(ctx.spawn_up(&options))
+    };
+    let first = up();
+    wait_until("the relay is under way", Duration::from_secs(60), || {
+        metric(&first, "factory_bus_outbox_lag").is_some_and(|lag| lag < 45_000.0)
+    });
+    let lag_at_kill = metric(&first, "factory_bus_outbox_lag").unwrap();
+    // SIGKILL: no drain, no last write of the cursor.
+    drop(first);
+    let second = up();
+    wait_until("the second factory caught up", Duration::from_secs(120), || {
+        metric(&second, "factory_bus_outbox_lag") == Some(0.0)
+    });
+    second.stop();
+    let (last_seq, identity) = store_state(ctx.store());
+    let out = record_durable(&ctx, &queue, &prefix, last_seq);
+    let seqs = seqs_with_their_ids(&out, &identity);
+    let restarts = check_at_least_once_in_order(&seqs, last_seq);
+    if lag_at_kill > 0.0 {
+        assert!(restarts <= 1, "the second factory went back to its cursor once");
+    }
+    eprintln!("{} messages for {last_seq} events after a kill at lag {lag_at_kill}", seqs.len());
 }
 
 /// Every event 1..=last arrived; in order, except that after a reconnect the relay goes back
