@@ -405,6 +405,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_kind_the_store_writes_has_a_topic() {
+        let topics: Vec<&str> = TOPICS.iter().map(|t| t.name).collect();
+        for kind in Event::KINDS {
+            assert!(
+                topics.contains(&wire::topic(kind).as_str()),
+                "no topic for {kind}"
+            );
+        }
+        assert_eq!(TOPICS.len(), Event::KINDS.len());
+        // And none falls back to the stored form.
+        for topic in TOPICS {
+            let data = wire::Data::from_event(&(topic.example)());
+            assert!(!matches!(data, wire::Data::Other(_)), "{}", topic.name);
+        }
+    }
+
+    #[test]
     fn each_topic_is_its_event_kind_and_unique() {
         let mut seen = std::collections::BTreeSet::new();
         for topic in TOPICS {

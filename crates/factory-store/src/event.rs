@@ -174,6 +174,27 @@ pub enum Event {
 }
 
 impl Event {
+    /// Every kind [`Event::kind`] returns, for readers outside this crate that must cover each
+    /// one (the bus has a topic and a schema per kind); a unit test holds it to the enum.
+    pub const KINDS: [&'static str; 16] = [
+        "change_detected",
+        "wave_planned",
+        "wave_finished",
+        "build_queued",
+        "build_blocked",
+        "build_started",
+        "build_log",
+        "build_succeeded",
+        "build_failed",
+        "build_cancelled",
+        "build_reused",
+        "build_cut_off",
+        "artifact_stored",
+        "token_created",
+        "token_revoked",
+        "access_decided",
+    ];
+
     /// The stable type name stored in the log (the serde tag).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -408,6 +429,15 @@ mod tests {
                 why: "owned by infra".into(),
             },
         ]
+    }
+
+    #[test]
+    fn kinds_lists_every_variant_once() {
+        let made: std::collections::BTreeSet<&str> =
+            every_variant().iter().map(Event::kind).collect();
+        let listed: std::collections::BTreeSet<&str> = Event::KINDS.into_iter().collect();
+        assert_eq!(made, listed);
+        assert_eq!(listed.len(), Event::KINDS.len());
     }
 
     #[test]
