@@ -47,6 +47,7 @@ pub struct Metrics {
     log_seq: Gauge,
     http: Family<RouteLabels, Histogram>,
     sse_clients: Gauge,
+    bus_lag: Gauge,
     /// Builds started and not finished: their kind and start, for the duration histogram.
     running: Mutex<HashMap<BuildId, Running>>,
 }
@@ -117,6 +118,12 @@ impl Metrics {
             "Clients following the event stream",
             sse_clients.clone(),
         );
+        let bus_lag = Gauge::default();
+        registry.register(
+            "bus_outbox_lag",
+            "Events in the log not yet acknowledged by the message bus (up --amqp)",
+            bus_lag.clone(),
+        );
         Metrics {
             registry,
             queue,
@@ -126,6 +133,7 @@ impl Metrics {
             log_seq,
             http,
             sse_clients,
+            bus_lag,
             running: Mutex::new(HashMap::new()),
         }
     }
@@ -180,6 +188,12 @@ impl Metrics {
             status,
         };
         self.http.get_or_create(&labels).observe(took.as_secs_f64());
+    }
+
+    /// Sets the bus relay's lag: the log's last sequence number minus the last one the
+    /// broker acknowledged.
+    pub fn set_bus_lag(&self, lag: u64) {
+        self.bus_lag.set(lag as i64);
     }
 
     pub fn sse_clients(&self) -> &Gauge {

@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use crate::routes::{actions, blobs, events, health, read, webhooks, why};
+use crate::routes::{actions, blobs, events, health, read, schemas, webhooks, why};
 use crate::{problem, wire};
 
 #[derive(OpenApi)]
@@ -28,6 +28,8 @@ use crate::{problem, wire};
         blobs::blob,
         events::list,
         events::stream,
+        schemas::index,
+        schemas::topic,
         actions::rebuild,
         actions::cancel_wave,
         actions::cancel_build,
@@ -42,7 +44,8 @@ use crate::{problem, wire};
     modifiers(&BearerAuth, &BadRequests),
     components(schemas(problem::Problem, wire::Build, wire::Wave, wire::WaveStory,
         wire::Component, wire::ComponentDetail, wire::Artifact, wire::EventOut, wire::EventPage,
-        wire::Accepted, wire::Health, wire::SseMessage)),
+        wire::Accepted, wire::Health, wire::SseMessage, schemas::SchemaIndex,
+        schemas::TopicEntry)),
     tags(
         (name = "components", description = "What the factory builds"),
         (name = "waves", description = "Rebuilds of an affected set, and their stories"),

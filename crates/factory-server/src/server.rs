@@ -24,7 +24,7 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::problem::{ApiError, problem_response};
 use crate::routes::webhooks::WebhookSecrets;
-use crate::routes::{actions, blobs, events, health, read, webhooks, why};
+use crate::routes::{actions, blobs, datagrepper, events, health, read, schemas, webhooks, why};
 use crate::state::{AppState, Inner};
 
 /// How the server listens and what it allows.
@@ -61,6 +61,9 @@ pub struct Services {
     pub control: Option<Control>,
     /// The definition, when there is no loop.
     pub graph: Option<Arc<JobGraph>>,
+    /// The bus relay running beside the server (`up --amqp`), for `/metrics` and the topics
+    /// datagrepper's routes show.
+    pub relay: Option<factory_bus::RelayStatus>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +122,7 @@ impl Server {
                 store: services.store,
                 control: services.control,
                 graph: services.graph,
+                relay: services.relay,
                 metrics,
                 hub,
                 read_token_required: config.read_token_required,
@@ -199,6 +203,8 @@ fn api_routes() -> Router<AppState> {
         .route("/blobs/{digest}", get(blobs::blob))
         .route("/events", get(events::list))
         .route("/events/stream", get(events::stream))
+        .route("/schemas", get(schemas::index))
+        .route("/schemas/{topic}", get(schemas::topic))
 }
 
 fn router(state: AppState, config: &ServerConfig) -> Router {
@@ -208,6 +214,7 @@ fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .nest("/api/v1", api_routes())
+        .nest("/datagrepper", datagrepper::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -298,7 +305,13 @@ async fn problems_everywhere(response: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v == HeaderValue::from_static("application/problem+json"));
-    if is_problem {
+    // datagrepper's routes answer errors as datagrepper does, for its clients.
+    if is_problem
+        || response
+            .extensions()
+            .get::<datagrepper::OwnErrors>()
+            .is_some()
+    {
         return response;
     }
     let (slug, detail, hint) = match status {

@@ -21,6 +21,8 @@ pub(crate) struct Inner {
     pub(crate) control: Option<Control>,
     /// The definition, when there is no loop to ask for the current one.
     pub(crate) graph: Option<Arc<JobGraph>>,
+    /// The bus relay beside the server, if any.
+    pub(crate) relay: Option<factory_bus::RelayStatus>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) hub: Hub,
     /// Reads need a token too (`--read-token-required`).

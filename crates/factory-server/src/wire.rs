@@ -5,8 +5,7 @@
 use std::collections::BTreeMap;
 
 use factory_store::{
-    ArtifactRecord, BuildOutput, BuildRecord, ComponentRecord, PublishedEvent, RecordedEvent,
-    WaveRecord, WaveState,
+    ArtifactRecord, BuildOutput, BuildRecord, ComponentRecord, RecordedEvent, WaveRecord, WaveState,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -244,7 +243,8 @@ pub struct Explanation {
     pub lines: Vec<String>,
 }
 
-/// One event of the log.
+/// One event of the log: the same fields, in the same order, as a bus message's body
+/// ([`factory_bus::Body`], which this is made from).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventOut {
     /// Its sequence number: the log's order, and the cursor to page and resume by.
@@ -261,13 +261,13 @@ pub struct EventOut {
 /// Made from the store's published form, which hooks (and the bus) send too: one shape.
 impl From<&RecordedEvent> for EventOut {
     fn from(recorded: &RecordedEvent) -> Self {
-        let published = PublishedEvent::of(recorded);
+        let body = factory_bus::Body::from_recorded(recorded);
         EventOut {
-            seq: published.seq,
-            topic: published.topic,
-            recorded_at: published.recorded_at,
-            build: published.build,
-            data: published.data,
+            seq: body.seq,
+            topic: body.topic,
+            recorded_at: body.recorded_at,
+            build: body.build,
+            data: serde_json::to_value(&body.data).unwrap_or(serde_json::Value::Null),
         }
     }
 }

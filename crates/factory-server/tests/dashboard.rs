@@ -54,6 +54,7 @@ impl Served {
                     store,
                     control: None,
                     graph: None,
+                    relay: None,
                 };
                 let config = ServerConfig::new("127.0.0.1:0".parse().unwrap());
                 let server = Server::bind(config, services).await.unwrap();

@@ -10,6 +10,8 @@
 //!   [`crate::Store`], which is the only one that asks).
 //! - [`Tokens`]: the API tokens of the server (primary state, not a projection).
 //! - [`HookState`]: where each hook of the definition is in the log (primary state too).
+//! - [`Cursors`]: how far durable readers of the log got (the bus relay), and the store's
+//!   identity (primary state too).
 //!
 //! The traits are object safe (their futures are boxed): the store is chosen at run time,
 //! and one boxed future per call costs nothing beside a commit.
@@ -247,9 +249,29 @@ pub trait HookState: Send + Sync {
     fn forget_hook<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<()>>;
 }
 
+/// Durable positions in the log, by name, for readers that must resume where they stopped
+/// after a crash (the bus relay publishes after its cursor, and moves it only once the
+/// broker confirmed). Primary state beside the log, like [`Tokens`]: the log cannot say how
+/// far a reader got, so [`Maintenance::rebuild_projections`] leaves cursors alone. Moving a
+/// cursor appends no event (it would be one more event for the relay to publish, forever).
+pub trait Cursors: Send + Sync {
+    /// The cursor's position: the last event its reader is done with; 0 for a cursor never
+    /// set.
+    fn cursor<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Seq>>;
+
+    /// Sets the cursor; durable when this returns. It may move backwards (a reader replaying
+    /// on purpose). Fails with [`StoreError::InvalidCursorName`](crate::StoreError::InvalidCursorName)
+    /// for an empty name or one with whitespace.
+    fn set_cursor<'a>(&'a self, name: &'a str, seq: Seq) -> BoxFuture<'a, Result<()>>;
+
+    /// The store's identity: 16 random bytes drawn when the store was made, the same for as
+    /// long as the store lives and different for every store.
+    fn store_identity(&self) -> BoxFuture<'_, Result<[u8; 16]>>;
+}
+
 /// A whole storage backend: every audience's part.
 pub trait Backend:
-    EventLog + EngineQueries + Views + Maintenance + InlineBlobs + Tokens + HookState
+    EventLog + EngineQueries + Views + Maintenance + InlineBlobs + Tokens + HookState + Cursors
 {
     /// Closes the connections used for reading; the writer stops when the last handle goes.
     fn close(&self) -> BoxFuture<'_, ()>;

@@ -130,6 +130,14 @@ pub enum StoreError {
         "the token given for `{name}` was issued before (as `{existing}`); a new token must be generated, never reused"
     )]
     TokenReused { name: String, existing: String },
+
+    /// A cursor's name is empty or holds whitespace.
+    #[error("cursor name `{name}` is refused: names are non-empty, without whitespace")]
+    InvalidCursorName { name: String },
+
+    /// The store's identity is missing or malformed (the database was damaged).
+    #[error("the store's identity cannot be read: {reason}")]
+    CorruptIdentity { reason: String },
 }
 
 impl StoreError {
@@ -165,7 +173,8 @@ impl HasFault for StoreError {
             StoreError::UnknownBuild { .. }
             | StoreError::InvalidDigest { .. }
             | StoreError::TokenExists { .. }
-            | StoreError::InvalidTokenName { .. } => Fault::Input,
+            | StoreError::InvalidTokenName { .. }
+            | StoreError::InvalidCursorName { .. } => Fault::Input,
             StoreError::InvalidEvent { .. } | StoreError::TokenReused { .. } => Fault::Factory,
             StoreError::Io { .. }
             | StoreError::DiskFull { .. }
@@ -175,6 +184,7 @@ impl HasFault for StoreError {
             | StoreError::FutureSchema { .. }
             | StoreError::CorruptProjection { .. }
             | StoreError::CorruptToken { .. }
+            | StoreError::CorruptIdentity { .. }
             | StoreError::BlobMissing { .. }
             | StoreError::BlobCorrupt { .. }
             | StoreError::WriterStopped { .. } => Fault::Environment,

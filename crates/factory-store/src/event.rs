@@ -224,6 +224,29 @@ pub enum Event {
 }
 
 impl Event {
+    /// Every kind [`Event::kind`] returns, for readers outside this crate that must cover each
+    /// one (the bus has a topic and a schema per kind); a unit test holds it to the enum.
+    pub const KINDS: [&'static str; 18] = [
+        "change_detected",
+        "wave_planned",
+        "wave_finished",
+        "build_queued",
+        "build_blocked",
+        "build_started",
+        "build_log",
+        "build_succeeded",
+        "build_failed",
+        "build_cancelled",
+        "build_reused",
+        "build_cut_off",
+        "artifact_stored",
+        "token_created",
+        "token_revoked",
+        "access_decided",
+        "webhook_received",
+        "hook_ran",
+    ];
+
     /// The stable type name stored in the log (the serde tag).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -493,6 +516,15 @@ mod tests {
             kinds, listed,
             "factory_types::topic::EVENT_KINDS lists every kind"
         );
+    }
+
+    #[test]
+    fn kinds_lists_every_variant_once() {
+        let made: std::collections::BTreeSet<&str> =
+            every_variant().iter().map(Event::kind).collect();
+        let listed: std::collections::BTreeSet<&str> = Event::KINDS.into_iter().collect();
+        assert_eq!(made, listed);
+        assert_eq!(listed.len(), Event::KINDS.len());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! - [`event`]: the domain events and their wire form. The event log is the source of truth.
 //! - [`backend`]: the storage interface, split by audience ([`EventLog`], [`EngineQueries`],
-//!   [`Views`], [`Maintenance`], [`Tokens`]); SQLite is its first implementation, private
+//!   [`Views`], [`Maintenance`], [`Tokens`], [`Cursors`]); SQLite is its first implementation, private
 //!   to this crate, and a PostgreSQL one goes behind the same traits.
 //! - [`cas`]: the blob files.
 //! - [`token_hash`]: what the store keeps of an API token ([`Tokens`]).
@@ -50,6 +50,7 @@
 
 pub mod backend;
 pub mod cas;
+mod cursors;
 pub mod error;
 pub mod event;
 mod published;
@@ -59,7 +60,7 @@ mod store;
 mod tokens;
 
 pub use backend::{
-    Backend, EngineQueries, EventFollower, EventLog, HookState, InlineBlobs, LogFollower,
+    Backend, Cursors, EngineQueries, EventFollower, EventLog, HookState, InlineBlobs, LogFollower,
     Maintenance, Tokens, Views,
 };
 pub use cas::{Cas, GcReport, INLINE_LIMIT, InlineBlob, Verify};

@@ -55,6 +55,12 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
         ("building", count(BuildState::Building)),
     ];
     let last_seq = db.last_seq().await?.0;
+    if let Some(relay) = &state.inner.relay {
+        let published = *relay.published.borrow();
+        state
+            .metrics()
+            .set_bus_lag(last_seq.saturating_sub(published));
+    }
     let text = state.metrics().encode(&queue, last_seq);
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())

@@ -7,6 +7,7 @@
 //! who appended meanwhile. Reads go through a separate pool (WAL lets readers run during a
 //! write).
 
+mod cursors;
 mod hooks;
 mod projection;
 mod queries;
@@ -110,6 +111,8 @@ enum Alone {
     Token(tokens::TokenWrite),
     /// A hook forgotten (see [`hooks`]).
     Hook(hooks::Forget),
+    /// A durable cursor moved (see [`cursors`]).
+    Cursor(cursors::CursorWrite),
 }
 
 impl SqliteStore {
@@ -461,6 +464,7 @@ impl Writer {
             Alone::Flush { reply } => drop(reply.send(())),
             Alone::Token(write) => self.write_token(write).await,
             Alone::Hook(forget) => self.forget_hook(forget).await,
+            Alone::Cursor(write) => self.write_cursor(write).await,
         }
     }
 

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use super::SqliteStore;
 use crate::backend::{
-    Backend, EngineQueries, EventLog, HookState, InlineBlobs, Maintenance, Tokens, Views,
+    Backend, Cursors, EngineQueries, EventLog, HookState, InlineBlobs, Maintenance, Tokens, Views,
 };
 use crate::cas::{GcReport, InlineBlob};
 use crate::error::Result;
@@ -225,6 +225,20 @@ impl HookState for SqliteStore {
 
     fn forget_hook<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(SqliteStore::forget_hook(self, name))
+    }
+}
+
+impl Cursors for SqliteStore {
+    fn cursor<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Seq>> {
+        Box::pin(SqliteStore::cursor(self, name))
+    }
+
+    fn set_cursor<'a>(&'a self, name: &'a str, seq: Seq) -> BoxFuture<'a, Result<()>> {
+        Box::pin(SqliteStore::set_cursor(self, name, seq))
+    }
+
+    fn store_identity(&self) -> BoxFuture<'_, Result<[u8; 16]>> {
+        Box::pin(SqliteStore::store_identity(self))
     }
 }
 

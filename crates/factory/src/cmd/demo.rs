@@ -80,6 +80,7 @@ pub(super) async fn demo(
                 store: orch.store().clone(),
                 control: None,
                 graph: Some(graph.clone()),
+                relay: None,
             };
             Some(Serving::start(serve.as_ref().expect("serving"), addr, services).await?)
         }

@@ -42,6 +42,8 @@ pub(crate) struct UpArgs {
     pub poll_interval: u64,
     #[command(flatten)]
     pub serve: ServeArgs,
+    #[command(flatten)]
+    pub bus: crate::cmd::bus::BusArgs,
 }
 
 /// How the factory serves its API and dashboard.
@@ -246,7 +248,9 @@ pub(crate) async fn up(store_dir: &Path, args: &UpArgs) -> Result<()> {
     let sandbox = sandbox_for(&args.run).await;
     // Taken before anything is read, so a change made while the wave runs is not missed.
     let fingerprint = stamp::fingerprint(&root, &factory_exec::local::platform(&sandbox)).ok();
+    // With a bus, events from before may still wait to be published: open the store.
     if args.once
+        && args.bus.amqp.is_none()
         && let Some(fingerprint) = &fingerprint
         && let Some(stamp) = stamp::fresh(store_dir, fingerprint)
     {
@@ -262,12 +266,14 @@ pub(crate) async fn up(store_dir: &Path, args: &UpArgs) -> Result<()> {
     let engine = engine_with(store_dir, &args.run, sandbox.clone(), Progress::new()).await?;
     let (control, port) = factory_engine::control(graph.clone(), engine.slots());
     let hooks = crate::cmd::hooks::start(&engine, &control, sandbox).await?;
+    let relay = crate::cmd::bus::Publishing::start(&args.bus, engine.store()).await?;
     let serving = match args.serve.address(args.once) {
         Some(addr) => {
             let services = factory_server::Services {
                 store: engine.store().clone(),
                 control: Some(control),
                 graph: None,
+                relay: relay.as_ref().map(crate::cmd::bus::Publishing::status),
             };
             Some(Serving::start(&args.serve, addr, services).await?)
         }
@@ -280,6 +286,9 @@ pub(crate) async fn up(store_dir: &Path, args: &UpArgs) -> Result<()> {
     )
     .await;
     crate::cmd::hooks::stop(hooks, &engine, args.once, &shutdown).await;
+    if let Some(relay) = relay {
+        relay.stop().await;
+    }
     if let Some(serving) = serving {
         serving.stop().await?;
     }

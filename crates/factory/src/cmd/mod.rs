@@ -1,5 +1,6 @@
 //! One module per group of commands; `run` dispatches.
 
+pub(crate) mod bus;
 mod demo;
 pub(crate) mod engine;
 mod hooks;
