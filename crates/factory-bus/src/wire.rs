@@ -8,22 +8,9 @@ use std::collections::BTreeMap;
 use factory_store::{Event, FailureKind, LogStream, RecordedEvent};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-/// An event's topic: its kind with the subject and the verb split by a dot
-/// (`build_succeeded` → `build.succeeded`), as routing keys and filters use it.
-pub fn topic(kind: &str) -> String {
-    kind.replacen('_', ".", 1)
-}
-
-/// Milliseconds since the epoch as RFC 3339 in UTC (`2026-12-03T12:50:43.123Z`).
-pub fn rfc3339(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
-}
+pub use factory_store::rfc3339;
+pub use factory_types::topic::topic;
 
 /// One event as a message body: where it is in the log, what it is, when, and its data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -531,4 +518,44 @@ impl Data {
 fn stored_form(event: &Event) -> serde_json::Value {
     let wire = factory_store::WireEvent::encode(event);
     serde_json::from_str(&wire.body).unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use factory_store::{BuildId, RecordedEvent, Seq};
+
+    #[test]
+    fn a_build_event_names_its_build_and_a_queued_one_itself() {
+        let failed = RecordedEvent {
+            seq: Seq(12),
+            recorded_at_ms: 1_700_000_000_123,
+            event: Event::BuildFailed {
+                build: BuildId(7),
+                reason: "exit 1".into(),
+                kind: factory_store::FailureKind::User,
+            },
+        };
+        let published = Body::from_recorded(&failed);
+        assert_eq!(published.topic, "build.failed");
+        assert_eq!(published.build, Some(7));
+        assert_eq!(published.recorded_at, "2023-11-14T22:13:20.123Z");
+        let json = serde_json::to_value(&published).unwrap();
+        assert_eq!(json["data"]["reason"], "exit 1");
+        assert_eq!(json["seq"], 12);
+        assert_eq!(json["data"]["kind"], "user");
+
+        let queued = RecordedEvent {
+            seq: Seq(5),
+            recorded_at_ms: 0,
+            event: Event::BuildQueued {
+                wave: None,
+                component: "hello".into(),
+                key: None,
+                reason: "first".into(),
+                inputs: Default::default(),
+            },
+        };
+        assert_eq!(Body::from_recorded(&queued).build, Some(5));
+    }
 }

@@ -7,12 +7,12 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use factory_bus::Body;
 use factory_def::{Hook, HookAction};
 use factory_exec::{
     BuildCommand, BuildError, BuildSpec, CancellationToken, ExecRequest, ExitKind, HostDirs,
     LogLine, Sandbox, execute,
 };
-use factory_store::PublishedEvent;
 use factory_types::{Fault, HasFault, LogStream, blocking, detached};
 
 /// Exit status 75 (`EX_TEMPFAIL`, as Factory itself exits): "try again later".
@@ -32,7 +32,7 @@ pub(crate) struct Delivery<'a> {
     pub(crate) hook: &'a Hook,
     /// The definition directory: the working directory of a command.
     pub(crate) root: Option<&'a Path>,
-    pub(crate) event: &'a PublishedEvent,
+    pub(crate) event: &'a Body,
     pub(crate) json: &'a str,
 }
 

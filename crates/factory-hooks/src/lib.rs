@@ -4,7 +4,7 @@
 //! - [`filter`]: which events a hook runs for (topic patterns, components), and the rules
 //!   that keep hooks from feeding on their own outcomes.
 //! - `deliver`: one attempt: the hook's command in the builds' sandbox with the event's
-//!   JSON ([`factory_store::PublishedEvent`]) on standard input, or an HTTP POST of it.
+//!   JSON ([`factory_bus::Body`], as the API and the bus carry it) on standard input, or an HTTP POST of it.
 //! - `runner`: one hook's task: its cursor, its retries, its records (`hook_ran`).
 //! - [`Hooks`]: a task per hook, started, replaced and stopped as the definition changes.
 //!

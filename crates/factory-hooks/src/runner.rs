@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use factory_def::Hook;
 use factory_exec::CancellationToken;
-use factory_store::{
-    BuildId, Event, HookOutcome, PublishedEvent, RecordedEvent, Seq, Store, StoreError,
-};
+use factory_store::{BuildId, Event, HookOutcome, RecordedEvent, Seq, Store, StoreError};
 use factory_types::{BoxFuture, HasFault};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -201,8 +199,8 @@ impl HookTask {
 
     /// Every attempt for one event, each recorded; the last one moves the cursor.
     async fn deliver(&self, recorded: &RecordedEvent) -> Result<(), Stopped> {
-        let published = PublishedEvent::of(recorded);
-        let json = published.to_json();
+        let published = factory_bus::Body::from_recorded(recorded);
+        let json = serde_json::to_string(&published).expect("an event body serializes");
         let delivery = Delivery {
             hook: &self.hook,
             root: self.root.as_deref(),

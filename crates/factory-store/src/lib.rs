@@ -6,7 +6,6 @@
 //!   to this crate, and a PostgreSQL one goes behind the same traits.
 //! - [`cas`]: the blob files.
 //! - [`token_hash`]: what the store keeps of an API token ([`Tokens`]).
-//! - [`PublishedEvent`]: an event as it leaves the factory (API, stream, hooks).
 //! - [`Store`]: all of it in one directory, `<dir>/factory.db` and `<dir>/cas/`; it is also
 //!   the [`BlobStore`] that decides where a blob lives (small ones in the database).
 //!
@@ -70,7 +69,7 @@ pub use event::{
 };
 pub use factory_types::{BlobError, BlobStore, BlobWriter, PendingBlob, PutOutcome};
 pub use factory_types::{BuildId, BuildKey, Digest, Hasher, LogStream, Seq, WaveId};
-pub use published::{PublishedEvent, rfc3339};
+pub use published::rfc3339;
 pub use records::{
     ArtifactRecord, BuildRecord, BuildState, ComponentRecord, LogChunk, Scope, TokenRecord,
     WaveRecord, WaveState,
