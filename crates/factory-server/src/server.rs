@@ -278,7 +278,11 @@ fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// Records each request's latency by route (the matched pattern, never the raw path: the
 /// label set stays small whatever clients send).
-async fn measure(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn measure(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let method = request.method().as_str().to_owned();
     let route = request
         .extensions()

@@ -31,11 +31,10 @@ mod wave;
 mod why;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -60,30 +59,16 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
             state.clone(),
             crate::auth::reads,
         ))
-        .layer(middleware::from_fn_with_state(state, measure))
+        .layer(middleware::from_fn_with_state(
+            state,
+            crate::server::measure,
+        ))
         .layer(CatchPanicLayer::custom(error::panicked))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
         .layer(middleware::map_response(page_headers))
-}
-
-/// Latency by route, in the same metric as the API's requests.
-async fn measure(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    state
-        .metrics()
-        .observe_request(&method, &route, status, started.elapsed());
-    response
 }
 
 /// What every page says to the browser: run only our own script and style (so even a
