@@ -23,10 +23,10 @@ use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Diagnostics, ErrorCode, Location, Note};
 pub use model::{
-    BuildSteps, BuiltinKind, Component, ComponentStream, DEFAULT_HOOK_TIMEOUT, DEFAULT_HOOK_TRIES,
-    DEFAULT_TIMEOUT, DebPackage, Definition, Hook, HookAction, Image, ImageBase, Kind, Module,
-    ModuleStream, Origin, Policy, Product, ProductStream, Profile, Recipe, Source, Summary,
-    TarballSpec, Test,
+    BuildSteps, BuiltinKind, Cadence, Channel, Component, ComponentStream, DEFAULT_EOL_WARNING,
+    DEFAULT_HOOK_TIMEOUT, DEFAULT_HOOK_TRIES, DEFAULT_TIMEOUT, DebPackage, Definition, Hook,
+    HookAction, Image, ImageBase, Kind, Module, ModuleStream, Origin, Policy, Product,
+    ProductStream, Profile, Recipe, Source, Summary, TarballSpec, Test,
 };
 pub use template::{Part, Template, VAR_NAMES, Var};
 

@@ -4,15 +4,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::check::{packaged_components, produced_packages};
 use crate::model::{
-    BuiltinKind, Component, ComponentStream, DebPackage, Definition, Hook, HookAction, Image,
-    ImageBase, Kind, Module, ModuleStream, Policy, Product, ProductStream, Profile, Recipe, Source,
-    TarballSpec, Test,
+    BuiltinKind, Cadence, Channel, Component, ComponentStream, DEFAULT_EOL_WARNING, DebPackage,
+    Definition, Hook, HookAction, Image, ImageBase, Kind, Module, ModuleStream, Policy, Product,
+    ProductStream, Profile, Recipe, Source, TarballSpec, Test,
 };
 use crate::source::Sources;
 use crate::template::{self, Template};
 use crate::wire::{
-    L, Pairs, RawBase, RawComponent, RawDeb, RawDefinition, RawHook, RawHookAction, RawImage,
-    RawKind, RawModule, RawOpaque, RawProduct, RawSource,
+    L, Pairs, RawBase, RawCadence, RawChannel, RawComponent, RawDeb, RawDefinition, RawHook,
+    RawHookAction, RawImage, RawKind, RawModule, RawOpaque, RawProduct, RawSource,
 };
 
 /// Only called on a definition without problems.
@@ -202,6 +202,8 @@ fn lower_product(sources: &Sources, p: RawProduct) -> Product {
             .filter_map(|s| {
                 let stream = ProductStream {
                     end_of_life: s.end_of_life?,
+                    eol_warning: s.eol_warning.unwrap_or(DEFAULT_EOL_WARNING),
+                    channels: lower_channels(s.channels),
                     name: s.name.value,
                     description: text(s.description),
                     modules: map(s.modules),
@@ -211,6 +213,38 @@ fn lower_product(sources: &Sources, p: RawProduct) -> Product {
             .collect(),
         name: p.name.value,
     }
+}
+
+fn lower_channels(raw: Vec<RawChannel>) -> Vec<Channel> {
+    let channels: Vec<Channel> = raw
+        .into_iter()
+        .filter_map(|c| {
+            let release = match c.release? {
+                RawCadence::OnGreen => Cadence::OnGreen,
+                RawCadence::Manual => Cadence::Manual,
+                RawCadence::Schedule(cron) => Cadence::Schedule(cron.value),
+                RawCadence::After { age, channel } => Cadence::After {
+                    age,
+                    channel: channel.value,
+                },
+            };
+            Some(Channel {
+                name: c.name.value,
+                description: text(c.description),
+                release,
+                gate: c.gate.map(|g| g.value),
+            })
+        })
+        .collect();
+    if channels.is_empty() {
+        return vec![Channel {
+            name: "stable".into(),
+            description: None,
+            release: Cadence::Manual,
+            gate: None,
+        }];
+    }
+    channels
 }
 
 fn lower_hook(sources: &Sources, h: RawHook) -> Option<Hook> {

@@ -492,8 +492,39 @@ pub struct ProductStream {
     pub name: String,
     pub description: Option<String>,
     pub end_of_life: time::Date,
+    /// How long before `end_of_life` the stream warns that it is ending.
+    pub eol_warning: Duration,
     /// Which stream of each of the product's modules this product stream ships.
     pub modules: BTreeMap<String, String>,
+    /// Where its releases go, in the order written; never empty (a stream that declares
+    /// none has one, `stable`, released by hand).
+    pub channels: Vec<Channel>,
+}
+
+/// The default of `eol-warning`.
+pub const DEFAULT_EOL_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// One channel of a product stream (`testing`, `stable`): what is released into it, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    pub name: String,
+    pub description: Option<String>,
+    pub release: Cadence,
+    /// The decision context of its gate; `None`: nothing gates it.
+    pub gate: Option<String>,
+}
+
+/// When a channel releases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cadence {
+    /// As soon as a new candidate passes the gate.
+    OnGreen,
+    /// Only when asked (`factory release`).
+    Manual,
+    /// At the times of a cron expression (UTC), when the gate passes.
+    Schedule(String),
+    /// A candidate released into `channel` for at least `age`, when the gate passes.
+    After { age: Duration, channel: String },
 }
 
 /// A hook: what the factory runs or posts when an event of its log matches, as Loopabull

@@ -39,7 +39,7 @@ pub(crate) use hook::{RawHook, RawHookAction};
 pub(crate) use image::{RawBase, RawImage};
 pub(crate) use kind::RawKind;
 pub(crate) use module::RawModule;
-pub(crate) use product::RawProduct;
+pub(crate) use product::{RawCadence, RawChannel, RawProduct, RawProductStream};
 pub(crate) use source::RawSource;
 pub(crate) use test_policy::RawOpaque;
 

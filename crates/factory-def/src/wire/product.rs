@@ -1,6 +1,8 @@
 //! `[product.NAME]`: what is shipped (images, modules, components) and its streams, each
 //! with an end of life.
 
+use std::time::Duration;
+
 use toml::de::DeValue;
 
 use super::{Entry, L, Pairs, RawDefinition, Reader};
@@ -22,11 +24,47 @@ pub(crate) struct RawProductStream {
     pub(crate) description: Option<L<String>>,
     /// `None` when absent or invalid (already reported).
     pub(crate) end_of_life: Option<time::Date>,
+    /// How long before its end of life a stream warns; `None` when absent (the default).
+    pub(crate) eol_warning: Option<Duration>,
     pub(crate) modules: Pairs,
+    pub(crate) channels: Vec<RawChannel>,
+}
+
+/// `[product.P.streams.S.channels.C]`: where a stream's releases go, and when.
+#[derive(Debug)]
+pub(crate) struct RawChannel {
+    pub(crate) name: L<String>,
+    pub(crate) description: Option<L<String>>,
+    /// `None` when absent or invalid (already reported).
+    pub(crate) release: Option<RawCadence>,
+    /// The decision context the channel's gate asks for.
+    pub(crate) gate: Option<L<String>>,
+}
+
+#[derive(Debug)]
+pub(crate) enum RawCadence {
+    OnGreen,
+    Manual,
+    /// A cron expression, already known to parse.
+    Schedule(L<String>),
+    /// After `age` in the channel `channel` of the same stream.
+    After {
+        age: Duration,
+        channel: L<String>,
+    },
 }
 
 pub(super) const FIELDS: &[&str] = &["description", "images", "modules", "components", "streams"];
-const STREAM_FIELDS: &[&str] = &["description", "end-of-life", "modules"];
+const STREAM_FIELDS: &[&str] = &[
+    "description",
+    "end-of-life",
+    "eol-warning",
+    "modules",
+    "channels",
+];
+const CADENCE_FIELDS: &[&str] = &["schedule", "after", "in"];
+const CHANNEL_FIELDS: &[&str] = &["description", "release", "gate"];
+const CADENCE_HELP: &str = "write `release = \"on-green\"`, `release = \"manual\"`, `release = { schedule = \"0 6 * * 1\" }` or `release = { after = \"3d\", in = \"testing\" }`";
 
 impl Reader<'_> {
     pub(super) fn product(&mut self, entry: Entry<'_, '_>, raw: &mut RawDefinition) {
@@ -40,7 +78,9 @@ impl Reader<'_> {
                     name: self.name_of(&s),
                     description: self.string(&s, "description"),
                     end_of_life: self.date(&s, "end-of-life"),
+                    eol_warning: self.positive_duration(&s, "eol-warning", "\"30d\""),
                     modules: self.string_map(&s, "modules"),
+                    channels: self.channels(&s),
                 }
             })
             .collect();
@@ -53,6 +93,157 @@ impl Reader<'_> {
             streams,
         };
         raw.products.push(product);
+    }
+
+    fn channels(&mut self, stream: &Entry<'_, '_>) -> Vec<RawChannel> {
+        self.named_tables(stream, "channels", "channel", CHANNEL_FIELDS)
+            .into_iter()
+            .map(|c| {
+                self.unknown_fields(&c);
+                RawChannel {
+                    name: self.name_of(&c),
+                    description: self.string(&c, "description"),
+                    release: self.cadence(&c),
+                    gate: self.string(&c, "gate"),
+                }
+            })
+            .collect()
+    }
+
+    /// `release`: `"on-green"`, `"manual"`, `{ schedule = CRON }` or `{ after = AGE, in = CHANNEL }`.
+    fn cadence(&mut self, channel: &Entry<'_, '_>) -> Option<RawCadence> {
+        let Some(value) = self.get(channel, "release") else {
+            self.missing(channel, "release", CADENCE_HELP);
+            return None;
+        };
+        let at = self.at(value.span());
+        match value.get_ref() {
+            DeValue::String(word) => match word.as_ref() {
+                "on-green" => Some(RawCadence::OnGreen),
+                "manual" => Some(RawCadence::Manual),
+                other => {
+                    self.invalid(
+                        &at,
+                        ErrorCode::InvalidValue,
+                        format!("unknown release cadence `{other}` for {}", channel.what),
+                        "expected `on-green`, `manual` or a table",
+                        CADENCE_HELP.into(),
+                    );
+                    None
+                }
+            },
+            DeValue::Table(_) => {
+                let table = self.table(
+                    channel,
+                    "release",
+                    CADENCE_FIELDS,
+                    format!("the release of {}", channel.what),
+                )?;
+                self.cadence_table(&table)
+            }
+            _ => {
+                self.type_error(
+                    channel,
+                    "release",
+                    value,
+                    "a string or a table",
+                    "\"on-green\"",
+                );
+                None
+            }
+        }
+    }
+
+    fn cadence_table(&mut self, table: &Entry<'_, '_>) -> Option<RawCadence> {
+        self.unknown_fields(table);
+        let schedule = self.string(table, "schedule");
+        let after = self.positive_duration(table, "after", "\"3d\"");
+        let channel = self.string(table, "in");
+        match (schedule, after, channel) {
+            (Some(cron), None, None) => self.cron(cron).map(RawCadence::Schedule),
+            (None, Some(age), Some(channel)) => Some(RawCadence::After { age, channel }),
+            (None, Some(_), None) => {
+                self.missing(
+                    table,
+                    "in",
+                    "name the channel the release ages in: `in = \"testing\"`",
+                );
+                None
+            }
+            (None, None, Some(_)) => {
+                self.missing(
+                    table,
+                    "after",
+                    "say how long it ages there: `after = \"3d\"`",
+                );
+                None
+            }
+            (None, None, None) => {
+                self.missing(table, "schedule", CADENCE_HELP);
+                None
+            }
+            (Some(cron), _, _) => {
+                self.invalid(
+                    &cron.at,
+                    ErrorCode::InvalidValue,
+                    format!("{} has both a schedule and an age", table.what),
+                    "one cadence per channel",
+                    CADENCE_HELP.into(),
+                );
+                None
+            }
+        }
+    }
+
+    /// A cron expression of five fields (minute, hour, day of month, month, day of week), as
+    /// crontab(5) writes them, or six with seconds first.
+    fn cron(&mut self, text: L<String>) -> Option<L<String>> {
+        match text.value.parse::<croner::Cron>() {
+            Ok(_) => Some(text),
+            Err(e) => {
+                self.invalid(
+                    &text.at,
+                    ErrorCode::InvalidValue,
+                    format!("invalid schedule `{}`: {e}", text.value),
+                    "expected a cron expression",
+                    "write five fields: minute hour day-of-month month day-of-week, e.g. `\"0 6 * * 1\"` (Mondays at 06:00 UTC)".into(),
+                );
+                None
+            }
+        }
+    }
+
+    /// A positive duration (`"3d"`, `"12h"`); `None` when absent or invalid (reported).
+    fn positive_duration(
+        &mut self,
+        entry: &Entry<'_, '_>,
+        key: &str,
+        example: &str,
+    ) -> Option<Duration> {
+        let text = self.string(entry, key)?;
+        match humantime::parse_duration(&text.value) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => {
+                self.invalid(
+                    &text.at,
+                    ErrorCode::InvalidValue,
+                    format!("`{key}` of {} is zero", entry.what),
+                    "expected a positive duration",
+                    format!("write e.g. `{key} = {example}`"),
+                );
+                None
+            }
+            Err(e) => {
+                self.invalid(
+                    &text.at,
+                    ErrorCode::InvalidValue,
+                    format!("invalid duration `{}` for `{key}`: {e}", text.value),
+                    "expected a duration",
+                    format!("write a number and a unit, e.g. `{key} = {example}`"),
+                );
+                None
+            }
+        }
     }
 
     /// A date: a TOML local date (`2027-06-30`) or a string in that form.

@@ -1,0 +1,21 @@
+//! Release streams: when a product stream's channel releases, and what.
+//!
+//! Each product stream declares its channels (`testing`, `stable`) in the definition, each
+//! with a cadence (`on-green`, a cron schedule, an age in an earlier channel, or by hand) and
+//! a gate (a decision context). This crate decides, from the stream's release history, its
+//! current candidate and the gate's answer, whether a channel releases now, and if not, why
+//! not. It does no I/O and reads no clock: `now` is given, so "three days later" is a test
+//! of a second. The runner that asks it (the releaser of `factory up`) lives beside the
+//! engine and carries out its answers.
+
+mod cadence;
+mod candidate;
+
+pub use cadence::{
+    Asked, Decision, Gate, Notice, Proposal, Released, Wait, decide, ended, next_time, propose,
+    stream_notice,
+};
+pub use candidate::{Candidate, Missing, candidate, product_version, shipped_jobs};
+
+#[cfg(test)]
+mod tests;
