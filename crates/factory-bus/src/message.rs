@@ -43,7 +43,7 @@ impl Severity {
     pub fn of(event: &Event) -> Severity {
         match event {
             Event::BuildLog { .. } => Severity::Debug,
-            Event::BuildBlocked { .. } => Severity::Warning,
+            Event::BuildBlocked { .. } | Event::StreamEol { .. } => Severity::Warning,
             Event::BuildFailed { .. } => Severity::Error,
             _ => Severity::Info,
         }

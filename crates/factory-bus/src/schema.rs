@@ -281,6 +281,36 @@ pub static TOPICS: &[Topic] = &[
             retry_in_ms: None
         }
     ),
+    topic!(
+        "release.made",
+        wire::ReleaseMade,
+        Info,
+        "A product stream released a candidate into one of its channels: numbered, immutable, with the compose that holds it.",
+        || Event::ReleaseMade {
+            product: "demo-os".into(),
+            stream: "1.0".into(),
+            channel: "stable".into(),
+            number: 2,
+            candidate: factory_store::Digest::of(b"candidate"),
+            contents: [("hello".to_string(), factory_store::Digest::of(b"hello"))].into(),
+            compose_id: "demo-os-1.0-20261206.0".into(),
+            compose_path: "composes/demo-os-1.0-20261206.0".into(),
+            by: "after 3d in testing".into(),
+            why: "All required tests (1 total) have passed or been waived".into()
+        }
+    ),
+    topic!(
+        "stream.eol",
+        wire::StreamEol,
+        Warning,
+        "A product stream's end of life is near (`warning`) or passed (`ended`: it releases nothing more).",
+        || Event::StreamEol {
+            product: "demo-os".into(),
+            stream: "1.0".into(),
+            notice: "warning".into(),
+            end_of_life: "2027-12-31".into()
+        }
+    ),
 ];
 
 /// The topic of this name, if Factory publishes it.

@@ -290,6 +290,41 @@ pub struct HookRan {
     pub retry_in_ms: Option<u64>,
 }
 
+/// A product stream released a candidate into one of its channels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReleaseMade {
+    pub product: String,
+    pub stream: String,
+    /// The channel it went to (`testing`, `stable`).
+    pub channel: String,
+    /// Numbered per stream from 1, whatever the channel; a release never changes.
+    pub number: u64,
+    /// `sha256:HEX` over what it ships: the same outputs give the same candidate.
+    pub candidate: String,
+    /// What it ships: each job's output digest (`sha256:HEX`), by job name.
+    pub contents: BTreeMap<String, String>,
+    /// The compose's id, in productmd's form.
+    pub compose_id: String,
+    /// Where the compose is, relative to the store directory.
+    pub compose_path: String,
+    /// The cadence that released it (`on-green`, `schedule`, `after 3d in testing`) or the
+    /// token that asked.
+    pub by: String,
+    /// Why now, in words (the gate's summary).
+    pub why: String,
+}
+
+/// A product stream's end of life is near or passed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StreamEol {
+    pub product: String,
+    pub stream: String,
+    /// `warning` (within the stream's `eol-warning`) or `ended` (it releases nothing more).
+    pub notice: String,
+    /// `YYYY-MM-DD`.
+    pub end_of_life: String,
+}
+
 /// The data of any topic. Serialize only: which topic a body is of is its `topic`, not its
 /// shape (several topics share a shape), so a consumer reads the data by topic.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -313,6 +348,8 @@ pub enum Data {
     AccessDecided(AccessDecided),
     WebhookReceived(WebhookReceived),
     HookRan(HookRan),
+    ReleaseMade(ReleaseMade),
+    StreamEol(StreamEol),
     /// An event kind this Factory has no wire type for yet (the store's enum grows first):
     /// its stored form, as it is, rather than nothing. The schema test holds every kind
     /// Factory writes to a type of its own.
@@ -508,6 +545,51 @@ impl Data {
                 detail: detail.clone(),
                 duration_ms: *duration_ms,
                 retry_in_ms: *retry_in_ms,
+            }),
+            event => return Data::from_release_event(event),
+        })
+    }
+}
+
+impl Data {
+    fn from_release_event(event: &Event) -> Option<Data> {
+        Some(match event {
+            Event::ReleaseMade {
+                product,
+                stream,
+                channel,
+                number,
+                candidate,
+                contents,
+                compose_id,
+                compose_path,
+                by,
+                why,
+            } => Data::ReleaseMade(ReleaseMade {
+                product: product.clone(),
+                stream: stream.clone(),
+                channel: channel.clone(),
+                number: *number,
+                candidate: candidate.to_string(),
+                contents: contents
+                    .iter()
+                    .map(|(job, digest)| (job.clone(), digest.to_string()))
+                    .collect(),
+                compose_id: compose_id.clone(),
+                compose_path: compose_path.clone(),
+                by: by.clone(),
+                why: why.clone(),
+            }),
+            Event::StreamEol {
+                product,
+                stream,
+                notice,
+                end_of_life,
+            } => Data::StreamEol(StreamEol {
+                product: product.clone(),
+                stream: stream.clone(),
+                notice: notice.clone(),
+                end_of_life: end_of_life.clone(),
             }),
             _ => return None,
         })

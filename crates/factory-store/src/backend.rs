@@ -27,7 +27,8 @@ use crate::cas::{GcReport, InlineBlob};
 use crate::error::Result;
 use crate::event::{Event, RecordedEvent};
 use crate::records::{
-    ArtifactRecord, BuildRecord, ComponentRecord, LogChunk, Scope, TokenRecord, WaveRecord,
+    ArtifactRecord, BuildRecord, ComponentRecord, LogChunk, ReleaseRecord, Scope, TokenRecord,
+    WaveRecord,
 };
 
 /// The append-only event log.
@@ -269,9 +270,37 @@ pub trait Cursors: Send + Sync {
     fn store_identity(&self) -> BoxFuture<'_, Result<[u8; 16]>>;
 }
 
+/// Releases of product streams, for the releaser and the views.
+pub trait Releases: Send + Sync {
+    /// Every release of a stream, oldest first.
+    fn releases_of_stream<'a>(
+        &'a self,
+        product: &'a str,
+        stream: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ReleaseRecord>>>;
+
+    /// The newest releases of every stream, newest first.
+    fn recent_releases(&self, limit: u32) -> BoxFuture<'_, Result<Vec<ReleaseRecord>>>;
+
+    /// The end-of-life notices a stream gave (`warning`, `ended`).
+    fn stream_notices<'a>(
+        &'a self,
+        product: &'a str,
+        stream: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>>>;
+}
+
 /// A whole storage backend: every audience's part.
 pub trait Backend:
-    EventLog + EngineQueries + Views + Maintenance + InlineBlobs + Tokens + HookState + Cursors
+    EventLog
+    + EngineQueries
+    + Views
+    + Maintenance
+    + InlineBlobs
+    + Tokens
+    + HookState
+    + Cursors
+    + Releases
 {
     /// Closes the connections used for reading; the writer stops when the last handle goes.
     fn close(&self) -> BoxFuture<'_, ()>;

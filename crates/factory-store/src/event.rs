@@ -19,7 +19,8 @@ use crate::error::StoreError;
 ///   version 2 (no variant changed), so no upcast is needed; the bump is for an older
 ///   Factory, which must stop at a token event rather than fail to decode it.
 /// - 3: adds `hook_ran`. As for 2, older rows read the same (no variant changed).
-pub const SCHEMA_VERSION: u32 = 3;
+/// - 4: adds `release_made` and `stream_eol`. As for 2.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// One named output of a build, stored in the content-addressed store.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Debug)]
@@ -221,6 +222,36 @@ pub enum Event {
         /// (succeeded, or failed for good).
         retry_in_ms: Option<u64>,
     },
+    /// A product stream released a candidate into one of its channels. Releases are
+    /// numbered per stream and never change; the compose holds what was released.
+    ReleaseMade {
+        product: String,
+        stream: String,
+        channel: String,
+        /// 1 for the stream's first release, whatever the channel.
+        number: u64,
+        /// The digest over the candidate's contents: the same outputs, the same candidate.
+        candidate: Digest,
+        /// What it ships: each job's output, by job name.
+        contents: BTreeMap<String, Digest>,
+        /// The compose's id (productmd's form), and where it is, relative to the store.
+        compose_id: String,
+        compose_path: String,
+        /// Who or what released it: the cadence (`on-green`, `schedule`, `after 3d in
+        /// testing`) or the token that asked.
+        by: String,
+        /// Why now, in words (the gate's summary).
+        why: String,
+    },
+    /// A product stream's end of life is near (`warning`) or passed (`ended`).
+    StreamEol {
+        product: String,
+        stream: String,
+        /// `warning` or `ended`.
+        notice: String,
+        /// The stream's end-of-life date, `YYYY-MM-DD`.
+        end_of_life: String,
+    },
 }
 
 impl Event {
@@ -249,6 +280,8 @@ impl Event {
             Event::AccessDecided { .. } => "access_decided",
             Event::WebhookReceived { .. } => "webhook_received",
             Event::HookRan { .. } => "hook_ran",
+            Event::ReleaseMade { .. } => "release_made",
+            Event::StreamEol { .. } => "stream_eol",
         }
     }
 
@@ -273,7 +306,9 @@ impl Event {
             | Event::TokenRevoked { .. }
             | Event::AccessDecided { .. }
             | Event::WebhookReceived { .. }
-            | Event::HookRan { .. } => None,
+            | Event::HookRan { .. }
+            | Event::ReleaseMade { .. }
+            | Event::StreamEol { .. } => None,
         }
     }
 }
@@ -482,6 +517,24 @@ mod tests {
                 detail: "HTTP 503".into(),
                 duration_ms: 12,
                 retry_in_ms: Some(1000),
+            },
+            Event::ReleaseMade {
+                product: "demo-os".into(),
+                stream: "1.0".into(),
+                channel: "testing".into(),
+                number: 1,
+                candidate: Digest::of(b"candidate"),
+                contents: [("hello".to_string(), Digest::of(b"hello"))].into(),
+                compose_id: "demo-os-1.0-20261203.t.0".into(),
+                compose_path: "composes/demo-os-1.0-20261203.t.0".into(),
+                by: "on-green".into(),
+                why: "All required tests (1 total) have passed or been waived".into(),
+            },
+            Event::StreamEol {
+                product: "demo-os".into(),
+                stream: "1.0".into(),
+                notice: "warning".into(),
+                end_of_life: "2027-12-31".into(),
             },
         ]
     }

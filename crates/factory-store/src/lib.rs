@@ -60,7 +60,7 @@ mod tokens;
 
 pub use backend::{
     Backend, Cursors, EngineQueries, EventFollower, EventLog, HookState, InlineBlobs, LogFollower,
-    Maintenance, Tokens, Views,
+    Maintenance, Releases, Tokens, Views,
 };
 pub use cas::{Cas, GcReport, INLINE_LIMIT, InlineBlob, Verify};
 pub use error::StoreError;
@@ -71,8 +71,8 @@ pub use factory_types::{BlobError, BlobStore, BlobWriter, PendingBlob, PutOutcom
 pub use factory_types::{BuildId, BuildKey, Digest, Hasher, LogStream, Seq, WaveId};
 pub use published::rfc3339;
 pub use records::{
-    ArtifactRecord, BuildRecord, BuildState, ComponentRecord, LogChunk, Scope, TokenRecord,
-    WaveRecord, WaveState,
+    ArtifactRecord, BuildRecord, BuildState, ComponentRecord, LogChunk, ReleaseRecord, Scope,
+    TokenRecord, WaveRecord, WaveState,
 };
 pub use store::{CAS_DIR, DATABASE_FILE, Store, StoreOptions};
 pub use tokens::token_hash;

@@ -203,3 +203,21 @@ impl TokenRecord {
         self.revoked_at_ms.is_none()
     }
 }
+
+/// One release of a product stream (a `release_made` event).
+#[derive(Clone, PartialEq, Debug)]
+pub struct ReleaseRecord {
+    pub product: String,
+    pub stream: String,
+    pub number: u64,
+    pub channel: String,
+    pub candidate: Digest,
+    pub contents: BTreeMap<String, Digest>,
+    pub compose_id: String,
+    pub compose_path: String,
+    pub by: String,
+    pub why: String,
+    pub released_at_ms: i64,
+    /// Sequence number of its event.
+    pub seq: Seq,
+}

@@ -26,6 +26,8 @@ pub const EVENT_KINDS: &[&str] = &[
     "access_decided",
     "webhook_received",
     "hook_ran",
+    "release_made",
+    "stream_eol",
 ];
 
 /// The topic of an event kind: `build_cut_off` → `build.cut_off`.

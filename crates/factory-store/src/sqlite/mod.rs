@@ -11,6 +11,7 @@ mod cursors;
 mod hooks;
 mod projection;
 mod queries;
+mod releases;
 mod tokens;
 mod traits;
 

@@ -160,6 +160,8 @@ impl SqliteStore {
             ("artifacts", "id"),
             ("components", "name"),
             ("webhook_deliveries", "forge, delivery"),
+            ("releases", "product, stream, number"),
+            ("stream_notices", "product, stream, notice"),
         ] {
             let rows = sqlx::query(&format!("SELECT * FROM {table} ORDER BY {order}"))
                 .fetch_all(self.readers())

@@ -8,13 +8,15 @@ use tokio::sync::watch;
 
 use super::SqliteStore;
 use crate::backend::{
-    Backend, Cursors, EngineQueries, EventLog, HookState, InlineBlobs, Maintenance, Tokens, Views,
+    Backend, Cursors, EngineQueries, EventLog, HookState, InlineBlobs, Maintenance, Releases,
+    Tokens, Views,
 };
 use crate::cas::{GcReport, InlineBlob};
 use crate::error::Result;
 use crate::event::{Event, RecordedEvent};
 use crate::records::{
-    ArtifactRecord, BuildRecord, ComponentRecord, LogChunk, Scope, TokenRecord, WaveRecord,
+    ArtifactRecord, BuildRecord, ComponentRecord, LogChunk, ReleaseRecord, Scope, TokenRecord,
+    WaveRecord,
 };
 
 impl EventLog for SqliteStore {
@@ -245,5 +247,27 @@ impl Cursors for SqliteStore {
 impl Backend for SqliteStore {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(SqliteStore::close(self))
+    }
+}
+
+impl Releases for SqliteStore {
+    fn releases_of_stream<'a>(
+        &'a self,
+        product: &'a str,
+        stream: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<ReleaseRecord>>> {
+        Box::pin(self.releases_where(Some((product, stream)), u32::MAX))
+    }
+
+    fn recent_releases(&self, limit: u32) -> BoxFuture<'_, Result<Vec<ReleaseRecord>>> {
+        Box::pin(self.releases_where(None, limit))
+    }
+
+    fn stream_notices<'a>(
+        &'a self,
+        product: &'a str,
+        stream: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(SqliteStore::stream_notices(self, product, stream))
     }
 }

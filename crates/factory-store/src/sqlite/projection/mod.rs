@@ -15,14 +15,17 @@ use crate::event::Event;
 use factory_types::{BuildId, Seq, WaveId};
 
 mod batched;
+mod releases;
 use batched::Segment;
 
-const PROJECTION_TABLES: [&str; 5] = [
+const PROJECTION_TABLES: &[&str] = &[
     "builds",
     "waves",
     "artifacts",
     "components",
     "webhook_deliveries",
+    "releases",
+    "stream_notices",
 ];
 const REPLAY_PAGE: i64 = 4096;
 
@@ -176,6 +179,9 @@ async fn apply_one(conn: &mut SqliteConnection, seq: Seq, at: i64, event: &Event
         }
         // The hooks' cursors are primary state, moved in the transaction of the outcome.
         Event::HookRan { .. } => Ok(()),
+        Event::ReleaseMade { .. } | Event::StreamEol { .. } => {
+            releases::apply(conn, seq, at, event).await
+        }
     }
 }
 
