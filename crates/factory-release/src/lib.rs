@@ -10,12 +10,19 @@
 
 mod cadence;
 mod candidate;
+mod error;
+mod runner;
+pub mod why;
 
 pub use cadence::{
     Asked, Decision, Gate, Notice, Proposal, Released, Wait, decide, ended, next_time, propose,
     stream_notice,
 };
 pub use candidate::{Candidate, Missing, candidate, product_version, shipped_jobs};
+pub use error::ReleaseError;
+pub use runner::{
+    ChannelOutcome, GateRequest, Gatekeeper, Outcome, PublishPlan, Published, Publisher, Releaser,
+};
 
 #[cfg(test)]
 mod tests;
