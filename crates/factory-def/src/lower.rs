@@ -215,8 +215,10 @@ fn lower_product(sources: &Sources, p: RawProduct) -> Product {
     }
 }
 
+/// The channels in release order: those that age nothing first, then each after the one it
+/// ages in (the definition's tables carry no order of their own); by name within a step.
 fn lower_channels(raw: Vec<RawChannel>) -> Vec<Channel> {
-    let channels: Vec<Channel> = raw
+    let mut channels: Vec<Channel> = raw
         .into_iter()
         .filter_map(|c| {
             let release = match c.release? {
@@ -244,7 +246,24 @@ fn lower_channels(raw: Vec<RawChannel>) -> Vec<Channel> {
             gate: None,
         }];
     }
-    channels
+    let depth = |name: &str| {
+        let mut depth = 0;
+        let mut at = name.to_string();
+        while let Some(Cadence::After { channel, .. }) =
+            channels.iter().find(|c| c.name == at).map(|c| &c.release)
+        {
+            depth += 1;
+            at = channel.clone();
+            if depth > channels.len() {
+                break;
+            }
+        }
+        depth
+    };
+    let depths: Vec<usize> = channels.iter().map(|c| depth(&c.name)).collect();
+    let mut ordered: Vec<(usize, Channel)> = depths.into_iter().zip(channels.drain(..)).collect();
+    ordered.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
+    ordered.into_iter().map(|(_, c)| c).collect()
 }
 
 fn lower_hook(sources: &Sources, h: RawHook) -> Option<Hook> {

@@ -496,7 +496,7 @@ pub struct ProductStream {
     pub eol_warning: Duration,
     /// Which stream of each of the product's modules this product stream ships.
     pub modules: BTreeMap<String, String>,
-    /// Where its releases go, in the order written; never empty (a stream that declares
+    /// Where its releases go, in release order (a channel after the one it ages in); never empty (a stream that declares
     /// none has one, `stable`, released by hand).
     pub channels: Vec<Channel>,
 }

@@ -424,3 +424,31 @@ network = false
         }
     );
 }
+
+#[test]
+fn release_channels_come_in_release_order_with_their_cadences() {
+    use factory_def::Cadence;
+    let def = demo();
+    let stream = &def.products["demo-os"].streams["1.0"];
+    let names: Vec<&str> = stream.channels.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["testing", "stable"]);
+    assert_eq!(stream.channels[0].release, Cadence::OnGreen);
+    assert_eq!(stream.channels[0].gate.as_deref(), Some("demo-os-testing"));
+    assert_eq!(
+        stream.channels[1].release,
+        Cadence::After {
+            age: Duration::from_secs(3 * 24 * 3600),
+            channel: "testing".into()
+        }
+    );
+    assert_eq!(stream.eol_warning, factory_def::DEFAULT_EOL_WARNING);
+
+    let text = "[component.a]\nkind = \"command\"\ncommands = [\"true\"]\n\
+                [product.p]\ncomponents = [\"a\"]\n[product.p.streams.s]\nend-of-life = 2030-01-01\n";
+    let def = factory_def::parse_str("p.toml", text).expect("valid");
+    let stream = &def.products["p"].streams["s"];
+    assert_eq!(stream.channels.len(), 1, "one channel by default");
+    assert_eq!(stream.channels[0].name, "stable");
+    assert_eq!(stream.channels[0].release, Cadence::Manual);
+    assert_eq!(stream.channels[0].gate, None);
+}

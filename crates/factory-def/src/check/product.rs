@@ -63,44 +63,28 @@ impl Checker<'_> {
 }
 
 impl Checker<'_> {
-    /// A channel that releases what aged in another names a channel of the same stream
-    /// declared before it, so the channels form a line (testing → stable) and never a loop.
+    /// A channel that releases what aged in another names another channel of the same
+    /// stream, and following those names never comes back: the channels form lines
+    /// (testing → stable), never a loop.
     fn check_channels(&mut self, product: &RawProduct, stream: &RawProductStream) {
-        for (i, channel) in stream.channels.iter().enumerate() {
+        let names: Vec<&str> = stream
+            .channels
+            .iter()
+            .map(|c| c.name.value.as_str())
+            .collect();
+        for channel in &stream.channels {
             let Some(RawCadence::After { channel: from, .. }) = &channel.release else {
                 continue;
             };
-            let earlier: Vec<&str> = stream.channels[..i]
-                .iter()
-                .map(|c| c.name.value.as_str())
-                .collect();
-            if earlier.contains(&from.value.as_str()) {
-                continue;
-            }
             let whose = format!(
                 "stream `{}` of product `{}`",
                 stream.name.value, product.name.value
             );
-            let (message, help) = if from.value == channel.name.value {
-                (
-                    format!("channel `{}` ages releases in itself", from.value),
-                    "name an earlier channel of the stream, e.g. `in = \"testing\"`".to_string(),
-                )
-            } else if stream.channels.iter().any(|c| c.name.value == from.value) {
-                (
-                    format!(
-                        "channel `{}` is declared after `{}` in {whose}",
-                        from.value, channel.name.value
-                    ),
-                    format!(
-                        "declare `{}` before `{}`: releases age in an earlier channel",
-                        from.value, channel.name.value
-                    ),
-                )
-            } else {
-                (
+            let problem = if !names.contains(&from.value.as_str()) {
+                Some((
                     format!("unknown channel `{}` in {whose}", from.value),
-                    match crate::suggest::did_you_mean(&from.value, earlier.iter().copied()) {
+                    "no channel of this stream has this name",
+                    match crate::suggest::did_you_mean(&from.value, names.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => format!(
                             "declare it as [product.{}.streams.\"{}\".channels.{}]",
@@ -109,13 +93,48 @@ impl Checker<'_> {
                             from.value
                         ),
                     },
-                )
+                ))
+            } else if loops_back(stream, &channel.name.value) {
+                Some((
+                    format!(
+                        "channel `{}` of {whose} ages its releases in a loop",
+                        channel.name.value
+                    ),
+                    "following `in` from here comes back here",
+                    "a channel releases what aged in an earlier one: `testing` → `stable`"
+                        .to_string(),
+                ))
+            } else {
+                None
             };
-            let d = Diagnostic::new(ErrorCode::UnknownReference, message)
-                .at(self.sources.location(&from.at))
-                .label("no earlier channel of this stream has this name")
-                .help(help);
-            self.push(d);
+            if let Some((message, label, help)) = problem {
+                let d = Diagnostic::new(ErrorCode::UnknownReference, message)
+                    .at(self.sources.location(&from.at))
+                    .label(label)
+                    .help(help);
+                self.push(d);
+            }
         }
     }
+}
+
+/// Whether following `in` from `start` comes back to it.
+fn loops_back(stream: &RawProductStream, start: &str) -> bool {
+    let mut at = start;
+    for _ in 0..=stream.channels.len() {
+        let next = stream
+            .channels
+            .iter()
+            .find(|c| c.name.value == at)
+            .and_then(|c| match &c.release {
+                Some(RawCadence::After { channel, .. }) => Some(channel.value.as_str()),
+                _ => None,
+            });
+        match next {
+            Some(next) if next == start => return true,
+            Some(next) => at = next,
+            None => return false,
+        }
+    }
+    false
 }

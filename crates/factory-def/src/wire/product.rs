@@ -156,13 +156,31 @@ impl Reader<'_> {
 
     fn cadence_table(&mut self, table: &Entry<'_, '_>) -> Option<RawCadence> {
         self.unknown_fields(table);
+        let has = |key: &str| table.table.contains_key(key);
+        let (has_schedule, has_after, has_in) = (has("schedule"), has("after"), has("in"));
         let schedule = self.string(table, "schedule");
         let after = self.positive_duration(table, "after", "\"3d\"");
         let channel = self.string(table, "in");
-        match (schedule, after, channel) {
-            (Some(cron), None, None) => self.cron(cron).map(RawCadence::Schedule),
-            (None, Some(age), Some(channel)) => Some(RawCadence::After { age, channel }),
-            (None, Some(_), None) => {
+        if has_schedule && (has_after || has_in) {
+            let at = schedule.as_ref().map_or(table.at.clone(), |s| s.at.clone());
+            self.invalid(
+                &at,
+                ErrorCode::InvalidValue,
+                format!("{} has both a schedule and an age", table.what),
+                "one cadence per channel",
+                CADENCE_HELP.into(),
+            );
+            return None;
+        }
+        if has_schedule {
+            return self.cron(schedule?).map(RawCadence::Schedule);
+        }
+        match (has_after, has_in) {
+            (true, true) => Some(RawCadence::After {
+                age: after?,
+                channel: channel?,
+            }),
+            (true, false) => {
                 self.missing(
                     table,
                     "in",
@@ -170,7 +188,7 @@ impl Reader<'_> {
                 );
                 None
             }
-            (None, None, Some(_)) => {
+            (false, true) => {
                 self.missing(
                     table,
                     "after",
@@ -178,18 +196,10 @@ impl Reader<'_> {
                 );
                 None
             }
-            (None, None, None) => {
+            // Only unknown fields: those are reported already, with the known ones.
+            (false, false) if !table.table.is_empty() => None,
+            (false, false) => {
                 self.missing(table, "schedule", CADENCE_HELP);
-                None
-            }
-            (Some(cron), _, _) => {
-                self.invalid(
-                    &cron.at,
-                    ErrorCode::InvalidValue,
-                    format!("{} has both a schedule and an age", table.what),
-                    "one cadence per channel",
-                    CADENCE_HELP.into(),
-                );
                 None
             }
         }
