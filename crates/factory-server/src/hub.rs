@@ -7,29 +7,35 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use factory_store::{Backend, RecordedEvent, Seq, Store};
 use tokio::sync::broadcast;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::metrics::Metrics;
 use crate::wire::EventOut;
 
-/// An event as the stream sends it, encoded once.
+/// An event as the stream sends it, encoded once: its Server-Sent Events frame is made here,
+/// not per client, so a thousand clients share one copy of it.
 #[derive(Debug)]
 pub struct HubEvent {
     pub seq: u64,
     pub topic: String,
-    /// The [`EventOut`] JSON.
-    pub json: String,
+    /// `id: SEQ`, `event: TOPIC`, `data: JSON` (the [`EventOut`], on one line) and the blank
+    /// line that ends an event.
+    pub frame: Bytes,
 }
 
 impl HubEvent {
     pub fn encode(recorded: &RecordedEvent) -> HubEvent {
         let out = EventOut::from(recorded);
+        // serde_json writes no newline inside a document, so the data is one `data:` line.
+        let json = serde_json::to_string(&out).unwrap_or_default();
+        let frame = format!("id: {}\nevent: {}\ndata: {json}\n\n", out.seq, out.topic);
         HubEvent {
             seq: out.seq,
-            topic: out.topic.clone(),
-            json: serde_json::to_string(&out).unwrap_or_default(),
+            topic: out.topic,
+            frame: Bytes::from(frame),
         }
     }
 }
@@ -127,6 +133,51 @@ impl Subscription {
                 // Behind the fan-out's buffer: what was missed is in the log.
                 Err(RecvError::Lagged(_)) => self.catching_up = true,
                 Err(RecvError::Closed) => std::future::pending::<()>().await,
+            }
+        }
+    }
+}
+
+impl Subscription {
+    /// The next event, waiting for it, and every other one that is already here (up to
+    /// `max`): a client that is behind gets them in one write rather than one each, which is
+    /// what keeps a thousand clients from costing the runtime a write per event each.
+    pub async fn next_batch(
+        &mut self,
+        max: usize,
+    ) -> Result<Vec<Arc<HubEvent>>, factory_store::StoreError> {
+        let mut batch = vec![self.next().await?];
+        while batch.len() < max {
+            match self.ready() {
+                Some(event) => batch.push(event),
+                None => break,
+            }
+        }
+        Ok(batch)
+    }
+
+    /// An event that is here without waiting: from the backlog, or the fan-out. Catching up
+    /// from the log is left to [`Subscription::next`], which awaits the read.
+    fn ready(&mut self) -> Option<Arc<HubEvent>> {
+        if let Some(event) = self.backlog.pop_front() {
+            self.cursor = event.seq;
+            return Some(event);
+        }
+        if self.catching_up {
+            return None;
+        }
+        loop {
+            match self.rx.try_recv() {
+                Ok(event) if event.seq > self.cursor => {
+                    self.cursor = event.seq;
+                    return Some(event);
+                }
+                Ok(_) => {}
+                Err(TryRecvError::Lagged(_)) => {
+                    self.catching_up = true;
+                    return None;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return None,
             }
         }
     }

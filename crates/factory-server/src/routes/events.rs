@@ -4,16 +4,18 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
 use factory_store::{BuildId, Seq};
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::extract::{Json, Query};
-use crate::hub::topic_matches;
+use crate::hub::{HubEvent, Subscription, topic_matches};
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 use crate::wire::{EventOut, EventPage};
@@ -110,7 +112,7 @@ pub async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
-) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+) -> ApiResult<Response> {
     let after = match headers.get("last-event-id") {
         Some(value) => value
             .to_str()
@@ -128,38 +130,59 @@ pub async fn stream(
     };
     let subscription = state.inner.hub.subscribe(state.store().backend(), after);
     let clients = ClientCount::new(state.clone());
-    let pattern = query.topic;
-    let events = futures_util::stream::unfold(
-        (subscription, clients),
-        move |(mut subscription, clients)| {
-            let pattern = pattern.clone();
-            async move {
-                loop {
-                    let event = match subscription.next().await {
-                        Ok(event) => event,
-                        Err(error) => {
-                            tracing::warn!(%error, "event stream: the log cannot be read");
-                            return None;
-                        }
-                    };
-                    if pattern
-                        .as_ref()
-                        .is_some_and(|p| !topic_matches(p, &event.topic))
-                    {
-                        continue;
-                    }
-                    let sse = SseEvent::default()
-                        .id(event.seq.to_string())
-                        .event(event.topic.clone())
-                        .data(event.json.clone());
-                    return Some((Ok(sse), (subscription, clients)));
-                }
-            }
+    let frames = futures_util::stream::unfold(
+        (subscription, clients, query.topic),
+        |(mut subscription, clients, pattern)| async move {
+            let chunk = next_chunk(&mut subscription, pattern.as_deref()).await?;
+            Some((Ok::<_, Infallible>(chunk), (subscription, clients, pattern)))
         },
     );
     // Ends with the server, so a graceful shutdown does not wait for clients to leave.
-    let events = events.take_until(state.inner.shutdown.clone().cancelled_owned());
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    let frames = frames.take_until(state.inner.shutdown.clone().cancelled_owned());
+    let mut response = Response::new(Body::from_stream(frames));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// Events a client is sent in one write at most: enough to catch up quickly, small enough
+/// that one write stays well under a megabyte.
+const BATCH: usize = 256;
+/// A comment line after this long without an event, so proxies keep the connection open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The next piece of a client's stream: every event that is ready (one write for all of
+/// them, each frame encoded once by the hub), or a keep-alive comment; `None` when the log
+/// cannot be read.
+async fn next_chunk(subscription: &mut Subscription, pattern: Option<&str>) -> Option<Bytes> {
+    loop {
+        let batch = match tokio::time::timeout(KEEP_ALIVE, subscription.next_batch(BATCH)).await {
+            Err(_) => return Some(Bytes::from_static(b":\n\n")),
+            Ok(Ok(batch)) => batch,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "event stream: the log cannot be read");
+                return None;
+            }
+        };
+        let wanted =
+            |e: &&std::sync::Arc<HubEvent>| pattern.is_none_or(|p| topic_matches(p, &e.topic));
+        let mut frames = batch.iter().filter(wanted).peekable();
+        let Some(first) = frames.next() else {
+            continue;
+        };
+        if frames.peek().is_none() {
+            return Some(first.frame.clone());
+        }
+        let mut chunk = BytesMut::from(&first.frame[..]);
+        for event in frames {
+            chunk.extend_from_slice(&event.frame);
+        }
+        return Some(chunk.freeze());
+    }
 }
 
 /// Counts a connected stream client while it lives.
