@@ -21,7 +21,8 @@ pub use cadence::{
 pub use candidate::{Candidate, Missing, candidate, product_version, shipped_jobs};
 pub use error::ReleaseError;
 pub use runner::{
-    ChannelOutcome, GateRequest, Gatekeeper, Outcome, PublishPlan, Published, Publisher, Releaser,
+    ByHand, ChannelOutcome, GateRequest, Gatekeeper, Outcome, PublishPlan, Published, Publisher,
+    ReleaseDoor, Releaser,
 };
 
 #[cfg(test)]

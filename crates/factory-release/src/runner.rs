@@ -10,7 +10,7 @@ use factory_def::{Cadence, Channel, Definition, Product, ProductStream};
 use factory_engine::{Engine, JobGraph};
 use factory_store::{Event, ReleaseRecord};
 use factory_types::{BoxFuture, Clock, Digest, Job};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cadence::{self, Asked, Decision, Gate, Notice, Proposal, Released, Wait};
 use crate::candidate::{self, Candidate};
@@ -73,7 +73,58 @@ pub struct ChannelOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Released(ReleaseRecord),
+    /// Would be released now (what [`Releaser::look`] says where a pass would release).
+    Due(Digest),
     Waiting(Wait),
+}
+
+/// A release asked for by hand, sent to the releaser that `factory up` runs.
+pub struct ByHand {
+    pub product: String,
+    pub stream: String,
+    pub channel: Option<String>,
+    /// Who asked (a token's name).
+    pub by: String,
+    pub reply: oneshot::Sender<Result<ReleaseRecord, ReleaseError>>,
+}
+
+/// How the server asks the running releaser for releases by hand.
+#[derive(Clone)]
+pub struct ReleaseDoor {
+    tx: mpsc::Sender<ByHand>,
+}
+
+impl ReleaseDoor {
+    /// A door and the receiving end [`Releaser::run`] takes.
+    pub fn new() -> (ReleaseDoor, mpsc::Receiver<ByHand>) {
+        let (tx, rx) = mpsc::channel(16);
+        (ReleaseDoor { tx }, rx)
+    }
+
+    /// Asks for a release and waits for it to be made or refused.
+    pub async fn release(
+        &self,
+        product: &str,
+        stream: &str,
+        channel: Option<&str>,
+        by: &str,
+    ) -> Result<ReleaseRecord, ReleaseError> {
+        let (reply, answer) = oneshot::channel();
+        let request = ByHand {
+            product: product.into(),
+            stream: stream.into(),
+            channel: channel.map(str::to_string),
+            by: by.into(),
+            reply,
+        };
+        let gone = || ReleaseError::Publish {
+            what: "asking for a release".into(),
+            detail: "the releaser is not running".into(),
+            fault: factory_types::Fault::Environment,
+        };
+        self.tx.send(request).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
 }
 
 pub struct Releaser {
@@ -105,16 +156,31 @@ impl Releaser {
     /// One look at every channel of every stream, in the order they are written: releases
     /// what is due and says why the rest waits; gives the end-of-life notices due.
     pub async fn pass(&self, def: &Definition) -> Result<Vec<ChannelOutcome>, ReleaseError> {
+        self.each_channel(def, true).await
+    }
+
+    /// What a pass would do now, doing nothing (the views show it).
+    pub async fn look(&self, def: &Definition) -> Result<Vec<ChannelOutcome>, ReleaseError> {
+        self.each_channel(def, false).await
+    }
+
+    async fn each_channel(
+        &self,
+        def: &Definition,
+        act: bool,
+    ) -> Result<Vec<ChannelOutcome>, ReleaseError> {
         let mut outcomes = Vec::new();
         for product in def.products.values() {
             for stream in product.streams.values() {
-                self.notices(product, stream).await?;
+                if act {
+                    self.notices(product, stream).await?;
+                }
                 let asked = Asked::ByCadence {
                     schedule_from: self.started,
                 };
                 for channel in &stream.channels {
                     let outcome = self
-                        .channel(def, product, stream, channel, asked, "")
+                        .channel(def, product, stream, channel, asked, Act::by(act, ""))
                         .await?;
                     outcomes.push(ChannelOutcome {
                         product: product.name.clone(),
@@ -140,11 +206,19 @@ impl Releaser {
     ) -> Result<ReleaseRecord, ReleaseError> {
         let (product, stream, channel) = find(def, product, stream, channel)?;
         match self
-            .channel(def, product, stream, channel, Asked::ByHand, by)
+            .channel(
+                def,
+                product,
+                stream,
+                channel,
+                Asked::ByHand,
+                Act::Release(by),
+            )
             .await?
         {
             Outcome::Released(record) => Ok(record),
             Outcome::Waiting(wait) => Err(refusal(product, stream, channel, wait)),
+            Outcome::Due(_) => unreachable!("a release by hand acts"),
         }
     }
 
@@ -155,7 +229,7 @@ impl Releaser {
         stream: &ProductStream,
         channel: &Channel,
         asked: Asked,
-        by: &str,
+        act: Act<'_>,
     ) -> Result<Outcome, ReleaseError> {
         let now = self.clock.wall();
         let records = self.history(product, stream).await?;
@@ -199,7 +273,10 @@ impl Releaser {
         };
         match cadence::decide(Proposal::Candidate(digest), gate) {
             Decision::Wait(wait) => Ok(Outcome::Waiting(wait)),
-            Decision::Release(_) => {
+            Decision::Release(digest) => {
+                let Act::Release(by) = act else {
+                    return Ok(Outcome::Due(digest));
+                };
                 let by = if by.is_empty() {
                     cadence_name(&channel.release)
                 } else {
@@ -358,6 +435,21 @@ impl Releaser {
                 return;
             }
         }
+    }
+}
+
+/// Whether a look at a channel may release.
+#[derive(Clone, Copy)]
+enum Act<'a> {
+    /// Only say what would happen.
+    Look,
+    /// Release what is due, recorded as released by this (empty: by the cadence).
+    Release(&'a str),
+}
+
+impl<'a> Act<'a> {
+    fn by(act: bool, by: &'a str) -> Act<'a> {
+        if act { Act::Release(by) } else { Act::Look }
     }
 }
 

@@ -77,6 +77,34 @@ impl Clock for ManualClock {
     }
 }
 
+/// The real clocks, with the wall clock moved forward by hand: builds take their real time,
+/// and "three days later" is one call (the demo ages a release so).
+#[derive(Debug, Clone, Default)]
+pub struct ShiftedClock {
+    shift: Arc<Mutex<Duration>>,
+}
+
+impl ShiftedClock {
+    pub fn new() -> ShiftedClock {
+        ShiftedClock::default()
+    }
+
+    /// Moves the wall clock forward by `by`, from now on.
+    pub fn advance(&self, by: Duration) {
+        *self.shift.lock().unwrap_or_else(|e| e.into_inner()) += by;
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn wall(&self) -> SystemTime {
+        SystemTime::now() + *self.shift.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn monotonic(&self) -> Instant {
+        Instant::now()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +117,15 @@ mod tests {
         clock.advance(Duration::from_secs(3 * 24 * 3600));
         assert_eq!(clock.wall_ms(), (1_000 + 3 * 24 * 3600) * 1000);
         assert_eq!(clock.monotonic() - mono, Duration::from_secs(3 * 24 * 3600));
+    }
+
+    #[test]
+    fn a_shifted_clock_runs_and_jumps_when_told() {
+        let clock = ShiftedClock::new();
+        let before = SystemTime::now();
+        clock.advance(Duration::from_secs(3 * 24 * 3600));
+        let shifted = clock.wall();
+        assert!(shifted >= before + Duration::from_secs(3 * 24 * 3600));
+        assert!(shifted < SystemTime::now() + Duration::from_secs(3 * 24 * 3600 + 60));
     }
 }

@@ -25,7 +25,7 @@ mod task;
 pub mod topic;
 
 pub use blob::{BlobError, BlobStore, BlobWriter, PendingBlob, PendingBody, PutOutcome};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use digest::{Digest, DigestError, Hasher};
 pub use fault::{Fault, HasFault};
 pub use ids::{BuildId, BuildKey, LogStream, Seq, WaveId};
