@@ -241,3 +241,31 @@ pub fn stream_notice(stream: &ProductStream, now: SystemTime, said: &[Notice]) -
     let warn_from = SystemTime::from(end) - stream.eol_warning;
     (now >= warn_from && !said.contains(&Notice::Warning)).then_some(Notice::Warning)
 }
+
+/// Where a stream is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Active,
+    /// Within its `eol-warning` of the end of life.
+    Ending,
+    /// Past its end of life: it releases nothing more.
+    Ended,
+}
+
+impl Lifecycle {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lifecycle::Active => "active",
+            Lifecycle::Ending => "ending",
+            Lifecycle::Ended => "ended",
+        }
+    }
+}
+
+pub fn lifecycle(stream: &ProductStream, now: SystemTime) -> Lifecycle {
+    match stream_notice(stream, now, &[]) {
+        None => Lifecycle::Active,
+        Some(Notice::Warning) => Lifecycle::Ending,
+        Some(Notice::Ended) => Lifecycle::Ended,
+    }
+}

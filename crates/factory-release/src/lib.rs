@@ -15,8 +15,8 @@ mod runner;
 pub mod why;
 
 pub use cadence::{
-    Asked, Decision, Gate, Notice, Proposal, Released, Wait, decide, ended, next_time, propose,
-    stream_notice,
+    Asked, Decision, Gate, Lifecycle, Notice, Proposal, Released, Wait, decide, ended, lifecycle,
+    next_time, propose, stream_notice,
 };
 pub use candidate::{Candidate, Missing, candidate, product_version, shipped_jobs};
 pub use error::ReleaseError;

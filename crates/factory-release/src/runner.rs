@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use factory_def::{Cadence, Channel, Definition, Product, ProductStream};
+use factory_def::{Channel, Definition, Product, ProductStream};
 use factory_engine::{Engine, JobGraph};
 use factory_store::{Event, ReleaseRecord};
 use factory_types::{BoxFuture, Clock, Digest, Job};
@@ -153,6 +153,11 @@ impl Releaser {
         }
     }
 
+    /// The clock releases are timed by.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// One look at every channel of every stream, in the order they are written: releases
     /// what is due and says why the rest waits; gives the end-of-life notices due.
     pub async fn pass(&self, def: &Definition) -> Result<Vec<ChannelOutcome>, ReleaseError> {
@@ -278,7 +283,7 @@ impl Releaser {
                     return Ok(Outcome::Due(digest));
                 };
                 let by = if by.is_empty() {
-                    cadence_name(&channel.release)
+                    crate::why::cadence_text(&channel.release)
                 } else {
                     by.to_string()
                 };
@@ -548,16 +553,5 @@ fn earlier_candidate(records: &[ReleaseRecord], digest: &Digest) -> Candidate {
     Candidate {
         digest: *digest,
         contents,
-    }
-}
-
-fn cadence_name(cadence: &Cadence) -> String {
-    match cadence {
-        Cadence::OnGreen => "on-green".into(),
-        Cadence::Manual => "manual".into(),
-        Cadence::Schedule(cron) => format!("schedule `{cron}`"),
-        Cadence::After { age, channel } => {
-            format!("after {} in {channel}", humantime::format_duration(*age))
-        }
     }
 }

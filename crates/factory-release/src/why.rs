@@ -2,6 +2,8 @@
 
 use std::time::SystemTime;
 
+use factory_def::Cadence;
+
 use crate::cadence::{Gate, Wait};
 
 pub fn wait_text(wait: &Wait) -> String {
@@ -33,4 +35,16 @@ pub fn wait_text(wait: &Wait) -> String {
 
 fn stamp(at: SystemTime) -> String {
     humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// A cadence in words: `on-green`, `manual`, `schedule 0 6 * * 1`, `after 3days in testing`.
+pub fn cadence_text(cadence: &Cadence) -> String {
+    match cadence {
+        Cadence::OnGreen => "on-green".into(),
+        Cadence::Manual => "manual".into(),
+        Cadence::Schedule(cron) => format!("schedule {cron}"),
+        Cadence::After { age, channel } => {
+            format!("after {} in {channel}", humantime::format_duration(*age))
+        }
+    }
 }

@@ -3,7 +3,7 @@
 
 use utoipa::OpenApi;
 
-use crate::routes::{actions, blobs, events, health, read, schemas, webhooks, why};
+use crate::routes::{actions, blobs, events, health, read, releases, schemas, webhooks, why};
 use crate::{problem, wire};
 
 #[derive(OpenApi)]
@@ -40,18 +40,24 @@ use crate::{problem, wire};
         why::queue,
         webhooks::github,
         webhooks::gitlab,
+        releases::products,
+        releases::list,
+        releases::one,
+        releases::release,
     ),
     modifiers(&BearerAuth, &BadRequests),
     components(schemas(problem::Problem, wire::Build, wire::Wave, wire::WaveStory,
         wire::Component, wire::ComponentDetail, wire::Artifact, wire::EventOut, wire::EventPage,
         wire::Accepted, wire::Health, wire::SseMessage, schemas::SchemaIndex,
-        schemas::TopicEntry)),
+        schemas::TopicEntry, wire::Release, wire::ProductOut, wire::ProductStreamOut,
+        wire::ChannelOut, wire::ReleaseRequest)),
     tags(
         (name = "components", description = "What the factory builds"),
         (name = "waves", description = "Rebuilds of an affected set, and their stories"),
         (name = "builds", description = "One job's build: state, reasons, log, outputs"),
         (name = "artifacts", description = "Blobs by digest"),
         (name = "events", description = "The event log: history and the live stream"),
+        (name = "releases", description = "Product streams, their channels and releases"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "hooks", description = "Pushes from forges"),
     )

@@ -24,7 +24,9 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::problem::{ApiError, problem_response};
 use crate::routes::webhooks::WebhookSecrets;
-use crate::routes::{actions, blobs, datagrepper, events, health, read, schemas, webhooks, why};
+use crate::routes::{
+    actions, blobs, datagrepper, events, health, read, releases, schemas, webhooks, why,
+};
 use crate::state::{AppState, Inner};
 
 /// How the server listens and what it allows.
@@ -64,6 +66,8 @@ pub struct Services {
     /// The bus relay running beside the server (`up --amqp`), for `/metrics` and the topics
     /// datagrepper's routes show.
     pub relay: Option<factory_bus::RelayStatus>,
+    /// The releaser running beside the loop, if any.
+    pub releases: Option<crate::state::ServedReleases>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +127,7 @@ impl Server {
                 control: services.control,
                 graph: services.graph,
                 relay: services.relay,
+                releases: services.releases,
                 metrics,
                 hub,
                 read_token_required: config.read_token_required,
@@ -198,6 +203,16 @@ fn api_routes() -> Router<AppState> {
         .route("/waves/{id}/jobs/{job}/why", get(why::job_why))
         .route("/waves/{id}/forecast", get(why::forecast))
         .route("/queue", get(why::queue))
+        .route("/products", get(releases::products))
+        .route("/releases", get(releases::list))
+        .route(
+            "/products/{product}/streams/{stream}/releases",
+            post(releases::release),
+        )
+        .route(
+            "/products/{product}/streams/{stream}/releases/{number}",
+            get(releases::one),
+        )
         .route("/hooks/github", post(webhooks::github))
         .route("/hooks/gitlab", post(webhooks::gitlab))
         .route("/blobs/{digest}", get(blobs::blob))

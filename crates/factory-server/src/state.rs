@@ -28,6 +28,8 @@ pub(crate) struct Inner {
     /// Reads need a token too (`--read-token-required`).
     pub(crate) read_token_required: bool,
     pub(crate) webhooks: crate::routes::webhooks::WebhookSecrets,
+    /// The releaser beside the loop, when it runs here (`factory up`).
+    pub(crate) releases: Option<ServedReleases>,
     /// Cancelled when the server shuts down: live streams end so it can.
     pub(crate) shutdown: tokio_util::sync::CancellationToken,
 }
@@ -48,4 +50,12 @@ impl AppState {
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
+}
+
+/// The releaser a server shows and asks: its look at every channel, and its door for
+/// releases by hand.
+#[derive(Clone)]
+pub struct ServedReleases {
+    pub releaser: Arc<factory_release::Releaser>,
+    pub door: factory_release::ReleaseDoor,
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use factory_store::{
     ArtifactRecord, BuildOutput, BuildRecord, ComponentRecord, RecordedEvent, WaveRecord, WaveState,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Milliseconds since the epoch as RFC 3339 in UTC (`2026-12-03T12:50:43.123Z`).
@@ -553,4 +553,91 @@ pub struct SseMessage {
     pub event: Option<String>,
     /// The event as JSON, in the form of [`EventOut`].
     pub data: String,
+}
+
+/// One release of a product stream.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Release {
+    pub product: String,
+    pub stream: String,
+    /// Numbered per stream from 1, whatever the channel.
+    pub number: u64,
+    pub channel: String,
+    /// `sha256:HEX` over what it ships.
+    pub candidate: String,
+    /// What it ships: each job's output digest, by job name.
+    pub contents: BTreeMap<String, String>,
+    pub compose_id: String,
+    /// Where the compose is, relative to the store directory.
+    pub compose_path: String,
+    /// The cadence that released it, or who asked.
+    pub by: String,
+    pub why: String,
+    pub released_at: String,
+    /// The sequence number of its `release.made` event.
+    pub seq: u64,
+}
+
+impl From<&factory_store::ReleaseRecord> for Release {
+    fn from(r: &factory_store::ReleaseRecord) -> Release {
+        Release {
+            product: r.product.clone(),
+            stream: r.stream.clone(),
+            number: r.number,
+            channel: r.channel.clone(),
+            candidate: r.candidate.to_string(),
+            contents: r
+                .contents
+                .iter()
+                .map(|(job, d)| (job.clone(), d.to_string()))
+                .collect(),
+            compose_id: r.compose_id.clone(),
+            compose_path: r.compose_path.clone(),
+            by: r.by.clone(),
+            why: r.why.clone(),
+            released_at: rfc3339(r.released_at_ms),
+            seq: r.seq.0,
+        }
+    }
+}
+
+/// A product and its streams, each with its channels and what they wait for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductOut {
+    pub name: String,
+    pub description: Option<String>,
+    pub streams: Vec<ProductStreamOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductStreamOut {
+    pub name: String,
+    /// `YYYY-MM-DD`: it releases nothing after this day.
+    pub end_of_life: String,
+    /// `active`, `ending` (within its warning time of the end of life) or `ended`.
+    pub lifecycle: String,
+    pub channels: Vec<ChannelOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelOut {
+    pub name: String,
+    /// `on-green`, `manual`, `schedule CRON` or `after AGE in CHANNEL`.
+    pub release: String,
+    /// Its gate's decision context, if it has one.
+    pub gate: Option<String>,
+    /// Its newest release.
+    pub latest: Option<u64>,
+    /// `due` (a pass releases it now) or `waiting`; absent when no releaser runs here.
+    pub state: Option<String>,
+    /// Why it waits, in words.
+    pub why: Option<String>,
+}
+
+/// A release asked for by hand.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    /// The channel (default: the stream's first).
+    pub channel: Option<String>,
 }

@@ -55,6 +55,7 @@ impl Served {
                     control: None,
                     graph: None,
                     relay: None,
+                    releases: None,
                 };
                 let config = ServerConfig::new("127.0.0.1:0".parse().unwrap());
                 let server = Server::bind(config, services).await.unwrap();

@@ -81,6 +81,7 @@ pub(super) async fn demo(
                 control: None,
                 graph: Some(graph.clone()),
                 relay: None,
+                releases: None,
             };
             Some(Serving::start(serve.as_ref().expect("serving"), addr, services).await?)
         }

@@ -274,6 +274,8 @@ pub(crate) async fn up(store_dir: &Path, args: &UpArgs) -> Result<()> {
                 control: Some(control),
                 graph: None,
                 relay: relay.as_ref().map(crate::cmd::bus::Publishing::status),
+                // The releaser joins when the release side is wired into `up`.
+                releases: None,
             };
             Some(Serving::start(&args.serve, addr, services).await?)
         }
