@@ -10,7 +10,8 @@
 //!
 //! - [`overview`] `/`, [`wave`] `/waves` and `/waves/{id}` (a change's story),
 //!   [`build`] `/builds/{id}`, [`component`] `/components` and `/components/{name}`,
-//!   [`graph`] `/graph/{name}`; [`why`] the panel that says why a job waits or is blocked.
+//!   [`graph`] `/graph/{name}`, [`releases`] `/releases` (product streams, their channels and
+//!   releases); [`why`] the panel that says why a job waits or is blocked.
 //! - [`view`]: what pages compute from the store (waves with their waiting jobs, root
 //!   causes); [`page`]: the shell and the small pieces every page uses; [`error`]: errors
 //!   as pages; [`assets`]: the stylesheet and script, compiled in.
@@ -26,6 +27,7 @@ mod error;
 mod graph;
 mod overview;
 mod page;
+mod releases;
 mod view;
 mod wave;
 mod why;
@@ -53,6 +55,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .route("/components", get(component::list))
         .route("/components/{name}", get(component::page))
         .route("/graph/{name}", get(graph::page))
+        .route("/releases", get(releases::page))
         .route("/assets/{name}", get(assets::serve))
         .layer(Extension(Arc::new(view::Cache::default())))
         .layer(middleware::from_fn_with_state(

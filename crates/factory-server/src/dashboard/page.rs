@@ -123,6 +123,7 @@ fn header(section: &str) -> Markup {
                     (entry("/", "Overview", "overview"))
                     (entry("/waves", "Waves", "waves"))
                     (entry("/components", "Components", "components"))
+                    (entry("/releases", "Releases", "releases"))
                 }
             }
             p #live-status .live-status role="status" data-state="off" {
