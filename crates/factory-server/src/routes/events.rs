@@ -8,14 +8,14 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use factory_store::{BuildId, Seq};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::extract::{Json, Query};
-use crate::hub::{HubEvent, Subscription, topic_matches};
+use crate::hub::{Subscription, topic_matches};
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::state::AppState;
 use crate::wire::{EventOut, EventPage};
@@ -149,39 +149,20 @@ pub async fn stream(
     Ok(response)
 }
 
-/// Events a client is sent in one write at most: enough to catch up quickly, small enough
-/// that one write stays well under a megabyte.
-const BATCH: usize = 256;
 /// A comment line after this long without an event, so proxies keep the connection open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// The next piece of a client's stream: every event that is ready (one write for all of
-/// them, each frame encoded once by the hub), or a keep-alive comment; `None` when the log
-/// cannot be read.
+/// The next piece of a client's stream: the frames of every event that is ready (encoded
+/// once by the hub), or a keep-alive comment; `None` when the log cannot be read.
 async fn next_chunk(subscription: &mut Subscription, pattern: Option<&str>) -> Option<Bytes> {
-    loop {
-        let batch = match tokio::time::timeout(KEEP_ALIVE, subscription.next_batch(BATCH)).await {
-            Err(_) => return Some(Bytes::from_static(b":\n\n")),
-            Ok(Ok(batch)) => batch,
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "event stream: the log cannot be read");
-                return None;
-            }
-        };
-        let wanted =
-            |e: &&std::sync::Arc<HubEvent>| pattern.is_none_or(|p| topic_matches(p, &e.topic));
-        let mut frames = batch.iter().filter(wanted).peekable();
-        let Some(first) = frames.next() else {
-            continue;
-        };
-        if frames.peek().is_none() {
-            return Some(first.frame.clone());
+    let wanted = |topic: &str| pattern.is_none_or(|p| topic_matches(p, topic));
+    match tokio::time::timeout(KEEP_ALIVE, subscription.next_chunk(&wanted)).await {
+        Err(_) => Some(Bytes::from_static(b":\n\n")),
+        Ok(Ok(chunk)) => Some(chunk),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "event stream: the log cannot be read");
+            None
         }
-        let mut chunk = BytesMut::from(&first.frame[..]);
-        for event in frames {
-            chunk.extend_from_slice(&event.frame);
-        }
-        return Some(chunk.freeze());
     }
 }
 

@@ -107,6 +107,9 @@ fn read_secret(path: Option<&Path>) -> Result<Option<String>> {
 pub(crate) struct Serving {
     task: tokio::task::JoinHandle<Result<(), factory_server::ServerError>>,
     stop: tokio_util::sync::CancellationToken,
+    /// The server's own runtime: one worker thread beside the engine's, so that serving (a
+    /// thousand live stream clients, say) never takes the thread the builds are driven on.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Serving {
@@ -122,20 +125,45 @@ impl Serving {
             github: read_secret(args.github_secret_file.as_deref())?,
             gitlab: read_secret(args.gitlab_token_file.as_deref())?,
         };
-        let server = factory_server::Server::bind(config, services).await?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("factory-http")
+            .enable_all()
+            .build()
+            .context("cannot start the HTTP server's thread")?;
+        // Bound on its own runtime, so the listener and the hub's follower live there.
+        let bound = runtime
+            .spawn(factory_server::Server::bind(config, services))
+            .await;
+        let server = match bound {
+            Ok(Ok(server)) => server,
+            failed => {
+                // Not dropped here: a runtime may not be dropped inside the engine's.
+                runtime.shutdown_background();
+                return Err(match failed {
+                    Ok(Err(e)) => anyhow::Error::from(e),
+                    _ => anyhow::anyhow!("the HTTP server panicked while binding"),
+                });
+            }
+        };
         eprintln!(
             "serving http://{}/ (API at /api/v1, events at /api/v1/events/stream)",
             server.local_addr()
         );
         let stop = tokio_util::sync::CancellationToken::new();
-        let task = tokio::spawn(server.serve(stop.clone()));
-        Ok(Serving { task, stop })
+        let task = runtime.spawn(server.serve(stop.clone()));
+        Ok(Serving {
+            task,
+            stop,
+            runtime: Some(runtime),
+        })
     }
 
     /// Stops serving and waits for the requests in flight.
-    pub(crate) async fn stop(self) -> Result<()> {
+    pub(crate) async fn stop(mut self) -> Result<()> {
         self.stop.cancel();
-        self.task.await.context("the HTTP server panicked")??;
+        let served = (&mut self.task).await;
+        served.context("the HTTP server panicked")??;
         Ok(())
     }
 
@@ -145,6 +173,16 @@ impl Serving {
             .await
             .context("cannot wait for Ctrl-C")?;
         self.stop().await
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        // A runtime may not be dropped where blocking is not allowed (inside the engine's);
+        // its tasks are done or abandoned by now, so nothing is waited for.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
