@@ -97,18 +97,32 @@ pub(crate) fn write_apt(
             .filter(|(deb, _)| deb.architecture == *architecture || deb.architecture == "all");
         let text: Vec<String> = listed.map(|(deb, written)| stanza(deb, written)).collect();
         let relative = format!("{COMPONENT}/binary-{architecture}/Packages");
-        indexes.extend(write_index(&suite_dir, &relative, text.join("\n").as_bytes())?);
+        indexes.extend(write_index(
+            &suite_dir,
+            &relative,
+            text.join("\n").as_bytes(),
+        )?);
     }
     let release = release_text(apt, &architectures, &indexes, created);
     write_file(&suite_dir.join("Release"), release.as_bytes())?;
     let clearsigned = signer
         .clearsign(&release)
-        .map_err(|source| ComposeError::Sign { what: "InRelease", source })?;
-    expect_prefix(&clearsigned, "-----BEGIN PGP SIGNED MESSAGE-----", "InRelease")?;
+        .map_err(|source| ComposeError::Sign {
+            what: "InRelease",
+            source,
+        })?;
+    expect_prefix(
+        &clearsigned,
+        "-----BEGIN PGP SIGNED MESSAGE-----",
+        "InRelease",
+    )?;
     write_file(&suite_dir.join("InRelease"), clearsigned.as_bytes())?;
     let detached = signer
         .detached_armored(release.as_bytes())
-        .map_err(|source| ComposeError::Sign { what: "Release.gpg", source })?;
+        .map_err(|source| ComposeError::Sign {
+            what: "Release.gpg",
+            source,
+        })?;
     expect_prefix(&detached, "-----BEGIN PGP SIGNATURE-----", "Release.gpg")?;
     write_file(&suite_dir.join("Release.gpg"), detached.as_bytes())?;
     let key_name = write_key(dir, signer)?;
@@ -124,9 +138,10 @@ pub(crate) fn write_apt(
 /// The public key beside the repository, named by its form: apt's `signed-by` reads a
 /// `.gpg` file as binary OpenPGP and an `.asc` file as armored.
 fn write_key(dir: &Path, signer: &dyn Signer) -> Result<&'static str, ComposeError> {
-    let key = signer
-        .public_key()
-        .map_err(|source| ComposeError::Sign { what: "the public key", source })?;
+    let key = signer.public_key().map_err(|source| ComposeError::Sign {
+        what: "the public key",
+        source,
+    })?;
     let name = if key.starts_with(b"-----BEGIN PGP PUBLIC KEY BLOCK-----") {
         "release-key.asc"
     } else if key.first().is_some_and(|tag| tag & 0x80 != 0) {
@@ -216,29 +231,24 @@ fn architectures(apt: &AptRepository, debs: &[Deb<'_>]) -> Result<BTreeSet<Strin
     Ok(all)
 }
 
-/// Copies each package into the pool; two inputs that are the same file are published
-/// once, two different files at one pool path are refused.
+/// Copies each package into the pool (the caller gives each file once); two different
+/// files at one pool path are refused.
 fn write_pool(dir: &Path, debs: &[Deb<'_>]) -> Result<Vec<WrittenPackage>, ComposeError> {
-    let mut written: BTreeMap<String, (Digest, &str)> = BTreeMap::new();
+    let mut written: BTreeMap<String, &str> = BTreeMap::new();
     let mut packages = Vec::new();
     for deb in debs {
         let filename = deb.pool_path();
-        match written.get(&filename) {
-            Some((digest, _)) if *digest == deb.sha256 => {}
-            Some((_, other)) => {
-                return Err(ComposeError::invalid(
-                    format!("packages `{other}` and `{}`", deb.name),
-                    format!(
-                        "both are {} {} ({}) with different contents: a repository holds one",
-                        deb.package, deb.version, deb.architecture
-                    ),
-                ));
-            }
-            None => {
-                write_file(&dir.join(&filename), &deb.bytes)?;
-                written.insert(filename.clone(), (deb.sha256, &deb.name));
-            }
+        if let Some(other) = written.get(&filename) {
+            return Err(ComposeError::invalid(
+                format!("packages `{other}` and `{}`", deb.name),
+                format!(
+                    "both are {} {} ({}) with different contents: a repository holds one",
+                    deb.package, deb.version, deb.architecture
+                ),
+            ));
         }
+        write_file(&dir.join(&filename), &deb.bytes)?;
+        written.insert(filename.clone(), &deb.name);
         packages.push(WrittenPackage {
             package: deb.package.clone(),
             version: deb.version.clone(),
@@ -261,7 +271,11 @@ fn stanza(deb: &Deb<'_>, written: &WrittenPackage) -> String {
 
 /// Writes an index plain, gzip- and xz-compressed; apt fetches whichever it prefers, and
 /// checks each against `Release`.
-fn write_index(suite_dir: &Path, relative: &str, text: &[u8]) -> Result<Vec<IndexFile>, ComposeError> {
+fn write_index(
+    suite_dir: &Path,
+    relative: &str,
+    text: &[u8],
+) -> Result<Vec<IndexFile>, ComposeError> {
     let path = suite_dir.join(relative);
     let compress_error = |e| ComposeError::io("compressing", &path)(e);
     let mut gz = flate2::GzBuilder::new()
@@ -308,7 +322,11 @@ fn release_text(
         field("Description", description);
     }
     text.push_str("SHA256:\n");
-    let width = indexes.iter().map(|i| i.size.to_string().len()).max().unwrap_or(1);
+    let width = indexes
+        .iter()
+        .map(|i| i.size.to_string().len())
+        .max()
+        .unwrap_or(1);
     for index in indexes {
         text.push_str(&format!(
             " {} {:>width$} {}\n",

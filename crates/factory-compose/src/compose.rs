@@ -66,11 +66,21 @@ pub fn write_compose(
     fs_err::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755))
         .map_err(ComposeError::io("publishing", staging.path()))?;
     sync_dirs(staging.path())?;
-    match renameat2(AT_FDCWD, staging.path(), AT_FDCWD, &destination, RenameFlags::RENAME_NOREPLACE) {
+    match renameat2(
+        AT_FDCWD,
+        staging.path(),
+        AT_FDCWD,
+        &destination,
+        RenameFlags::RENAME_NOREPLACE,
+    ) {
         Ok(()) => {}
-        Err(Errno::EEXIST | Errno::ENOTEMPTY) => return Err(exists(root, request, &id, destination)),
+        Err(Errno::EEXIST | Errno::ENOTEMPTY) => {
+            return Err(exists(root, request, &id, destination));
+        }
         Err(errno) => {
-            return Err(ComposeError::io("moving the compose into", &destination)(errno.into()));
+            return Err(ComposeError::io("moving the compose into", &destination)(
+                errno.into(),
+            ));
         }
     }
     // Renamed away: nothing is left for the guard to remove.
@@ -95,11 +105,21 @@ fn check(request: &ComposeRequest) -> Result<Checked<'_>, ComposeError> {
             "expected letters and digits only (e.g. `Everything`)",
         ));
     }
-    let mut debs = request.debs.iter().map(read_deb).collect::<Result<Vec<_>, _>>()?;
+    let mut debs = request
+        .debs
+        .iter()
+        .map(read_deb)
+        .collect::<Result<Vec<_>, _>>()?;
     debs.sort_by(|a, b| {
         (&a.package, &a.version, &a.architecture).cmp(&(&b.package, &b.version, &b.architecture))
     });
-    let images = request.images.iter().map(check_image).collect::<Result<Vec<_>, _>>()?;
+    // The same file given twice (a package shipped by two modules) is published once.
+    debs.dedup_by(|a, b| a.sha256 == b.sha256);
+    let images = request
+        .images
+        .iter()
+        .map(check_image)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut names = BTreeSet::new();
     if let Some(twice) = images.iter().find(|i| !names.insert(i.name())) {
         return Err(ComposeError::invalid(
@@ -176,7 +196,9 @@ fn fill(
             &destination.join("compose").join(&relative),
         )?;
         content.arches.insert(written.architecture.clone());
-        content.images.insert(written.architecture.clone(), images_dir);
+        content
+            .images
+            .insert(written.architecture.clone(), images_dir);
         content.image_entries.push(ImageEntry {
             arch: written.architecture.clone(),
             path: relative,

@@ -42,7 +42,10 @@ impl Control {
                 continue;
             }
             let field = field_line(line).map_err(|problem| format!("line {number}: {problem}"))?;
-            if fields.iter().any(|(name, _)| name.eq_ignore_ascii_case(field.0)) {
+            if fields
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case(field.0))
+            {
                 return Err(format!("line {number}: field `{}` given twice", field.0));
             }
             fields.push((field.0.to_owned(), field.1.to_owned()));
@@ -59,7 +62,11 @@ impl Control {
             .fields
             .iter()
             .find(|(field, _)| field.eq_ignore_ascii_case(name))?;
-        let folded: Vec<&str> = raw.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let folded: Vec<&str> = raw
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
         Some(folded.join(" "))
     }
 
@@ -117,9 +124,13 @@ mod tests {
     fn fields_are_read_folded_and_written_back_as_they_were() {
         let control = Control::parse(HELLO).unwrap();
         assert_eq!(control.get("package").as_deref(), Some("hello"));
-        assert_eq!(control.get("Depends").as_deref(), Some("libc6 (>= 2.36), libgreet1"));
+        assert_eq!(
+            control.get("Depends").as_deref(),
+            Some("libc6 (>= 2.36), libgreet1")
+        );
         assert_eq!(control.get("Source"), None);
-        let stanza = control.stanza_with(&[("Filename", "pool/h.deb".into()), ("Size", "9".into())]);
+        let stanza =
+            control.stanza_with(&[("Filename", "pool/h.deb".into()), ("Size", "9".into())]);
         let expected = HELLO.replace(
             "Description:",
             "Filename: pool/h.deb\nSize: 9\nDescription:",
@@ -141,9 +152,18 @@ mod tests {
         for (text, expected) in [
             ("", "no fields"),
             (" continued\n", "line 1: a continuation line"),
-            ("Package: a\nno colon here\n", "line 2: `no colon here` is not `Field: value`"),
-            ("Package: a\n\nVersion: 1\n", "line 3: a second paragraph after the blank line 2"),
-            ("Package: a\npackage: b\n", "line 2: field `package` given twice"),
+            (
+                "Package: a\nno colon here\n",
+                "line 2: `no colon here` is not `Field: value`",
+            ),
+            (
+                "Package: a\n\nVersion: 1\n",
+                "line 3: a second paragraph after the blank line 2",
+            ),
+            (
+                "Package: a\npackage: b\n",
+                "line 2: field `package` given twice",
+            ),
             ("# comment\nPackage: a\n", "line 1: a comment"),
             ("-Bad: a\n", "line 1: `-Bad` is not a field name"),
             ("Bad name: a\n", "line 1: `Bad name` is not a field name"),

@@ -64,7 +64,8 @@ pub(crate) fn read_deb(input: &DebInput) -> Result<Deb<'_>, ComposeError> {
         problem,
     };
     let text = control_text(&bytes).map_err(bad)?;
-    let control = Control::parse(&text).map_err(|problem| bad(format!("its control file, {problem}")))?;
+    let control =
+        Control::parse(&text).map_err(|problem| bad(format!("its control file, {problem}")))?;
     let required = |field: &str| {
         control
             .get(field)
@@ -75,7 +76,11 @@ pub(crate) fn read_deb(input: &DebInput) -> Result<Deb<'_>, ComposeError> {
     let version = required("Version")?;
     let architecture = required("Architecture")?;
     let source = match control.get("Source") {
-        Some(source) => source.split_whitespace().next().unwrap_or_default().to_owned(),
+        Some(source) => source
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
         None => package.clone(),
     };
     check_names(&package, &version, &architecture, &source).map_err(bad)?;
@@ -93,7 +98,12 @@ pub(crate) fn read_deb(input: &DebInput) -> Result<Deb<'_>, ComposeError> {
 
 /// Debian policy's syntax for the fields that become file names and index entries, so no
 /// package can name a path outside the pool.
-fn check_names(package: &str, version: &str, architecture: &str, source: &str) -> Result<(), String> {
+fn check_names(
+    package: &str,
+    version: &str,
+    architecture: &str,
+    source: &str,
+) -> Result<(), String> {
     let is_name = |name: &str| {
         name.len() >= 2
             && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -160,7 +170,10 @@ fn control_text(bytes: &[u8]) -> Result<String, String> {
             entry
                 .read_to_end(&mut member)
                 .map_err(|e| format!("reading its `{name}`: {e}"))?;
-            control = Some(find_control(&decompress(compression, &member, &name)?, &name)?);
+            control = Some(find_control(
+                &decompress(compression, &member, &name)?,
+                &name,
+            )?);
         }
         members.push(name);
     }
@@ -202,8 +215,12 @@ fn find_control(tar_bytes: &[u8], member: &str) -> Result<String, String> {
         if is_control && entry.header().entry_type().is_file() {
             let mut text = Vec::new();
             entry.read_to_end(&mut text).map_err(damaged)?;
-            return String::from_utf8(text)
-                .map_err(|e| format!("its control file is not UTF-8 (byte {})", e.utf8_error().valid_up_to()));
+            return String::from_utf8(text).map_err(|e| {
+                format!(
+                    "its control file is not UTF-8 (byte {})",
+                    e.utf8_error().valid_up_to()
+                )
+            });
         }
     }
     Err(format!("its `{member}` holds no `control` file"))
@@ -228,7 +245,9 @@ mod tests {
         header.set_size(text.len() as u64);
         header.set_mode(0o644);
         header.set_cksum();
-        builder.append_data(&mut header, name, text.as_bytes()).unwrap();
+        builder
+            .append_data(&mut header, name, text.as_bytes())
+            .unwrap();
         builder.into_inner().unwrap()
     }
 
@@ -262,11 +281,26 @@ mod tests {
     fn packages_that_are_not_publishable_say_why() {
         let cases = [
             ("Version: 1\nArchitecture: all\n", "no `Package` field"),
-            ("Package: ../x\nVersion: 1\nArchitecture: all\n", "Package `../x` is not a package name"),
-            ("Package: ab\nVersion: x1\nArchitecture: all\n", "Version `x1` is not a Debian version"),
-            ("Package: ab\nVersion: 1/2\nArchitecture: all\n", "Version `1/2`"),
-            ("Package: ab\nVersion: 1\nArchitecture: amd64 i386\n", "Architecture `amd64 i386`"),
-            ("Package: ab\nSource: A/b\nVersion: 1\nArchitecture: all\n", "Source `A/b`"),
+            (
+                "Package: ../x\nVersion: 1\nArchitecture: all\n",
+                "Package `../x` is not a package name",
+            ),
+            (
+                "Package: ab\nVersion: x1\nArchitecture: all\n",
+                "Version `x1` is not a Debian version",
+            ),
+            (
+                "Package: ab\nVersion: 1/2\nArchitecture: all\n",
+                "Version `1/2`",
+            ),
+            (
+                "Package: ab\nVersion: 1\nArchitecture: amd64 i386\n",
+                "Architecture `amd64 i386`",
+            ),
+            (
+                "Package: ab\nSource: A/b\nVersion: 1\nArchitecture: all\n",
+                "Source `A/b`",
+            ),
             ("Package: ab\n\nVersion: 1\n", "its control file, line 3"),
         ];
         for (control, expected) in cases {
@@ -282,13 +316,20 @@ mod tests {
         let cases: [(Vec<u8>, &str); 5] = [
             (b"PK\x03\x04".to_vec(), "not an ar archive"),
             (ar_of(&[("data.tar", b"")]), "first member is `data.tar`"),
-            (ar_of(&[("debian-binary", b"2.0\n"), ("data.tar", b"")]), "no control.tar member"),
+            (
+                ar_of(&[("debian-binary", b"2.0\n"), ("data.tar", b"")]),
+                "no control.tar member",
+            ),
             (
                 ar_of(&[("debian-binary", b"2.0\n"), ("control.tar", &control_tar)]),
                 "no data.tar member",
             ),
             (
-                ar_of(&[("debian-binary", b"2.0\n"), ("control.tar.bz2", b"x"), ("data.tar", b"")]),
+                ar_of(&[
+                    ("debian-binary", b"2.0\n"),
+                    ("control.tar.bz2", b"x"),
+                    ("data.tar", b""),
+                ]),
                 "compressed as `.bz2`",
             ),
         ];

@@ -43,7 +43,9 @@ pub enum ComposeError {
         source: SignError,
     },
     /// The signer answered, but not with what it promised: a bug of the signer.
-    #[error("the release key's signer returned, for {what}, something that does not start with `{expected}`")]
+    #[error(
+        "the release key's signer returned, for {what}, something that does not start with `{expected}`"
+    )]
     SignerOutput {
         what: &'static str,
         expected: &'static str,
@@ -51,7 +53,10 @@ pub enum ComposeError {
 }
 
 impl ComposeError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
         move |source| ComposeError::Io {
             action,

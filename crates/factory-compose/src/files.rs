@@ -40,7 +40,9 @@ pub(crate) fn copy_hashed(source: &Path, dest: &Path) -> Result<(Digest, u64), C
             .map_err(ComposeError::io("writing", dest))?;
         size += read as u64;
     }
-    output.sync_all().map_err(ComposeError::io("writing", dest))?;
+    output
+        .sync_all()
+        .map_err(ComposeError::io("writing", dest))?;
     Ok((hasher.finish(), size))
 }
 

@@ -217,7 +217,11 @@ mod tests {
     #[test]
     fn the_next_respin_is_one_past_the_highest_present_for_the_same_day_and_type() {
         let root = tempfile::tempdir().unwrap();
-        let ask = request(release("DemoOS", "1.0", ReleaseType::Ga), ComposeType::Production, 0);
+        let ask = request(
+            release("DemoOS", "1.0", ReleaseType::Ga),
+            ComposeType::Production,
+            0,
+        );
         assert_eq!(next_respin(root.path(), &ask).unwrap(), 0);
         for name in [
             "DemoOS-1.0-20261203.0",
@@ -229,7 +233,11 @@ mod tests {
             fs_err::create_dir(root.path().join(name)).unwrap();
         }
         assert_eq!(next_respin(root.path(), &ask).unwrap(), 4);
-        let nightly = request(release("DemoOS", "1.0", ReleaseType::Ga), ComposeType::Nightly, 0);
+        let nightly = request(
+            release("DemoOS", "1.0", ReleaseType::Ga),
+            ComposeType::Nightly,
+            0,
+        );
         assert_eq!(next_respin(root.path(), &nightly).unwrap(), 8);
         let missing = root.path().join("none");
         assert_eq!(next_respin(&missing, &ask).unwrap(), 0);

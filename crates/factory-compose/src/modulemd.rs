@@ -38,7 +38,10 @@ pub(crate) struct CheckedModule {
 
 /// Checks `module` (its names, its components' order, that each artifact is one of
 /// `debs`) and renders its document.
-pub(crate) fn check_module(module: &ModuleStream, debs: &[Deb<'_>]) -> Result<CheckedModule, ComposeError> {
+pub(crate) fn check_module(
+    module: &ModuleStream,
+    debs: &[Deb<'_>],
+) -> Result<CheckedModule, ComposeError> {
     let what = format!("module stream `{}:{}`", module.name, module.stream);
     let bad = |problem: String| ComposeError::invalid(what.clone(), problem);
     check_fields(module).map_err(&bad)?;
@@ -58,13 +61,17 @@ pub(crate) fn check_module(module: &ModuleStream, debs: &[Deb<'_>]) -> Result<Ch
     }
     artifacts.sort();
     artifacts.dedup();
-    let nsvc = format!("{}:{}:{}:{}", module.name, module.stream, module.version, module.context);
+    let nsvc = format!(
+        "{}:{}:{}:{}",
+        module.name, module.stream, module.version, module.context
+    );
     let file_name = format!(
         "{}-{}-{}-{}.modulemd.yaml",
         module.name, module.stream, module.version, module.context
     );
     let names: Vec<String> = artifacts.iter().map(|(n, _)| n.clone()).collect();
-    let document = render(module, &names).map_err(|e| bad(format!("rendering its document: {e}")))?;
+    let document =
+        render(module, &names).map_err(|e| bad(format!("rendering its document: {e}")))?;
     Ok(CheckedModule {
         nsvc,
         file_name,
@@ -97,7 +104,10 @@ fn check_fields(module: &ModuleStream) -> Result<(), String> {
         return Err("the name and the stream must be letters, digits, `.`, `_`, `+` and `-` (they become `NAME:STREAM:VERSION:CONTEXT`)".into());
     }
     let context_ok = (1..=10).contains(&module.context.len())
-        && module.context.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        && module
+            .context
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !context_ok {
         return Err(format!(
             "context `{}`: expected 1 to 10 letters, digits or `_`",
@@ -111,7 +121,9 @@ fn check_fields(module: &ModuleStream) -> Result<(), String> {
         return Err("description: modulemd requires one".into());
     }
     if module.license.is_empty() || module.license.iter().any(|l| l.trim().is_empty()) {
-        return Err("license: modulemd requires at least one license of the module (e.g. `MIT`)".into());
+        return Err(
+            "license: modulemd requires at least one license of the module (e.g. `MIT`)".into(),
+        );
     }
     Ok(())
 }
@@ -125,7 +137,10 @@ fn check_components(module: &ModuleStream) -> Result<(), String> {
             return Err(format!("component `{}` is listed twice", component.name));
         }
         if component.rationale.trim().is_empty() {
-            return Err(format!("component `{}` has no rationale (modulemd requires one)", component.name));
+            return Err(format!(
+                "component `{}` has no rationale (modulemd requires one)",
+                component.name
+            ));
         }
     }
     let batches = module

@@ -91,8 +91,9 @@ pub(crate) fn check_image(input: &ImageInput) -> Result<CheckedImage<'_>, Compos
     for layer in manifest_json["layers"].as_array().into_iter().flatten() {
         blobs.push(descriptor_digest(layer).map_err(|p| bad(format!("a layer: {p}")))?);
     }
-    let config_json: Value = serde_json::from_slice(&read_blob(&input.layout, config.0, config.1).map_err(&bad)?)
-        .map_err(|e| bad(format!("config {} is not JSON: {e}", config.0)))?;
+    let config_json: Value =
+        serde_json::from_slice(&read_blob(&input.layout, config.0, config.1).map_err(&bad)?)
+            .map_err(|e| bad(format!("config {} is not JSON: {e}", config.0)))?;
     let architecture = config_json["architecture"].as_str().unwrap_or_default();
     let variant = config_json["variant"].as_str();
     let rpm_arch = arch::rpm_of_oci(architecture, variant).ok_or_else(|| {
@@ -135,7 +136,9 @@ pub(crate) fn write_image(
         if copied != *digest || copied_size != *expected_size {
             return Err(bad_image(
                 image,
-                format!("blob {digest} ({expected_size} bytes) holds {copied} ({copied_size} bytes): the layout is damaged"),
+                format!(
+                    "blob {digest} ({expected_size} bytes) holds {copied} ({copied_size} bytes): the layout is damaged"
+                ),
             ));
         }
         size += copied_size;

@@ -166,7 +166,10 @@ pub(crate) fn metadata(
         respin: request.respin,
     };
     let mut files = vec![
-        ("composeinfo.json", composeinfo(compose.clone(), request, content)?),
+        (
+            "composeinfo.json",
+            composeinfo(compose.clone(), request, content)?,
+        ),
         ("images.json", images(compose.clone(), request, content)?),
     ];
     if !content.module_entries.is_empty() {
@@ -188,16 +191,29 @@ fn to_json<P: Serialize>(kind: &'static str, payload: P) -> Result<Vec<u8>, serd
     Ok(bytes)
 }
 
-fn composeinfo(compose: Compose, request: &ComposeRequest, content: &VariantContent) -> Result<Vec<u8>, serde_json::Error> {
+fn composeinfo(
+    compose: Compose,
+    request: &ComposeRequest,
+    content: &VariantContent,
+) -> Result<Vec<u8>, serde_json::Error> {
     let mut paths: BTreeMap<&'static str, BTreeMap<String, String>> = BTreeMap::new();
     if let Some((root, pool, arches)) = &content.apt {
         for arch in arches {
-            paths.entry("repository").or_default().insert(arch.clone(), root.clone());
-            paths.entry("packages").or_default().insert(arch.clone(), pool.clone());
+            paths
+                .entry("repository")
+                .or_default()
+                .insert(arch.clone(), root.clone());
+            paths
+                .entry("packages")
+                .or_default()
+                .insert(arch.clone(), pool.clone());
         }
     }
     for (arch, dir) in &content.images {
-        paths.entry("images").or_default().insert(arch.clone(), dir.clone());
+        paths
+            .entry("images")
+            .or_default()
+            .insert(arch.clone(), dir.clone());
     }
     let variant = Variant {
         id: request.variant.clone(),
@@ -222,7 +238,11 @@ fn composeinfo(compose: Compose, request: &ComposeRequest, content: &VariantCont
     to_json("productmd.composeinfo", payload)
 }
 
-fn images(compose: Compose, request: &ComposeRequest, content: &VariantContent) -> Result<Vec<u8>, serde_json::Error> {
+fn images(
+    compose: Compose,
+    request: &ComposeRequest,
+    content: &VariantContent,
+) -> Result<Vec<u8>, serde_json::Error> {
     let mut by_arch: BTreeMap<String, Vec<Image>> = BTreeMap::new();
     for entry in &content.image_entries {
         by_arch.entry(entry.arch.clone()).or_default().push(Image {
@@ -248,7 +268,11 @@ fn images(compose: Compose, request: &ComposeRequest, content: &VariantContent) 
     to_json("productmd.images", ImagesPayload { compose, images })
 }
 
-fn modules(compose: Compose, request: &ComposeRequest, content: &VariantContent) -> Result<Vec<u8>, serde_json::Error> {
+fn modules(
+    compose: Compose,
+    request: &ComposeRequest,
+    content: &VariantContent,
+) -> Result<Vec<u8>, serde_json::Error> {
     let mut by_arch: BTreeMap<String, BTreeMap<String, Module>> = BTreeMap::new();
     for entry in &content.module_entries {
         let module = Module {
