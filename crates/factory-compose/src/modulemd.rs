@@ -323,3 +323,112 @@ pub fn module_context(dependencies: &[ModuleDependencies]) -> String {
     }
     factory_types::Digest::of(text.as_bytes()).hex()[..8].to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{ModuleComponent, ModuleProfile};
+
+    fn module() -> ModuleStream {
+        let component = |name: &str, order| ModuleComponent {
+            name: name.into(),
+            rationale: "part of it".into(),
+            git_ref: None,
+            order,
+        };
+        ModuleStream {
+            name: "greet".into(),
+            stream: "1.0".into(),
+            version: 20261203120000,
+            context: "abcd1234".into(),
+            summary: "greetings".into(),
+            description: "More about greetings.".into(),
+            license: vec!["MIT".into()],
+            dependencies: vec![ModuleDependencies::default()],
+            profiles: BTreeMap::from([(
+                "default".into(),
+                ModuleProfile {
+                    description: None,
+                    packages: vec!["hello".into()],
+                },
+            )]),
+            api: vec![],
+            components: vec![
+                component("libgreet", BuildOrder::After(vec![])),
+                component("hello", BuildOrder::After(vec!["libgreet".into()])),
+            ],
+            artifacts: vec![],
+        }
+    }
+
+    #[test]
+    fn a_document_keeps_a_numeric_looking_stream_a_string_and_the_version_a_number() {
+        let checked = check_module(&module(), &[]).unwrap();
+        assert_eq!(checked.nsvc, "greet:1.0:20261203120000:abcd1234");
+        assert_eq!(
+            checked.file_name,
+            "greet-1.0-20261203120000-abcd1234.modulemd.yaml"
+        );
+        let doc = &checked.document;
+        assert!(
+            doc.starts_with("---\ndocument: modulemd\nversion: 2\n"),
+            "{doc}"
+        );
+        assert!(doc.ends_with("...\n"), "{doc}");
+        assert!(doc.contains("  stream: '1.0'\n"), "{doc}");
+        assert!(doc.contains("  version: 20261203120000\n"), "{doc}");
+        // Empty parts are left out rather than written empty.
+        assert!(!doc.contains("dependencies"), "{doc}");
+        assert!(!doc.contains("api:"), "{doc}");
+        assert!(!doc.contains("artifacts:"), "{doc}");
+    }
+
+    #[test]
+    fn streams_modulemd_would_refuse_or_misread_are_refused_first() {
+        let cases: [(fn(&mut ModuleStream), &str); 7] = [
+            (
+                |m| m.stream = "a:b".into(),
+                "the name and the stream must be",
+            ),
+            (
+                |m| m.context = "far-too-long-context".into(),
+                "context `far-too-long-context`",
+            ),
+            (|m| m.summary = String::new(), "summary"),
+            (|m| m.license.clear(), "license"),
+            (
+                |m| m.components[0].order = BuildOrder::Batch(0),
+                "mix batches (buildorder) and buildafter",
+            ),
+            (
+                |m| m.components[1].order = BuildOrder::After(vec!["libc".into()]),
+                "builds after `libc`, which is not a component",
+            ),
+            (
+                |m| m.components[1].name = "libgreet".into(),
+                "component `libgreet` is listed twice",
+            ),
+        ];
+        for (change, expected) in cases {
+            let mut stream = module();
+            change(&mut stream);
+            let error = check_module(&stream, &[]).unwrap_err().to_string();
+            assert!(error.starts_with("module stream `greet:"), "{error}");
+            assert!(error.contains(expected), "{expected}: {error}");
+        }
+    }
+
+    #[test]
+    fn versions_come_from_the_time_and_contexts_from_the_dependencies() {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_299_200);
+        assert_eq!(module_version(at), 20261203120000);
+        let platform = |stream: &str| ModuleDependencies {
+            buildrequires: BTreeMap::from([("platform".into(), vec![stream.into()])]),
+            requires: BTreeMap::new(),
+        };
+        let one = module_context(&[platform("f40")]);
+        assert_eq!(one.len(), 8);
+        assert_eq!(one, module_context(&[platform("f40")]));
+        assert_ne!(one, module_context(&[platform("f41")]));
+    }
+}

@@ -251,10 +251,8 @@ fn a_tampered_packages_index_is_refused() {
     );
     let root = AptRoot::new(&line);
     assert_refused(&root, "a changed Packages");
-    assert!(
-        text(&root.apt_get(&["update"])).contains("Hash Sum mismatch")
-            || text(&root.apt_get(&["update"])).contains("File has unexpected size")
-    );
+    let said = text(&root.apt_get(&["update"]));
+    assert!(said.contains("Hash Sum mismatch"), "{said}");
 }
 
 #[test]
@@ -278,6 +276,8 @@ fn a_tampered_inrelease_is_refused() {
     );
     let root = AptRoot::new(&line);
     assert_refused(&root, "a changed InRelease");
+    let said = text(&root.apt_get(&["update"]));
+    assert!(said.contains("BADSIG"), "{said}");
     let gpgv = run(Command::new("gpgv")
         .arg("--keyring")
         .arg(&apt.key)

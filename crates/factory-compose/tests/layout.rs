@@ -249,3 +249,19 @@ fn a_module_artifact_that_is_not_a_package_of_the_compose_is_refused() {
         "module stream `greet:stable`: artifact `libgreet-dev` is not a package of this compose (packages: {\"greet-cli\", \"hello\", \"motd\"})"
     );
 }
+
+#[test]
+fn an_image_tag_the_layout_does_not_hold_is_refused_naming_the_tags_it_does() {
+    let Some(signer) = signer() else { return };
+    let mut demo = Demo::new();
+    demo.request.images[0].tag = Some("latest".into());
+    let error = write_compose(&demo.root(), &demo.request, &signer).unwrap_err();
+    assert_eq!(error.fault(), Fault::Input);
+    let text = error.to_string();
+    assert!(text.starts_with("image `greet` (layout `"), "{text}");
+    assert!(
+        text.ends_with("`index.json` has no image tagged `latest` (tags: [\"greet\"])"),
+        "{text}"
+    );
+    assert!(!demo.root().exists());
+}
