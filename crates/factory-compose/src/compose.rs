@@ -66,13 +66,7 @@ pub fn write_compose(
     fs_err::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755))
         .map_err(ComposeError::io("publishing", staging.path()))?;
     sync_dirs(staging.path())?;
-    match renameat2(
-        AT_FDCWD,
-        staging.path(),
-        AT_FDCWD,
-        &destination,
-        RenameFlags::RENAME_NOREPLACE,
-    ) {
+    match publish(staging.path(), &destination) {
         Ok(()) => {}
         Err(Errno::EEXIST | Errno::ENOTEMPTY) => {
             return Err(exists(root, request, &id, destination));
@@ -87,6 +81,23 @@ pub fn write_compose(
     let _ = staging.keep();
     sync_dir(root)?;
     Ok(written)
+}
+
+/// Renames `staging` to `destination` unless something is there. Where the file system
+/// cannot say "no replace" (`EINVAL`: NFS, some FUSE ones), a plain rename still never
+/// replaces a compose: a directory is only ever renamed over an empty one, and a compose
+/// is never empty.
+fn publish(staging: &Path, destination: &Path) -> Result<(), Errno> {
+    match renameat2(
+        AT_FDCWD,
+        staging,
+        AT_FDCWD,
+        destination,
+        RenameFlags::RENAME_NOREPLACE,
+    ) {
+        Err(Errno::EINVAL) => nix::fcntl::renameat(AT_FDCWD, staging, AT_FDCWD, destination),
+        other => other,
+    }
 }
 
 fn exists(root: &Path, request: &ComposeRequest, id: &ComposeId, path: PathBuf) -> ComposeError {

@@ -385,7 +385,8 @@ mod tests {
 
     #[test]
     fn streams_modulemd_would_refuse_or_misread_are_refused_first() {
-        let cases: [(fn(&mut ModuleStream), &str); 7] = [
+        type Change = fn(&mut ModuleStream);
+        let cases: [(Change, &str); 7] = [
             (
                 |m| m.stream = "a:b".into(),
                 "the name and the stream must be",

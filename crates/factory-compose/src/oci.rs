@@ -70,7 +70,16 @@ pub(crate) fn check_image(input: &ImageInput) -> Result<CheckedImage<'_>, Compos
         problem,
     };
     check_image_name(&input.name).map_err(&bad)?;
-    let layout_marker = read(&input.layout.join("oci-layout"))?;
+    let marker_path = input.layout.join("oci-layout");
+    let layout_marker = match fs_err::read(&marker_path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && input.layout.is_dir() => {
+            return Err(bad(
+                "it is not an OCI image layout: it has no `oci-layout` file".into(),
+            ));
+        }
+        Err(e) => return Err(ComposeError::io("reading", &marker_path)(e)),
+    };
     let marker: Value = serde_json::from_slice(&layout_marker)
         .map_err(|e| bad(format!("`oci-layout` is not JSON: {e}")))?;
     if marker["imageLayoutVersion"] != "1.0.0" {
