@@ -222,8 +222,10 @@ fn fill(
     }
     let modules = write_modules(&compose_dir, destination, request, checked, &mut content)?;
     let date = compose_date(request.created);
-    let files = metadata(id, request, &date, &content)
-        .map_err(|e| ComposeError::invalid("the compose's metadata", e.to_string()))?;
+    let files = metadata(id, request, &date, &content).map_err(|e| ComposeError::Render {
+        what: "the compose's productmd metadata",
+        problem: e.to_string(),
+    })?;
     for (name, bytes) in files {
         write_file(&compose_dir.join("metadata").join(name), &bytes)?;
     }

@@ -42,6 +42,9 @@ pub enum ComposeError {
         #[source]
         source: SignError,
     },
+    /// Factory could not render a document of its own: a bug.
+    #[error("rendering {what}: {problem}")]
+    Render { what: &'static str, problem: String },
     /// The signer answered, but not with what it promised: a bug of the signer.
     #[error(
         "the release key's signer returned, for {what}, something that does not start with `{expected}`"
@@ -82,7 +85,7 @@ impl HasFault for ComposeError {
             | ComposeError::Image { .. } => Fault::Input,
             ComposeError::Io { .. } => Fault::Environment,
             ComposeError::Sign { source, .. } => source.fault(),
-            ComposeError::SignerOutput { .. } => Fault::Factory,
+            ComposeError::SignerOutput { .. } | ComposeError::Render { .. } => Fault::Factory,
         }
     }
 }

@@ -70,8 +70,10 @@ pub(crate) fn check_module(
         module.name, module.stream, module.version, module.context
     );
     let names: Vec<String> = artifacts.iter().map(|(n, _)| n.clone()).collect();
-    let document =
-        render(module, &names).map_err(|e| bad(format!("rendering its document: {e}")))?;
+    let document = render(module, &names).map_err(|e| ComposeError::Render {
+        what: "a modulemd document",
+        problem: e.to_string(),
+    })?;
     Ok(CheckedModule {
         nsvc,
         file_name,

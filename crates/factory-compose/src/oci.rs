@@ -133,7 +133,10 @@ pub(crate) fn write_image(
         "mediaType": MEDIA_INDEX,
         "manifests": [image.descriptor],
     });
-    let index = serde_json::to_vec_pretty(&index).map_err(|e| bad_image(image, e.to_string()))?;
+    let index = serde_json::to_vec_pretty(&index).map_err(|e| ComposeError::Render {
+        what: "an image's index.json",
+        problem: e.to_string(),
+    })?;
     write_file(&dir.join("oci-layout"), &image.layout_marker)?;
     write_file(&dir.join("index.json"), &index)?;
     let blobs = dir.join("blobs").join("sha256");
