@@ -11,6 +11,7 @@
 mod cadence;
 mod candidate;
 mod error;
+pub mod publish;
 mod runner;
 pub mod why;
 
