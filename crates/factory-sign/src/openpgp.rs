@@ -173,13 +173,38 @@ pub(crate) fn clearsign(
 ) -> Result<Vec<u8>, SignError> {
     let mut config = SignatureConfig::v4(SignatureType::Text, key.algorithm(), HASH);
     let (hashed, unhashed) = data_subpacket_lists(key, at)?;
+    // The line break before `-----BEGIN PGP SIGNATURE-----` is the framing's, not the
+    // text's: gpg leaves a text's final line break out of what it signs, and gives it back
+    // on verifying. rpgp writes that break itself, so the text's own goes.
+    let text = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(text);
     config.hashed_subpackets = hashed;
     config.unhashed_subpackets = unhashed;
-    let message = CleartextSignedMessage::new(text, config, &key.primary_key, &no_passphrase())
-        .map_err(SignError::pgp("a clearsigned document"))?;
+    // OpenPGP leaves trailing blanks out of what a cleartext signature covers (gpgv strips
+    // them before hashing); rpgp does not, so the signature is made here over the text as
+    // the verifiers will hash it, and the text travels as it was given.
+    let message = CleartextSignedMessage::new_many(text, |normalized| {
+        let hashed = without_trailing_blanks(normalized);
+        Ok(vec![config.sign(
+            &key.primary_key,
+            &no_passphrase(),
+            hashed.as_bytes(),
+        )?])
+    })
+    .map_err(SignError::pgp("a clearsigned document"))?;
     message
         .to_armored_bytes(Default::default())
         .map_err(SignError::pgp("armoring a clearsigned document"))
+}
+
+/// Each line (they end in CR LF here) without its trailing spaces and tabs.
+fn without_trailing_blanks(text: &str) -> String {
+    text.split("\r\n")
+        .map(|line| line.trim_end_matches([' ', '\t']))
+        .collect::<Vec<_>>()
+        .join("\r\n")
 }
 
 /// `payload` as a signed OpenPGP message (one-pass signature, literal data, signature;

@@ -81,8 +81,9 @@ impl Signer {
         }
     }
 
-    /// `text` clearsigned (apt's `InRelease` from its `Release`). It must be UTF-8;
-    /// as OpenPGP defines, trailing whitespace on a line is not signed.
+    /// `text` clearsigned (apt's `InRelease` from its `Release`). It must be UTF-8. As
+    /// OpenPGP defines, blanks at the end of a line are not signed, and `gpgv --output`
+    /// gives back the text without them.
     pub fn clearsign(&self, text: &[u8]) -> Result<Vec<u8>, SignError> {
         let text = std::str::from_utf8(text).map_err(SignError::NotText)?;
         openpgp::clearsign(&self.key, self.now()?, text)
