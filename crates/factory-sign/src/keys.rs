@@ -21,9 +21,10 @@ use crate::openpgp;
 use crate::signer::{Encoding, Signer};
 use crate::time::rfc3339;
 
-/// How long a new key is valid unless told otherwise: two years, long enough not to be a
-/// chore, short enough that a lost key stops verifying on its own.
-pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(2 * 365 * 24 * 3600);
+/// How long a new key is valid unless told otherwise: two years (of 365.25 days, as the
+/// command line's `2years` counts them), long enough not to be a chore, short enough that
+/// a lost key stops verifying on its own.
+pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(2 * 31_557_600);
 
 /// What a key signs. The two are always distinct keys: the build key signs every artifact
 /// and its provenance as it is built; the release key signs only what is released (apt's
@@ -106,6 +107,19 @@ pub enum SecretTarget {
     Store,
     /// A new file (never an existing one), 0600.
     File(PathBuf),
+}
+
+impl SecretTarget {
+    /// A file named for a new key must not exist: checked before any key is made, so a
+    /// refusal leaves nothing behind.
+    fn check(&self) -> Result<(), SignError> {
+        match self {
+            SecretTarget::File(path) if path.exists() => {
+                Err(SignError::WouldOverwrite { path: path.clone() })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What a new key is made with.
@@ -249,6 +263,7 @@ impl Keys {
         }
         settings.build.check()?;
         settings.release.check()?;
+        settings.release_secret.check()?;
         private_dir(dir)?;
         let now = clock.wall();
         let build = make_key(dir, &settings.build, &SecretTarget::Store, now)?;
@@ -303,6 +318,7 @@ impl Keys {
         target: &SecretTarget,
     ) -> Result<KeyInfo, SignError> {
         settings.check()?;
+        target.check()?;
         let old = self.active(role).clone();
         if old.secret == SecretPlace::External && *target == SecretTarget::Store {
             return Err(SignError::BadSettings(format!(
