@@ -279,10 +279,17 @@ impl Keys {
         Keys::open(dir, clock)
     }
 
-    /// Every key, active and retired, by role, then newest first.
+    /// Every key, by role: the active one first, then the retired ones, newest first.
     pub fn list(&self) -> Vec<&KeyInfo> {
         let mut infos: Vec<&KeyInfo> = self.keys.iter().map(|k| &k.info).collect();
-        infos.sort_by(|a, b| a.role.cmp(&b.role).then(b.created.cmp(&a.created)));
+        infos.sort_by_key(|k| {
+            (
+                k.role,
+                k.state != KeyState::Active,
+                std::cmp::Reverse(k.retired),
+                std::cmp::Reverse(k.created),
+            )
+        });
         infos
     }
 
