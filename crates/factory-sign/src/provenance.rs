@@ -324,7 +324,8 @@ pub(crate) mod tests {
 
     #[test]
     fn what_in_toto_or_slsa_would_refuse_is_refused_here() {
-        let cases: [(fn(&mut Provenance), &str); 6] = [
+        type Change = fn(&mut Provenance);
+        let cases: [(Change, &str); 6] = [
             (|p| p.subjects.clear(), "at least one subject"),
             (|p| p.build_type = "command".into(), "not a URI"),
             (|p| p.builder.id = "https:".into(), "not a URI"),

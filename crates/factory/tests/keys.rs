@@ -140,153 +140,186 @@ fn leaks(text: &[u8], pieces: &[Vec<u8>]) -> bool {
     })
 }
 
-#[test]
-fn init_list_rotate_export_and_the_stock_tools_verify_old_and_new_signatures() {
-    if !have_verifiers() {
-        return;
+/// A detached signature of `Suite: stable` by the active release key, made through the
+/// library on the keys the binary made, in the file `name`.
+fn signed_by_release_key(ctx: &TestContext, name: &str) -> PathBuf {
+    let keys = Keys::open(&key_dir(ctx), SystemClock::shared()).unwrap();
+    let signer = keys.signer(Role::Release).unwrap();
+    let signature = signer
+        .detached(b"Suite: stable\n", Encoding::Binary)
+        .unwrap();
+    let path = ctx.path(name);
+    fs_err::write(&path, signature).unwrap();
+    path
+}
+
+/// Whether `gpgv` (with the binary keyring) and `sqv` (with the armored one) both accept
+/// `signature` over `data`.
+fn stock_tools_verify(binary: &Path, armored: &Path, signature: &Path, data: &Path) -> bool {
+    let home = tempfile::tempdir().unwrap();
+    let gpgv = Command::new("gpgv")
+        .arg("--homedir")
+        .arg(home.path())
+        .arg("--keyring")
+        .arg(binary)
+        .arg(signature)
+        .arg(data)
+        .output()
+        .unwrap();
+    let sqv = Command::new("sqv")
+        .arg("--keyring")
+        .arg(armored)
+        .arg(signature)
+        .arg(data)
+        .output()
+        .unwrap();
+    gpgv.status.success() && sqv.status.success()
+}
+
+/// No piece of any private key in the store is in `outputs` or `files`.
+fn assert_no_private_key_in(ctx: &TestContext, outputs: &[Ran], files: &[&Path]) {
+    let mut secrets = Vec::new();
+    let mut a_key_file = None;
+    for entry in fs_err::read_dir(key_dir(ctx)).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "key") {
+            assert_eq!(
+                fs_err::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+            secrets.extend(secret_pieces(&path));
+            a_key_file = Some(path);
+        }
     }
-    let ctx = context();
-    let mut outputs = vec![ok(
-        &ctx,
-        &[
-            "init",
-            "--release-uid",
-            "Example release key <release@example.org>",
-        ],
-    )];
-    let listed = ok(&ctx, &["list"]);
-    let before = rows(&listed.stdout);
-    assert_eq!(before.len(), 2, "{listed}");
-    assert_eq!(
-        (before[0][0].as_str(), before[1][0].as_str()),
-        ("build", "release")
+    let a_key_file = fs_err::read(a_key_file.expect("keys in the store")).unwrap();
+    assert!(
+        leaks(&a_key_file, &secrets),
+        "the check finds a key where there is one"
     );
-    assert_ne!(before[0][1], before[1][1], "two distinct keys");
-    for row in &before {
-        assert_eq!(
-            (row[2].as_str(), row[5].as_str()),
-            ("ed25519", "active"),
-            "{listed}"
+    for outcome in outputs {
+        assert!(!leaks(outcome.stdout.as_bytes(), &secrets), "{outcome}");
+        assert!(!leaks(outcome.stderr.as_bytes(), &secrets), "{outcome}");
+    }
+    for file in files {
+        assert!(
+            !leaks(&fs_err::read(file).unwrap(), &secrets),
+            "{}",
+            file.display()
         );
     }
-    outputs.push(listed);
+}
 
-    // Something signed by the release key before the rotation, through the library.
-    let signature_by = |name: &str| {
-        let keys = Keys::open(&key_dir(&ctx), SystemClock::shared()).unwrap();
-        let signature = keys
-            .signer(Role::Release)
-            .unwrap()
-            .detached(b"Suite: stable\n", Encoding::Binary)
-            .unwrap();
-        ctx.write(name, "");
-        fs_err::write(ctx.path(name), signature).unwrap();
-        ctx.path(name)
-    };
-    let old_signature = signature_by("old.sig");
-    let old_secret = key_dir(&ctx).join(format!("{}.key", before[1][1]));
-    assert_eq!(
-        fs_err::metadata(&old_secret).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-
-    let rotated = ok(&ctx, &["rotate", "release"]);
-    let new = &rows(&rotated.stdout)[0];
-    assert_ne!(new[1], before[1][1]);
-    assert!(rotated.stderr.contains("retired"), "{rotated}");
-    outputs.push(rotated);
-    let after = rows(&ok(&ctx, &["list"]).stdout);
-    let states: Vec<(&str, &str)> = after
-        .iter()
-        .map(|r| (r[0].as_str(), r[5].as_str()))
-        .collect();
-    assert_eq!(
-        states,
-        [
-            ("build", "active"),
-            ("release", "active"),
-            ("release", "retired")
-        ]
-    );
-    assert_eq!(after[2][1], before[1][1], "the retired key is the old one");
-    let new_signature = signature_by("new.sig");
-
-    let keyring = ctx.path("release.gpg");
+/// `factory keys export ROLE` twice: binary into `ROLE.gpg`, armored (from standard
+/// output) into `ROLE.asc`; the two paths.
+fn export_both(ctx: &TestContext, role: &str, outputs: &mut Vec<Ran>) -> (PathBuf, PathBuf) {
+    let binary = ctx.path(format!("{role}.gpg"));
     outputs.push(ok(
-        &ctx,
-        &["export", "release", "--output", keyring.to_str().unwrap()],
+        ctx,
+        &["export", role, "--output", binary.to_str().unwrap()],
     ));
-    let armored = ok(&ctx, &["export", "release", "--armor"]);
+    let armored = ok(ctx, &["export", role, "--armor"]);
     assert!(
         armored
             .stdout
             .starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"),
         "{armored}"
     );
-    let armored_ring = ctx.write("release.asc", &armored.stdout);
+    let armored_path = ctx.write(format!("{role}.asc"), &armored.stdout);
     outputs.push(armored);
-    let data = ctx.write("Release", "Suite: stable\n");
-    for signature in [&old_signature, &new_signature] {
-        let gpgv = Command::new("gpgv")
-            .arg("--homedir")
-            .arg(ctx.path("."))
-            .arg("--keyring")
-            .arg(&keyring)
-            .arg(signature)
-            .arg(&data)
-            .output()
-            .unwrap();
-        assert!(
-            gpgv.status.success(),
-            "{}",
-            String::from_utf8_lossy(&gpgv.stderr)
-        );
-        let sqv = Command::new("sqv")
-            .arg("--keyring")
-            .arg(&armored_ring)
-            .arg(signature)
-            .arg(&data)
-            .output()
-            .unwrap();
-        assert!(
-            sqv.status.success(),
-            "{}",
-            String::from_utf8_lossy(&sqv.stderr)
-        );
-    }
-    // The build key's export does not verify the release key's signature.
-    let build_ring = ctx.path("build.gpg");
-    ok(
-        &ctx,
-        &["export", "build", "-o", build_ring.to_str().unwrap()],
-    );
-    let sqv = Command::new("sqv")
-        .arg("--keyring")
-        .arg(&build_ring)
-        .arg(&new_signature)
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(!sqv.status.success());
+    (binary, armored_path)
+}
 
-    // No private key in any output or log, nor in what was exported.
-    let mut secrets = Vec::new();
-    for entry in fs_err::read_dir(key_dir(&ctx)).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "key") {
-            secrets.extend(secret_pieces(&path));
-        }
-    }
-    assert!(
-        leaks(&fs_err::read(&old_secret).unwrap(), &secrets),
-        "the check finds a key where there is one"
+/// `init`, then `list`: two distinct active Ed25519 keys, build then release; the rows.
+fn init_and_list(ctx: &TestContext, outputs: &mut Vec<Ran>) -> Vec<Vec<String>> {
+    let uid = "Example release key <release@example.org>";
+    outputs.push(ok(ctx, &["init", "--release-uid", uid]));
+    let listed = ok(ctx, &["list"]);
+    let rows = rows(&listed.stdout);
+    let summary: Vec<[&str; 3]> = rows
+        .iter()
+        .map(|r| [r[0].as_str(), r[2].as_str(), r[5].as_str()])
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ["build", "ed25519", "active"],
+            ["release", "ed25519", "active"]
+        ],
+        "{listed}"
     );
-    for outcome in &outputs {
-        assert!(!leaks(outcome.stdout.as_bytes(), &secrets), "{outcome}");
-        assert!(!leaks(outcome.stderr.as_bytes(), &secrets), "{outcome}");
+    assert_ne!(rows[0][1], rows[1][1], "two distinct keys");
+    outputs.push(listed);
+    rows
+}
+
+/// `rotate release`, then `list`: the new key active, the old one retired.
+fn rotate_release(ctx: &TestContext, old: &str, outputs: &mut Vec<Ran>) {
+    let rotated = ok(ctx, &["rotate", "release"]);
+    assert!(rotated.stderr.contains("retired"), "{rotated}");
+    let listed = ok(ctx, &["list"]);
+    let after = rows(&listed.stdout);
+    let states: Vec<[&str; 2]> = after
+        .iter()
+        .map(|r| [r[0].as_str(), r[5].as_str()])
+        .collect();
+    let expected = [
+        ["build", "active"],
+        ["release", "active"],
+        ["release", "retired"],
+    ];
+    assert_eq!(states, expected, "{listed}");
+    assert_eq!(after[2][1], old, "the retired key is the old one");
+    assert_eq!(
+        after[1][1],
+        rows(&rotated.stdout)[0][1],
+        "the new key is active"
+    );
+    outputs.extend([rotated, listed]);
+}
+
+#[test]
+fn init_list_rotate_export_and_the_stock_tools_verify_old_and_new_signatures() {
+    if !have_verifiers() {
+        return;
     }
-    assert!(!leaks(&fs_err::read(&keyring).unwrap(), &secrets));
-    assert!(!leaks(&fs_err::read(&build_ring).unwrap(), &secrets));
+    let ctx = context();
+    let mut outputs = Vec::new();
+    let before = init_and_list(&ctx, &mut outputs);
+    let old_signature = signed_by_release_key(&ctx, "old.sig");
+    rotate_release(&ctx, &before[1][1], &mut outputs);
+    let new_signature = signed_by_release_key(&ctx, "new.sig");
+
+    let (keyring, armored) = export_both(&ctx, "release", &mut outputs);
+    let data = ctx.write("Release", "Suite: stable\n");
+    assert!(stock_tools_verify(
+        &keyring,
+        &armored,
+        &old_signature,
+        &data
+    ));
+    assert!(stock_tools_verify(
+        &keyring,
+        &armored,
+        &new_signature,
+        &data
+    ));
+    let changed = ctx.write("Release.changed", "Suite: stablE\n");
+    assert!(!stock_tools_verify(
+        &keyring,
+        &armored,
+        &new_signature,
+        &changed
+    ));
+    // The build key's export does not verify the release key's signature.
+    let (build_ring, build_armored) = export_both(&ctx, "build", &mut outputs);
+    assert!(!stock_tools_verify(
+        &build_ring,
+        &build_armored,
+        &new_signature,
+        &data
+    ));
+
+    assert_no_private_key_in(&ctx, &outputs, &[&keyring, &build_ring]);
 }
 
 #[test]

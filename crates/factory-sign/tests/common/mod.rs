@@ -5,14 +5,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Arc;
 
 use factory_sign::{Encoding, InitSettings, Keys, Role};
 use factory_types::SystemClock;
 
 /// Whether every tool in `tools` runs; without them a test skips loudly, except under CI
 /// (`FACTORY_CI`), where it fails.
-pub fn have(tools: &[&str], install: &str) -> bool {
+pub(crate) fn have(tools: &[&str], install: &str) -> bool {
     let missing: Vec<&&str> = tools
         .iter()
         .filter(|tool| Command::new(tool).arg("--version").output().is_err())
@@ -24,7 +23,7 @@ pub fn have(tools: &[&str], install: &str) -> bool {
 }
 
 /// Whether Python has the in-toto attestation bindings.
-pub fn have_in_toto() -> bool {
+pub(crate) fn have_in_toto() -> bool {
     let found = Command::new("python3")
         .args(["-c", "import in_toto_attestation"])
         .output()
@@ -50,13 +49,13 @@ fn skip_unless(ok: bool, why: &str) -> bool {
 
 /// A key directory with both keys, on the real clock (the stock tools compare signature
 /// times with theirs).
-pub struct Fixture {
-    pub dir: tempfile::TempDir,
-    pub keys: Keys,
+pub(crate) struct Fixture {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) keys: Keys,
 }
 
 impl Fixture {
-    pub fn new() -> Fixture {
+    pub(crate) fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let keys = Keys::init(
             &dir.path().join("keys"),
@@ -67,19 +66,19 @@ impl Fixture {
         Fixture { dir, keys }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// `name` in the fixture's directory with `bytes` in it.
-    pub fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+    pub(crate) fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let path = self.path(name);
         fs_err::write(&path, bytes).unwrap();
         path
     }
 
     /// The exported public keys of `role`, in a file.
-    pub fn keyring(&self, role: Role, encoding: Encoding) -> PathBuf {
+    pub(crate) fn keyring(&self, role: Role, encoding: Encoding) -> PathBuf {
         let name = match encoding {
             Encoding::Binary => format!("{role}.gpg"),
             Encoding::Armored => format!("{role}.asc"),
@@ -88,13 +87,13 @@ impl Fixture {
     }
 }
 
-pub fn run(command: &mut Command) -> Output {
+pub(crate) fn run(command: &mut Command) -> Output {
     command
         .output()
         .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
 }
 
-pub fn text(output: &Output) -> String {
+pub(crate) fn text(output: &Output) -> String {
     format!(
         "status {}\nstdout:\n{}\nstderr:\n{}",
         output.status,
@@ -104,7 +103,7 @@ pub fn text(output: &Output) -> String {
 }
 
 /// `gpgv --keyring KEYRING ARGS…`, with a home of its own (it must find no other keys).
-pub fn gpgv(keyring: &Path, args: &[&Path]) -> Output {
+pub(crate) fn gpgv(keyring: &Path, args: &[&Path]) -> Output {
     let home = tempfile::tempdir().unwrap();
     run(Command::new("gpgv")
         .arg("--homedir")
@@ -115,7 +114,7 @@ pub fn gpgv(keyring: &Path, args: &[&Path]) -> Output {
 }
 
 /// `sqv --keyring KEYRING SIG FILE`.
-pub fn sqv(keyring: &Path, signature: &Path, file: &Path) -> Output {
+pub(crate) fn sqv(keyring: &Path, signature: &Path, file: &Path) -> Output {
     run(Command::new("sqv")
         .arg("--keyring")
         .arg(keyring)
