@@ -106,6 +106,70 @@ pub(crate) enum Command {
     /// API tokens for the server: create (shown once), list, revoke.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Signing keys: the build key (artifacts, provenance) and the release key (what
+    /// users verify): init, list, rotate, export.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Make the build key and the release key (two distinct keys) in STORE/keys.
+    Init {
+        /// Write the release key's private part to FILE (a new file, mode 0600) instead of
+        /// the store; it is then handed in when releasing.
+        #[arg(long, value_name = "FILE")]
+        release_key: Option<PathBuf>,
+        /// The build key's OpenPGP user ID.
+        #[arg(long, value_name = "UID", default_value = "Factory build key")]
+        build_uid: String,
+        /// The release key's OpenPGP user ID, e.g. "Example release key <release@example.org>".
+        #[arg(long, value_name = "UID", default_value = "Factory release key")]
+        release_uid: String,
+        /// How long the keys are valid, e.g. 2years, 18months, 90days.
+        #[arg(long, value_name = "DURATION", default_value = "2years", value_parser = parse_validity)]
+        expires: std::time::Duration,
+    },
+    /// Every key, active and retired: role, fingerprint, algorithm, created, expires, state.
+    List,
+    /// Make a new key for ROLE; the old one is retired, and exported until it expires.
+    Rotate {
+        #[arg(value_enum)]
+        role: RoleArg,
+        /// The new key's OpenPGP user ID (default: the old key's).
+        #[arg(long, value_name = "UID")]
+        uid: Option<String>,
+        /// How long the new key is valid, e.g. 2years, 18months, 90days.
+        #[arg(long, value_name = "DURATION", default_value = "2years", value_parser = parse_validity)]
+        expires: std::time::Duration,
+        /// For the release key: write the new private part to FILE (a new file) rather
+        /// than the store; required when the old one was kept outside the store.
+        #[arg(long, value_name = "FILE")]
+        release_key: Option<PathBuf>,
+    },
+    /// The public keys of ROLE that verify (the active one, and retired ones until they
+    /// expire): binary for apt's `signed-by` and `gpgv --keyring`, or armored.
+    Export {
+        #[arg(value_enum)]
+        role: RoleArg,
+        /// ASCII armor instead of binary.
+        #[arg(long)]
+        armor: bool,
+        /// Write to FILE instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RoleArg {
+    Build,
+    Release,
+}
+
+/// A key's validity as humantime reads it ("2years", "90days"); a year is 365.25 days.
+fn parse_validity(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e}; say e.g. 2years, 18months or 90days"))
 }
 
 #[derive(Debug, Subcommand)]

@@ -21,6 +21,7 @@ fn known_fault(error: &(dyn std::error::Error + 'static)) -> Option<Fault> {
         factory_exec::ExecError,
         factory_types::TaskPanicked,
         factory_server::ServerError,
+        factory_sign::SignError,
         crate::cmd::engine::BuildsFailed,
         crate::cmd::token::NoRandomness
     );

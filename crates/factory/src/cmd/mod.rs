@@ -5,6 +5,7 @@ mod demo;
 pub(crate) mod engine;
 mod hooks;
 mod import;
+mod keys;
 mod progress;
 mod query;
 pub(crate) mod token;
@@ -56,6 +57,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Explain { build } => views::explain(store, build).await?,
         Command::Gc => engine::gc(store).await?,
         Command::Token(what) => token::token(store, what).await?,
+        Command::Keys(what) => keys::keys(store, what)?,
     }
     Ok(ExitCode::SUCCESS)
 }
