@@ -183,9 +183,19 @@ impl Releaser {
                 let asked = Asked::ByCadence {
                     schedule_from: self.started,
                 };
+                // Once per stream: every channel of a pass sees the same outputs.
+                let current = self.candidate(def, product, stream).await?;
                 for channel in &stream.channels {
                     let outcome = self
-                        .channel(def, product, stream, channel, asked, Act::by(act, ""))
+                        .channel(
+                            def,
+                            product,
+                            stream,
+                            channel,
+                            &current,
+                            asked,
+                            Act::by(act, ""),
+                        )
                         .await?;
                     outcomes.push(ChannelOutcome {
                         product: product.name.clone(),
@@ -210,12 +220,14 @@ impl Releaser {
         by: &str,
     ) -> Result<ReleaseRecord, ReleaseError> {
         let (product, stream, channel) = find(def, product, stream, channel)?;
+        let current = self.candidate(def, product, stream).await?;
         match self
             .channel(
                 def,
                 product,
                 stream,
                 channel,
+                &current,
                 Asked::ByHand,
                 Act::Release(by),
             )
@@ -227,19 +239,21 @@ impl Releaser {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn channel(
         &self,
         def: &Definition,
         product: &Product,
         stream: &ProductStream,
         channel: &Channel,
+        current: &Result<Candidate, String>,
         asked: Asked,
         act: Act<'_>,
     ) -> Result<Outcome, ReleaseError> {
         let now = self.clock.wall();
+        // Read per channel: an earlier channel of the same pass may have just released.
         let records = self.history(product, stream).await?;
         let history: Vec<Released> = records.iter().map(released).collect();
-        let current = self.candidate(def, product, stream).await?;
         let proposal = cadence::propose(
             stream,
             channel,
@@ -253,7 +267,7 @@ impl Releaser {
             Proposal::Wait(wait) => return Ok(Outcome::Waiting(wait)),
         };
         // The proposal is the current candidate or one released earlier into another channel.
-        let chosen = match &current {
+        let chosen = match current {
             Ok(c) if c.digest == digest => c.clone(),
             _ => earlier_candidate(&records, &digest),
         };
