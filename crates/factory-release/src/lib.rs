@@ -13,6 +13,7 @@ mod candidate;
 mod error;
 pub mod publish;
 mod runner;
+pub mod signing;
 pub mod why;
 
 pub use cadence::{

@@ -21,7 +21,7 @@ use crate::wire::{ChannelOut, ProductOut, ProductStreamOut, Release, ReleaseRequ
 pub struct ReleasesQuery {
     /// Only this product's releases.
     pub product: Option<String>,
-    /// Only this stream's (with `product`).
+    /// Only this stream's (of every product, or of `product`).
     pub stream: Option<String>,
     /// At most this many, newest first (default 100, at most 1000).
     #[param(minimum = 1, maximum = 1000)]
@@ -44,15 +44,13 @@ pub async fn list(
             all.reverse();
             all
         }
-        (None, Some(_)) => {
-            return Err(ApiError::bad_request("`stream` needs `product`")
-                .with_hint("ask ?product=NAME&stream=NAME"));
-        }
         _ => db.recent_releases(u32::MAX).await?,
     };
-    if let Some(product) = &query.product {
-        records.retain(|r| &r.product == product);
-    }
+    // A stream name alone asks for that stream of every product (`stable` everywhere).
+    records.retain(|r| {
+        query.product.as_ref().is_none_or(|p| &r.product == p)
+            && query.stream.as_ref().is_none_or(|s| &r.stream == s)
+    });
     records.truncate(limit as usize);
     Ok(Json(records.iter().map(Release::from).collect()))
 }
@@ -171,27 +169,29 @@ pub async fn products(State(state): State<AppState>) -> ApiResult<Json<Vec<Produ
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 503, body = Problem, content_type = "application/problem+json")))]
+        (status = 415, body = Problem, content_type = "application/problem+json")))]
 pub async fn release(
     State(state): State<AppState>,
     Path((product, stream)): Path<(String, String)>,
     headers: HeaderMap,
     Json(request): Json<ReleaseRequest>,
 ) -> ApiResult<Response> {
+    let channel = request.channel;
     let target = format!("{product} {stream}");
     let token = require(&state, &headers, Scope::Admin, "release", &target).await?;
     let served = state.inner.releases.as_ref().ok_or_else(|| {
+        // Not a 5xx: nothing failed, this server is one that does not release (yet).
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "read-only",
-            "no releaser runs here: this server only reads its store",
+            StatusCode::CONFLICT,
+            "no-releaser",
+            "no releaser runs beside this server, so it cannot release",
         )
-        .with_hint("run `factory up` to serve a factory that releases")
+        .with_hint("release with the factory that runs the stream's releaser")
     })?;
     record(&state, &token.name, "release", &target, true, "admin token").await?;
     let made = served
         .door
-        .release(&product, &stream, request.channel.as_deref(), &token.name)
+        .release(&product, &stream, channel.as_deref(), &token.name)
         .await
         .map_err(refused)?;
     let location = format!(
