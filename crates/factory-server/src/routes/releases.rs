@@ -36,7 +36,12 @@ pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<ReleasesQuery>,
 ) -> ApiResult<Json<Vec<Release>>> {
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(
+            ApiError::bad_request("`limit` must be from 1 to 1000").with_hint("ask ?limit=100")
+        );
+    }
     let db = state.store().db();
     let mut records = match (&query.product, &query.stream) {
         (Some(product), Some(stream)) => {
@@ -169,7 +174,8 @@ pub async fn products(State(state): State<AppState>) -> ApiResult<Json<Vec<Produ
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 415, body = Problem, content_type = "application/problem+json")))]
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn release(
     State(state): State<AppState>,
     Path((product, stream)): Path<(String, String)>,
