@@ -37,19 +37,11 @@ impl ReleaseKey {
 
 impl Signer for ReleaseKey {
     fn clearsign(&self, text: &str) -> Result<String, SignError> {
-        let signed = self
-            .signer
-            .clearsign(text.as_bytes())
-            .map_err(SignError::new)?;
-        String::from_utf8(signed).map_err(|e| SignError::with_fault(Fault::Factory, e))
+        armored_text(self.signer.clearsign(text.as_bytes()))
     }
 
     fn detached_armored(&self, data: &[u8]) -> Result<String, SignError> {
-        let signature = self
-            .signer
-            .detached(data, Encoding::Armored)
-            .map_err(SignError::new)?;
-        String::from_utf8(signature).map_err(|e| SignError::with_fault(Fault::Factory, e))
+        armored_text(self.signer.detached(data, Encoding::Armored))
     }
 
     fn public_key(&self) -> Result<Vec<u8>, SignError> {
@@ -68,4 +60,10 @@ impl ReleaseSigner for ReleaseKey {
         factory_sign::image_signature(&self.signer, docker_reference, &digest)
             .map_err(SignError::new)
     }
+}
+
+/// Armored OpenPGP is ASCII by construction: anything else is Factory's bug.
+fn armored_text(signed: Result<Vec<u8>, factory_sign::SignError>) -> Result<String, SignError> {
+    String::from_utf8(signed.map_err(SignError::new)?)
+        .map_err(|e| SignError::with_fault(Fault::Factory, e))
 }

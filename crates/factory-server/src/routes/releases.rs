@@ -182,7 +182,6 @@ pub async fn release(
     headers: HeaderMap,
     Json(request): Json<ReleaseRequest>,
 ) -> ApiResult<Response> {
-    let channel = request.channel;
     let target = format!("{product} {stream}");
     let token = require(&state, &headers, Scope::Admin, "release", &target).await?;
     let served = state.inner.releases.as_ref().ok_or_else(|| {
@@ -197,7 +196,7 @@ pub async fn release(
     record(&state, &token.name, "release", &target, true, "admin token").await?;
     let made = served
         .door
-        .release(&product, &stream, channel.as_deref(), &token.name)
+        .release(&product, &stream, request.channel.as_deref(), &token.name)
         .await
         .map_err(refused)?;
     let location = format!(
